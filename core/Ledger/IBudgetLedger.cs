@@ -1,0 +1,24 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>
+/// Counts spend per budget, scope and period. Reserve-then-settle: a conservative estimate is reserved atomically
+/// against every matching budget before forwarding, and replaced by the actual amount afterwards.
+/// </summary>
+public interface IBudgetLedger : IAsyncDisposable
+{
+    /// <summary>A short name for logs and readiness ("embedded", "redis").</summary>
+    string Name { get; }
+
+    /// <summary>False while the ledger cannot record spend (readiness reflects it).</summary>
+    bool IsReady { get; }
+
+    /// <summary>Decides with <see cref="BudgetDecision"/> and, when allowed, reserves every charge's estimate.</summary>
+    /// <exception cref="LedgerUnavailableException">The ledger cannot be reached; the caller applies each budget's failure policy.</exception>
+    ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken);
+
+    /// <summary>Replaces a reservation with the actual amounts (one per charge, in the charges' order). Idempotent per request id.</summary>
+    ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken);
+
+    /// <summary>Counters of the periods that contain <paramref name="now"/>.</summary>
+    ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken);
+}

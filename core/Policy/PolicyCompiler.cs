@@ -1,0 +1,255 @@
+using System.Text.RegularExpressions;
+using Tollgate.Core.Api.V1Alpha1;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Serialization;
+
+namespace Tollgate.Core.Policy;
+
+/// <summary>
+/// Validates custom resources and compiles them into a <see cref="PolicySnapshot"/>. Every problem is reported at once,
+/// each naming its object and field, so one edit-and-retry fixes a file.
+/// </summary>
+public static partial class PolicyCompiler
+{
+    private static readonly string[] Units = ["usd", "tokens"];
+    private static readonly string[] Periods = ["day", "week", "month"];
+    private static readonly string[] Enforcements = ["block", "audit"];
+    private static readonly string[] FailurePolicies = ["closed", "open"];
+    private static readonly string[] ScopeKeys = ["user", "namespace", "model", "team", "repo", "pipeline", "metadata.<key>"];
+    private static readonly string[] TargetProviders = ["anthropic", "openai"];
+
+    public static PolicySnapshot Compile(PolicyDocuments documents, string source)
+    {
+        var errors = new List<DocumentError>();
+        var budgets = new List<CompiledBudget>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var budget in documents.Budgets)
+        {
+            var report = Reporter(budget, errors);
+            var name = budget.Metadata.Name;
+            if (ValidateName(name, report) && !names.Add(name!))
+            {
+                report("metadata.name", $"another AiBudget is already named \"{name}\"");
+            }
+
+            var compiled = CompileBudget(budget, report);
+            if (compiled is not null)
+            {
+                budgets.Add(compiled);
+            }
+        }
+
+        var rules = new List<AiRoutingRule>();
+        var ruleNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var rule in documents.RoutingRules)
+        {
+            var report = Reporter(rule, errors);
+            var name = rule.Metadata.Name;
+            if (ValidateName(name, report) && !ruleNames.Add($"{rule.Metadata.NamespaceProperty}/{name}"))
+            {
+                report("metadata.name", $"another AiRoutingRule in this namespace is already named \"{name}\"");
+            }
+
+            ValidateRoutingRule(rule.Spec, report);
+            rules.Add(rule);
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new DocumentException(errors);
+        }
+
+        budgets.Sort(static (a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : string.CompareOrdinal(a.Name, b.Name));
+        rules.Sort(static (a, b) => a.Spec.Priority != b.Spec.Priority
+            ? b.Spec.Priority.CompareTo(a.Spec.Priority)
+            : string.CompareOrdinal(a.Metadata.Name, b.Metadata.Name));
+        return new PolicySnapshot(budgets, rules, source);
+    }
+
+    private static CompiledBudget? CompileBudget(AiBudget budget, Action<string, string> report)
+    {
+        var spec = budget.Spec;
+        var failed = false;
+        void Fail(string field, string message)
+        {
+            failed = true;
+            report(field, message);
+        }
+
+        if (spec.Limit.Amount <= 0)
+        {
+            Fail("spec.limit.amount", $"must be greater than 0 (got {spec.Limit.Amount})");
+        }
+
+        var unit = OneOf(spec.Limit.Unit, Units, "spec.limit.unit", Fail);
+        var period = OneOf(spec.Limit.Period, Periods, "spec.limit.period", Fail);
+        var enforcement = OneOf(spec.Enforcement, Enforcements, "spec.enforcement", Fail);
+        var failurePolicy = OneOf(spec.FailurePolicy, FailurePolicies, "spec.failurePolicy", Fail);
+        if (spec.HardCap && enforcement == "audit")
+        {
+            Fail("spec.hardCap", "cannot be true when enforcement is audit (an audit budget never blocks)");
+        }
+
+        for (var i = 0; i < spec.AppliesPer.Count; i++)
+        {
+            var key = spec.AppliesPer[i];
+            var valid = key is "user" or "namespace" or "model" or "team" or "repo" or "pipeline"
+                || (key.StartsWith("metadata.", StringComparison.Ordinal) && key.Length > "metadata.".Length);
+            if (!valid)
+            {
+                Fail($"spec.appliesPer[{i}]", $"unknown key \"{key}\" (expected one of {string.Join(", ", ScopeKeys)})");
+            }
+        }
+
+        ValidateMatch(spec.Match, "spec.match", Fail);
+        for (var i = 0; i < spec.Alerts.Thresholds.Count; i++)
+        {
+            if (spec.Alerts.Thresholds[i] is < 1 or > 1000)
+            {
+                Fail($"spec.alerts.thresholds[{i}]", $"must be a percentage between 1 and 1000 (got {spec.Alerts.Thresholds[i]})");
+            }
+        }
+
+        if (spec.Message.DashboardUrl is { } url
+            && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+        {
+            Fail("spec.message.dashboardUrl", $"must be an absolute http(s) URL (got \"{url}\")");
+        }
+
+        if (failed)
+        {
+            return null;
+        }
+
+        return new CompiledBudget(
+            budget.Metadata.Name!,
+            spec.Priority,
+            new RequestMatcher(spec.Match),
+            spec.Limit.Amount,
+            unit == "usd" ? BudgetUnit.Usd : BudgetUnit.Tokens,
+            period switch { "day" => BudgetPeriod.Day, "week" => BudgetPeriod.Week, _ => BudgetPeriod.Month },
+            [.. spec.AppliesPer],
+            enforcement == "audit",
+            spec.HardCap,
+            failurePolicy == "open" ? FailurePolicy.Open : FailurePolicy.Closed,
+            [.. spec.Alerts.Thresholds.Order()],
+            spec.Message.Mitigation,
+            spec.Message.DashboardUrl);
+    }
+
+    private static void ValidateMatch(RequestMatch match, string at, Action<string, string> fail)
+    {
+        for (var i = 0; i < match.Subjects.Count; i++)
+        {
+            var subject = match.Subjects[i];
+            var colon = subject.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || colon == subject.Length - 1 || !RequestMatcher.SubjectKinds.ContainsKey(subject[..colon]))
+            {
+                fail($"{at}.subjects[{i}]", $"must look like team:<name>, user:<name>, repo:<name> or pipeline:<name> (got \"{subject}\")");
+            }
+        }
+
+        for (var i = 0; i < match.Models.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(match.Models[i]))
+            {
+                fail($"{at}.models[{i}]", "must not be empty");
+            }
+        }
+
+        for (var i = 0; i < match.Namespaces.Count; i++)
+        {
+            if (!DnsLabel().IsMatch(match.Namespaces[i]))
+            {
+                fail($"{at}.namespaces[{i}]", $"is not a valid namespace name (got \"{match.Namespaces[i]}\")");
+            }
+        }
+
+        if (match.NamespaceSelector is { } selector)
+        {
+            for (var i = 0; i < selector.MatchExpressions.Count; i++)
+            {
+                var expression = selector.MatchExpressions[i];
+                var field = $"{at}.namespaceSelector.matchExpressions[{i}]";
+                if (!LabelSelectorMatcher.Operators.Contains(expression.Operator))
+                {
+                    fail($"{field}.operator", $"must be In, NotIn, Exists or DoesNotExist (got \"{expression.Operator}\")");
+                }
+                else if (expression.Operator is "In" or "NotIn" && expression.Values.Count == 0)
+                {
+                    fail($"{field}.values", $"must not be empty for {expression.Operator}");
+                }
+
+                if (string.IsNullOrEmpty(expression.Key))
+                {
+                    fail($"{field}.key", "is required");
+                }
+            }
+        }
+    }
+
+    private static void ValidateRoutingRule(AiRoutingRuleSpec spec, Action<string, string> fail)
+    {
+        ValidateMatch(spec.Match, "spec.match", fail);
+        if (spec.Route is { } route)
+        {
+            for (var i = 0; i < route.Targets.Count; i++)
+            {
+                var target = route.Targets[i];
+                OneOf(target.Provider, TargetProviders, $"spec.route.targets[{i}].provider", fail);
+                if (string.IsNullOrWhiteSpace(target.Model))
+                {
+                    fail($"spec.route.targets[{i}].model", "is required");
+                }
+
+                if (target.BaseUrl is { } baseUrl && !Uri.TryCreate(baseUrl, UriKind.Absolute, out _))
+                {
+                    fail($"spec.route.targets[{i}].baseUrl", $"must be an absolute URL (got \"{baseUrl}\")");
+                }
+            }
+        }
+    }
+
+    private static bool ValidateName(string? name, Action<string, string> report)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            report("metadata.name", "is required");
+            return false;
+        }
+
+        if (name.Length > 253 || !DnsSubdomain().IsMatch(name))
+        {
+            report("metadata.name", $"must be a lowercase DNS subdomain name: a-z, 0-9, '-' and '.' (got \"{name}\")");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static string? OneOf(string? value, string[] allowed, string field, Action<string, string> fail)
+    {
+        if (value is not null && Array.IndexOf(allowed, value) >= 0)
+        {
+            return value;
+        }
+
+        fail(field, $"must be one of {string.Join(", ", allowed)} (got \"{value}\")");
+        return null;
+    }
+
+    private static Action<string, string> Reporter(k8s.IKubernetesObject<k8s.Models.V1ObjectMeta> entity, List<DocumentError> errors)
+    {
+        var location = SourceMap.Of(entity);
+        var label = entity.Metadata.Name is { } name ? $"{entity.Kind} \"{name}\"" : entity.Kind;
+        return (field, message) => errors.Add(location is null
+            ? new DocumentError($"{entity.Kind}/{entity.Metadata.Name}", null, null, field, null, message)
+            : new DocumentError(location.File, location.Document, label, field, location.Yaml.LineOf(field), message));
+    }
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex DnsSubdomain();
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex DnsLabel();
+}
