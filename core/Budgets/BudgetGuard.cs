@@ -1,0 +1,84 @@
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Policy;
+using Tollgate.Core.Usage;
+
+namespace Tollgate.Core.Budgets;
+
+/// <summary>
+/// Applies budgets to a request: finds every matching budget (first match first), reserves the estimate against all
+/// of them in one ledger call, and settles the actual amounts once the response is done.
+/// </summary>
+public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
+{
+    public IBudgetLedger Ledger => ledger;
+
+    public async ValueTask<BudgetAdmission> AdmitAsync(
+        PolicySnapshot policy, RequestContext request, string requestId, BudgetEstimate estimate, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var budgets = policy.Matching(request);
+        if (budgets.Count == 0)
+        {
+            return new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, now, null);
+        }
+
+        var charges = new LedgerCharge[budgets.Count];
+        for (var i = 0; i < budgets.Count; i++)
+        {
+            var budget = budgets[i];
+            charges[i] = new LedgerCharge(
+                budget.Name,
+                budget.ScopeOf(request),
+                PeriodWindow.Containing(budget.Period, now),
+                budget.Limit,
+                AmountIn(budget, estimate.Tokens, estimate.Cost),
+                CanBlock: (i == 0 && !budget.Audit) || budget.HardCap);
+        }
+
+        ReserveResult result;
+        try
+        {
+            result = await ledger.ReserveAsync(requestId, charges, cancellationToken);
+        }
+        catch (LedgerUnavailableException ex)
+        {
+            for (var i = 0; i < budgets.Count; i++)
+            {
+                if (charges[i].CanBlock && budgets[i].FailurePolicy == FailurePolicy.Closed)
+                {
+                    return new BudgetAdmission(AdmissionKind.LedgerUnavailable, requestId, budgets, charges, false, i, default, now, ex.Message);
+                }
+            }
+
+            // Every budget that could block fails open: allow; the spend is recorded when the ledger returns.
+            return new BudgetAdmission(AdmissionKind.Allowed, requestId, budgets, charges, false, -1, default, now, ex.Message);
+        }
+
+        return result.Allowed
+            ? new BudgetAdmission(AdmissionKind.Allowed, requestId, budgets, charges, true, -1, default, now, null)
+            : new BudgetAdmission(AdmissionKind.Blocked, requestId, budgets, charges, false, result.BlockingIndex,
+                result.Counters[result.BlockingIndex], now, null);
+    }
+
+    /// <summary>Replaces the reservation with what the request actually cost. Runs to completion even if the client left.</summary>
+    public ValueTask SettleAsync(BudgetAdmission admission, TokenUsage usage, decimal cost)
+    {
+        if (!admission.Reserved)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var amounts = new decimal[admission.Budgets.Count];
+        for (var i = 0; i < amounts.Length; i++)
+        {
+            amounts[i] = AmountIn(admission.Budgets[i], usage, cost);
+        }
+
+        // CancellationToken.None: settling is the commit step; abandoning it would leak the reservation.
+        return ledger.SettleAsync(admission.RequestId, amounts, CancellationToken.None);
+    }
+
+    /// <summary>An amount in the budget's unit: dollars, or every billed token.</summary>
+    public static decimal AmountIn(CompiledBudget budget, TokenUsage tokens, decimal cost) =>
+        budget.Unit == BudgetUnit.Usd ? cost : tokens.Total;
+}

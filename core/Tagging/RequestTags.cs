@@ -1,0 +1,97 @@
+using System.Text.Json;
+
+namespace Tollgate.Core.Tagging;
+
+/// <summary>
+/// Request tags from <c>X-Tollgate-Metadata</c> (or its alias <c>X-TFY-METADATA</c>): a JSON object of strings.
+/// Tags that come from the pod's identity are authoritative; a header may only add finer keys.
+/// </summary>
+public static class RequestTags
+{
+    public const string HeaderName = "X-Tollgate-Metadata";
+    public const string AliasHeaderName = "X-TFY-METADATA";
+
+    // A label value longer than this is a mistake or an attack on metric cardinality, not a tag.
+    public const int MaxValueLength = 256;
+    public const int MaxKeys = 32;
+
+    /// <summary>Parses the header value and merges it under the authoritative tags.</summary>
+    public static TagParseResult Parse(string? header, string headerName, IReadOnlyDictionary<string, string> authoritative, IReadOnlyList<string> mandatoryKeys)
+    {
+        var tags = new Dictionary<string, string>(authoritative, StringComparer.Ordinal);
+        if (!string.IsNullOrWhiteSpace(header))
+        {
+            var error = ReadHeader(header, headerName, tags, authoritative);
+            if (error is not null)
+            {
+                return TagParseResult.Invalid(error, []);
+            }
+        }
+
+        List<string>? missing = null;
+        foreach (var key in mandatoryKeys)
+        {
+            if (!tags.TryGetValue(key, out var value) || value.Length == 0)
+            {
+                (missing ??= []).Add(key);
+            }
+        }
+
+        if (missing is not null)
+        {
+            var message = header is null
+                ? $"Missing required request tags: {string.Join(", ", missing)}. Send them in the {HeaderName} header as a JSON object, e.g. {HeaderName}: {Example(mandatoryKeys)}."
+                : $"The {headerName} header lacks required tags: {string.Join(", ", missing)}. Example: {HeaderName}: {Example(mandatoryKeys)}.";
+            return TagParseResult.Invalid(message, missing);
+        }
+
+        return TagParseResult.Valid(tags);
+    }
+
+    private static string? ReadHeader(string header, string headerName, Dictionary<string, string> tags, IReadOnlyDictionary<string, string> authoritative)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(header);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return $"The {headerName} header must be a JSON object of strings, e.g. {{\"team\":\"payments\"}}; got a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}.";
+            }
+
+            var count = 0;
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (++count > MaxKeys)
+                {
+                    return $"The {headerName} header has more than {MaxKeys} keys.";
+                }
+
+                if (property.Value.ValueKind != JsonValueKind.String)
+                {
+                    return $"The {headerName} header's key \"{property.Name}\" must be a string; got a JSON {property.Value.ValueKind.ToString().ToLowerInvariant()}.";
+                }
+
+                var value = property.Value.GetString()!;
+                if (value.Length > MaxValueLength)
+                {
+                    return $"The {headerName} header's key \"{property.Name}\" is longer than {MaxValueLength} characters.";
+                }
+
+                // The pod's identity wins: a job cannot bill its spend to another team by editing a header.
+                if (!authoritative.ContainsKey(property.Name))
+                {
+                    tags[property.Name] = value;
+                }
+            }
+
+            return null;
+        }
+        catch (JsonException ex)
+        {
+            return $"The {headerName} header is not valid JSON ({ex.Message.Split(" Path:")[0].TrimEnd('.')}). Expected a JSON object of strings, e.g. {{\"team\":\"payments\",\"repo\":\"checkout\",\"pipeline\":\"pr-review\"}}.";
+        }
+    }
+
+    private static string Example(IReadOnlyList<string> keys) =>
+        "{" + string.Join(",", keys.Select(k => $"\"{k}\":\"…\"")) + "}";
+}

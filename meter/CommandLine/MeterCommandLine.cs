@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Globalization;
+using Tollgate.Meter.Hosting;
+
+namespace Tollgate.Meter.CommandLine;
+
+/// <summary>The meter's command line (contract: ARCHITECTURE.md "Standalone command line").</summary>
+internal static class MeterCommandLine
+{
+    private static readonly Option<string> Listen = new("--listen") { Description = "Proxy endpoint host:port.", DefaultValueFactory = _ => "127.0.0.1:8787" };
+    private static readonly Option<string> AdminListen = new("--admin-listen") { Description = "Admin endpoint host:port for /metrics, /healthz, /readyz.", DefaultValueFactory = _ => "127.0.0.1:9464" };
+    private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget/AiRoutingRule YAML file or folder; reloaded when it changes." };
+    private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
+    private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, or 'memory'.", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
+    private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
+    private static readonly Option<string[]> Tag = new("--tag") { Description = "Identity tag key=value that requests cannot override (repeatable)." };
+    private static readonly Option<string> Namespace = new("--namespace") { Description = "Kubernetes namespace the requests come from.", DefaultValueFactory = _ => string.Empty };
+    private static readonly Option<string[]> NamespaceLabel = new("--namespace-label") { Description = "Label key=value of that namespace (repeatable)." };
+    private static readonly Option<long> MaxRequestBytes = new("--max-request-bytes") { Description = "Largest request body accepted.", DefaultValueFactory = _ => 32L * 1024 * 1024 };
+    private static readonly Option<long> DefaultMaxOutputTokens = new("--default-max-output-tokens") { Description = "Output tokens reserved when a request sets no max tokens.", DefaultValueFactory = _ => 4096 };
+
+    public static RootCommand Command { get; } = Build();
+
+    /// <summary>Parses arguments; returns options, or an error line naming the flag at fault.</summary>
+    public static (MeterOptions? Options, string? Error) Parse(string[] args, Func<string, string?> environment)
+    {
+        var result = Command.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            return (null, result.Errors[0].Message);
+        }
+
+        var upstreams = new MeterOptions().Upstreams.ToDictionary(StringComparer.Ordinal);
+        foreach (var value in result.GetValue(Upstream) ?? [])
+        {
+            if (!TrySplit(value, out var provider, out var url) || provider is not ("anthropic" or "openai"))
+            {
+                return (null, $"--upstream: expected anthropic=<url> or openai=<url> (got \"{value}\")");
+            }
+
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(uri.Query))
+            {
+                return (null, $"--upstream {provider}: \"{url}\" is not an http(s) origin with an optional path prefix");
+            }
+
+            upstreams[provider] = uri;
+        }
+
+        foreach (var (flag, option) in new[] { ("--listen", Listen), ("--admin-listen", AdminListen) })
+        {
+            if (!EndpointParser.TryParse(result.GetValue(option)!, out _, out var endpointError))
+            {
+                return (null, $"{flag}: {endpointError}");
+            }
+        }
+
+        if (result.GetValue(Listen) == result.GetValue(AdminListen) && !result.GetValue(Listen)!.EndsWith(":0", StringComparison.Ordinal))
+        {
+            return (null, "--admin-listen: must differ from --listen");
+        }
+
+        var identity = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var value in result.GetValue(Tag) ?? [])
+        {
+            if (!TrySplit(value, out var key, out var tagValue))
+            {
+                return (null, $"--tag: expected key=value (got \"{value}\")");
+            }
+
+            identity[key] = tagValue;
+        }
+
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var value in result.GetValue(NamespaceLabel) ?? [])
+        {
+            if (!TrySplit(value, out var key, out var labelValue))
+            {
+                return (null, $"--namespace-label: expected key=value (got \"{value}\")");
+            }
+
+            labels[key] = labelValue;
+        }
+
+        if (result.GetValue(MaxRequestBytes) <= 0)
+        {
+            return (null, "--max-request-bytes: must be positive");
+        }
+
+        if (result.GetValue(DefaultMaxOutputTokens) <= 0)
+        {
+            return (null, "--default-max-output-tokens: must be positive");
+        }
+
+        var ledger = result.GetValue(Ledger)!;
+        if (ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, "--ledger: the Redis ledger is not part of this build yet; use a file path or 'memory'");
+        }
+
+        var keys = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (environment("TOLLGATE_ANTHROPIC_API_KEY") is { Length: > 0 } anthropicKey)
+        {
+            keys["anthropic"] = anthropicKey;
+        }
+
+        if (environment("TOLLGATE_OPENAI_API_KEY") is { Length: > 0 } openAiKey)
+        {
+            keys["openai"] = openAiKey;
+        }
+
+        var options = new MeterOptions
+        {
+            Listen = result.GetValue(Listen)!,
+            AdminListen = result.GetValue(AdminListen)!,
+            PolicyPath = result.GetValue(Policy),
+            PricingPath = result.GetValue(Pricing),
+            Upstreams = upstreams,
+            Ledger = ledger,
+            RequiredTags = [.. result.GetValue(RequiredTags)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+            IdentityTags = identity,
+            Namespace = result.GetValue(Namespace)!,
+            NamespaceLabels = labels,
+            MaxRequestBodyBytes = result.GetValue(MaxRequestBytes),
+            DefaultMaxOutputTokens = result.GetValue(DefaultMaxOutputTokens),
+            ApiKeys = keys,
+        };
+        return (options, null);
+    }
+
+    public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "--version");
+
+    private static RootCommand Build()
+    {
+        var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens })
+        {
+            root.Options.Add(option);
+        }
+
+        return root;
+    }
+
+    private static bool TrySplit(string value, out string key, out string rest)
+    {
+        var equals = value.IndexOf('=', StringComparison.Ordinal);
+        key = equals > 0 ? value[..equals].Trim() : string.Empty;
+        rest = equals > 0 ? value[(equals + 1)..].Trim() : string.Empty;
+        return equals > 0 && rest.Length > 0;
+    }
+
+    internal static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Usage;
+
+namespace Tollgate.Meter.Forwarding;
+
+/// <summary>
+/// The meter's own error responses, shaped so that each provider's SDK prints the message: OpenAI clients read
+/// <c>error.message</c>; Anthropic clients also want <c>"type":"error"</c> and a known <c>error.type</c>.
+/// </summary>
+internal static class ErrorResponses
+{
+    public static Task WriteAsync(HttpContext context, int status, ApiDialect dialect, string type, string message, Action<Utf8JsonWriter>? extra = null)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "application/json";
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            var anthropic = Providers.Of(dialect) == Providers.Anthropic && dialect != ApiDialect.Passthrough;
+            if (anthropic)
+            {
+                json.WriteString("type", "error");
+            }
+
+            json.WriteStartObject("error");
+            json.WriteString("type", anthropic ? AnthropicType(type) : type);
+            json.WriteString("message", message);
+            if (anthropic && AnthropicType(type) != type)
+            {
+                json.WriteString("tollgate_type", type);
+            }
+
+            json.WriteEndObject();
+            extra?.Invoke(json);
+            json.WriteEndObject();
+        }
+
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
+    }
+
+    /// <summary>The budget-exceeded contract: 429, <c>Retry-After</c> to the period reset and <c>x-should-retry: false</c>.</summary>
+    public static Task WriteBudgetExceededAsync(HttpContext context, ApiDialect dialect, BudgetAdmission admission)
+    {
+        var budget = admission.BlockingBudget!;
+        var charge = admission.BlockingCharge!;
+        var detail = BudgetMessages.Exhausted(budget, charge.Scope, admission.At);
+        var headers = context.Response.Headers;
+        headers.RetryAfter = charge.Window.SecondsUntilEnd(admission.At).ToString(CultureInfo.InvariantCulture);
+        headers["x-should-retry"] = "false";
+        headers["x-tollgate-budget"] = budget.Name;
+        return WriteAsync(context, StatusCodes.Status429TooManyRequests, dialect, "budget_exceeded", detail, json =>
+        {
+            json.WriteString("rule_id", budget.Name);
+            json.WriteString("detail", detail);
+            json.WriteString("mitigation", budget.Mitigation ?? BudgetMessages.DefaultMitigation);
+            if (BudgetMessages.Dashboard(budget) is { } dashboard)
+            {
+                json.WriteString("dashboard", dashboard);
+            }
+        });
+    }
+
+    private static string AnthropicType(string type) => type switch
+    {
+        "budget_exceeded" => "rate_limit_error",
+        "invalid_request" or "invalid_metadata" or "missing_metadata" => "invalid_request_error",
+        "request_too_large" => "request_too_large",
+        "upstream_unavailable" or "ledger_unavailable" => "api_error",
+        _ => "api_error",
+    };
+}

@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.Features;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Estimation;
+using Tollgate.Core.Policy;
+using Tollgate.Core.Pricing;
+using Tollgate.Core.Tagging;
+using Tollgate.Core.Usage;
+using Tollgate.Meter.Metering;
+using Tollgate.Meter.Policy;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Tollgate.Meter.Forwarding;
+
+/// <summary>
+/// The request path of the meter, in order: (1) route to a dialect; (2) read and check the tags; (3) read the body
+/// (bounded) for the model, stream flag and output cap; (4) estimate and reserve against every matching budget, or
+/// answer 429; (5) forward with YARP while the response body is metered as it streams; (6) settle the actual cost and
+/// publish metrics. Only steps 1–4 and 6 are the meter's overhead; step 5 is the provider's time.
+/// </summary>
+internal sealed class ProxyHandler(
+    IHttpForwarder forwarder,
+    UpstreamRegistry upstreams,
+    PolicyProvider policy,
+    PricingCatalog pricing,
+    InputTokenEstimator estimator,
+    BudgetGuard guard,
+    MeterMetrics metrics,
+    MeterOptions options,
+    TimeProvider time,
+    ILogger<ProxyHandler> logger)
+{
+    private static readonly ForwarderRequestConfig PassthroughConfig = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
+
+    private readonly ForwarderRequestConfig _requestConfig = new()
+    {
+        ActivityTimeout = options.UpstreamActivityTimeout,
+
+        // Buffering would hold server-sent events back until the buffer fills.
+        AllowResponseBuffering = false,
+    };
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var started = time.GetTimestamp();
+        var dialect = DialectRouter.Route(context.Request);
+        if (dialect == ApiDialect.Passthrough)
+        {
+            await PassThroughAsync(context);
+            return;
+        }
+
+        var provider = Providers.Of(dialect);
+        var upstream = upstreams.Get(provider);
+        var (headerName, header) = MetadataHeader(context.Request);
+        var tagResult = RequestTags.Parse(header, headerName, options.IdentityTags, options.RequiredTags);
+        if (tagResult.Tags is null)
+        {
+            RecordRejected(tagResult.Tags, provider, string.Empty);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect,
+                tagResult.MissingKeys.Count > 0 ? "missing_metadata" : "invalid_metadata", tagResult.Error!,
+                json =>
+                {
+                    if (tagResult.MissingKeys.Count > 0)
+                    {
+                        json.WriteStartArray("missing");
+                        foreach (var key in tagResult.MissingKeys)
+                        {
+                            json.WriteStringValue(key);
+                        }
+
+                        json.WriteEndArray();
+                    }
+                });
+            return;
+        }
+
+        var tags = tagResult.Tags;
+        if (upstream is null)
+        {
+            RecordRejected(tags, provider, string.Empty);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, dialect, "upstream_unavailable",
+                $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>.");
+            return;
+        }
+
+        var body = await ReadBodyAsync(context.Request, options.MaxRequestBodyBytes, context.RequestAborted);
+        try
+        {
+            if (body.TooLarge)
+            {
+                RecordRejected(tags, provider, string.Empty);
+                await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, dialect, "request_too_large",
+                    $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).");
+                return;
+            }
+
+            RequestShape shape;
+            try
+            {
+                shape = RequestShape.Read(body.Span);
+            }
+            catch (JsonException ex)
+            {
+                RecordRejected(tags, provider, string.Empty);
+                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request",
+                    $"The request body is not a valid JSON object: {ex.Message.Split(" Path:")[0]}");
+                return;
+            }
+
+            await MeterAsync(context, dialect, upstream, tags, body, shape, started);
+        }
+        finally
+        {
+            body.Return();
+        }
+    }
+
+    private async Task MeterAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
+        RequestBody body, RequestShape shape, long started)
+    {
+        var provider = upstream.Provider;
+        var model = shape.Model ?? string.Empty;
+        var labels = new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), provider, model);
+        var requested = pricing.Resolve(provider, model);
+        var billable = dialect != ApiDialect.AnthropicCountTokens;
+
+        var strip = dialect == ApiDialect.OpenAIChatCompletions && shape.Stream && !shape.IncludeUsageRequested;
+        var injected = strip ? InjectIncludeUsage(body.Span) : null;
+
+        var inputEstimate = billable ? estimator.Estimate(body.Span, provider) : 0;
+        var outputEstimate = dialect is ApiDialect.OpenAIEmbeddings or ApiDialect.AnthropicCountTokens ? 0 : shape.MaxOutputTokens ?? options.DefaultMaxOutputTokens;
+        var estimate = Estimate(requested.Price, inputEstimate, outputEstimate);
+
+        var requestId = Guid.CreateVersion7().ToString("N");
+        context.Response.Headers["x-tollgate-request-id"] = requestId;
+        var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
+        var admission = billable
+            ? await guard.AdmitAsync(policy.Current, request, requestId, estimate, context.RequestAborted)
+            : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+
+        if (admission.Kind == AdmissionKind.Blocked)
+        {
+            Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
+            metrics.RecordRequest(labels, RequestOutcomes.Blocked);
+            await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
+            return;
+        }
+
+        if (admission.Kind == AdmissionKind.LedgerUnavailable)
+        {
+            Log.LedgerUnavailable(logger, admission.BlockingBudget!.Name, admission.Reason ?? string.Empty);
+            metrics.RecordRequest(labels, RequestOutcomes.Rejected);
+            context.Response.Headers.RetryAfter = "5";
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
+                $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
+            return;
+        }
+
+        context.Request.Body = injected is null ? new MemoryStream(body.Buffer!, 0, body.Length, writable: false) : new MemoryStream(injected, writable: false);
+        context.Request.ContentLength = injected?.Length ?? body.Length;
+        context.Request.Headers.Remove("Transfer-Encoding");
+        context.Features.Set(upstream);
+
+        var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
+        var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip };
+        context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
+
+        var forwarding = time.GetTimestamp();
+        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, _requestConfig, UpstreamTransformer.Instance);
+        var forwarded = time.GetTimestamp();
+
+        UsageObservation? observation = null;
+        try
+        {
+            observation = await metering.CompleteAsync(context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client is gone; what was observed still counts.
+        }
+        finally
+        {
+            context.Features.Set(originalBody);
+        }
+
+        var outcome = RequestOutcomes.Forwarded;
+        TokenUsage usage;
+        if (error == ForwarderError.None || context.Response.HasStarted)
+        {
+            usage = ActualUsage(observation, inputEstimate, context.Response.StatusCode, out var estimated);
+            if (estimated)
+            {
+                metrics.EstimatedUsage.WithLabels(provider).Inc();
+            }
+
+            if (context.Response.StatusCode >= 400)
+            {
+                outcome = RequestOutcomes.UpstreamError;
+            }
+
+            if (error != ForwarderError.None)
+            {
+                LogForwarderError(context, provider, error);
+            }
+        }
+        else
+        {
+            usage = TokenUsage.Zero;
+            outcome = RequestOutcomes.UpstreamError;
+            LogForwarderError(context, provider, error);
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                await WriteUpstreamErrorAsync(context, dialect, upstream, error);
+            }
+        }
+
+        var servedModel = observation?.Model ?? model;
+        var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
+        var cost = billable ? price.Price.Cost(usage) : 0m;
+        try
+        {
+            await guard.SettleAsync(admission, usage, cost);
+        }
+        catch (Exception ex) when (ex is Core.Ledger.LedgerUnavailableException or IOException)
+        {
+            Log.SettleFailed(logger, requestId, ex);
+        }
+
+        var finalLabels = labels with { Model = servedModel };
+        if (!price.Known && billable && usage.Total > 0)
+        {
+            Log.UnpricedModel(logger, provider, servedModel);
+            metrics.UnpricedRequests.WithLabels(provider, servedModel).Inc();
+        }
+
+        if (billable)
+        {
+            metrics.RecordUsage(finalLabels, usage, cost);
+        }
+
+        metrics.RecordRequest(finalLabels, outcome);
+        var seconds = time.GetElapsedTime(started).TotalSeconds;
+        metrics.PromptLatency.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel, metering.IsEventStream ? "true" : "false")
+            .Observe(seconds);
+        if (metering.IsEventStream && metering.FirstByteTimestamp != 0)
+        {
+            metrics.TimeToFirstToken.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel)
+                .Observe(time.GetElapsedTime(started, metering.FirstByteTimestamp).TotalSeconds);
+        }
+
+        var overhead = time.GetElapsedTime(started, forwarding) + time.GetElapsedTime(forwarded);
+        metrics.Overhead.Observe(overhead.TotalSeconds);
+        await metering.DisposeAsync();
+    }
+
+    private async Task PassThroughAsync(HttpContext context)
+    {
+        var upstream = upstreams.Get(DialectRouter.ProviderOfPassthrough(context.Request));
+        if (upstream is null)
+        {
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, ApiDialect.Passthrough, "upstream_unavailable", "No upstream is configured for this request.");
+            return;
+        }
+
+        context.Features.Set(upstream);
+        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, UpstreamTransformer.Instance);
+        if (error != ForwarderError.None && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            LogForwarderError(context, upstream.Provider, error);
+            await WriteUpstreamErrorAsync(context, ApiDialect.Passthrough, upstream, error);
+        }
+    }
+
+    private static TokenUsage ActualUsage(UsageObservation? observation, long inputEstimate, int status, out bool estimated)
+    {
+        estimated = false;
+        if (observation is { ReportedByProvider: true })
+        {
+            return observation.Usage;
+        }
+
+        if (status >= 400)
+        {
+            // Providers do not bill failed requests; an error body carries no usage.
+            return observation?.Usage ?? TokenUsage.Zero;
+        }
+
+        // The response ended before the provider reported usage (an abandoned or cut stream). Keep what it did report
+        // (Anthropic's message_start has the input) and estimate the rest: each content event carries at least a token.
+        estimated = true;
+        var partial = observation?.Usage ?? TokenUsage.Zero;
+        var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate;
+        return partial with { Input = input, Output = Math.Max(partial.Output, observation?.DeltaEvents ?? 0) };
+    }
+
+    private static BudgetEstimate Estimate(ModelPrice price, long input, long output)
+    {
+        // Price input at its dearest rate: a prompt may turn out to be a cache write, which costs more than plain input.
+        var inputRate = Math.Max(price.Input, Math.Max(price.CacheWrite, price.CacheRead));
+        var cost = ((input * inputRate) + (output * price.Output)) / 1_000_000m;
+        return new BudgetEstimate(new TokenUsage(input, output, 0, 0, 0), cost);
+    }
+
+    private static byte[] InjectIncludeUsage(ReadOnlySpan<byte> body)
+    {
+        // Once per streamed chat request: without include_usage OpenAI reports no usage for a stream at all.
+        var node = JsonNode.Parse(body)!.AsObject();
+        if (node["stream_options"] is JsonObject streamOptions)
+        {
+            streamOptions["include_usage"] = true;
+        }
+        else
+        {
+            node["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(node);
+    }
+
+    private static (string Name, string? Value) MetadataHeader(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue(RequestTags.HeaderName, out var value))
+        {
+            return (RequestTags.HeaderName, value.ToString());
+        }
+
+        return request.Headers.TryGetValue(RequestTags.AliasHeaderName, out var alias)
+            ? (RequestTags.AliasHeaderName, alias.ToString())
+            : (RequestTags.HeaderName, null);
+    }
+
+    private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
+
+    private void RecordRejected(IReadOnlyDictionary<string, string>? tags, string provider, string model)
+    {
+        var labels = new UsageLabels(options.Namespace, tags is null ? string.Empty : Tag(tags, "team"), tags is null ? string.Empty : Tag(tags, "repo"),
+            string.Empty, string.Empty, provider, model);
+        metrics.RecordRequest(labels, RequestOutcomes.Rejected);
+    }
+
+    private void LogForwarderError(HttpContext context, string provider, ForwarderError error)
+    {
+        var exception = context.GetForwarderErrorFeature()?.Exception;
+        if (error is ForwarderError.RequestCanceled or ForwarderError.ResponseBodyCanceled or ForwarderError.RequestBodyCanceled)
+        {
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.ClientAborted(logger, provider, error.ToString());
+            }
+        }
+        else
+        {
+            Log.UpstreamFailed(logger, provider, error.ToString(), exception);
+        }
+    }
+
+    private static Task WriteUpstreamErrorAsync(HttpContext context, ApiDialect dialect, Upstream upstream, ForwarderError error)
+    {
+        var exception = context.GetForwarderErrorFeature()?.Exception;
+        var reason = exception?.InnerException?.Message ?? exception?.Message ?? error.ToString();
+        var status = error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+        return ErrorResponses.WriteAsync(context, status, dialect, "upstream_unavailable",
+            $"The meter could not get a response from the {upstream.Provider} upstream at {upstream.DestinationPrefix}: {reason}");
+    }
+
+    private static async ValueTask<RequestBody> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            return RequestBody.TooLargeBody;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(request.ContentLength is > 0 and var declared ? (int)declared : 16 * 1024);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    return new RequestBody(buffer, length, false);
+                }
+
+                length += read;
+                if (length > limit)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return RequestBody.TooLargeBody;
+                }
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private readonly record struct RequestBody(byte[]? Buffer, int Length, bool TooLarge)
+    {
+        public static RequestBody TooLargeBody => new(null, 0, true);
+
+        public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
+
+        public ReadOnlyMemory<byte> Memory => Buffer.AsMemory(0, Length);
+
+        public void Return()
+        {
+            if (Buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(Buffer);
+            }
+        }
+    }
+}

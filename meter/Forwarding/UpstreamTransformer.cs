@@ -1,0 +1,39 @@
+using Microsoft.Net.Http.Headers;
+using Tollgate.Core.Tagging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Tollgate.Meter.Forwarding;
+
+/// <summary>
+/// Shapes the outgoing request: drops the tagging headers (they are the meter's business, not the provider's), asks for
+/// an uncompressed body so usage can be read as it streams, and swaps in the provider key the meter holds so job
+/// containers never need one.
+/// </summary>
+internal sealed class UpstreamTransformer : HttpTransformer
+{
+    public static UpstreamTransformer Instance { get; } = new();
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+        var headers = proxyRequest.Headers;
+        headers.Remove(RequestTags.HeaderName);
+        headers.Remove(RequestTags.AliasHeaderName);
+        headers.Remove(HeaderNames.AcceptEncoding);
+
+        var upstream = httpContext.Features.Get<Upstream>();
+        if (upstream?.ApiKey is { } key)
+        {
+            headers.Remove("x-api-key");
+            headers.Remove(HeaderNames.Authorization);
+            if (upstream.Provider == Core.Usage.Providers.Anthropic)
+            {
+                headers.TryAddWithoutValidation("x-api-key", key);
+            }
+            else
+            {
+                headers.TryAddWithoutValidation(HeaderNames.Authorization, "Bearer " + key);
+            }
+        }
+    }
+}

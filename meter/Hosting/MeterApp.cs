@@ -1,0 +1,149 @@
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Prometheus;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Estimation;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Pricing;
+using Tollgate.Meter.Admin;
+using Tollgate.Meter.Forwarding;
+using Tollgate.Meter.Metering;
+using Tollgate.Meter.Policy;
+
+namespace Tollgate.Meter.Hosting;
+
+/// <summary>Composition root of the meter: one Kestrel server with a proxy endpoint and an admin endpoint.</summary>
+public sealed class MeterApp : IAsyncDisposable
+{
+    private const string AdminConnectionKey = "tollgate.admin";
+
+    private readonly WebApplication _app;
+
+    private MeterApp(WebApplication app, IBudgetLedger ledger)
+    {
+        _app = app;
+        Ledger = ledger;
+    }
+
+    public IBudgetLedger Ledger { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>The bound proxy address (meaningful after <see cref="StartAsync"/>, also with port 0).</summary>
+    public Uri ProxyUri { get; private set; } = new("http://127.0.0.1");
+
+    public Uri AdminUri { get; private set; } = new("http://127.0.0.1");
+
+    /// <summary>
+    /// Validates the configuration, loads pricing and policy and opens the ledger. Throws
+    /// <see cref="Core.Serialization.DocumentException"/> for a bad file, <see cref="IOException"/> for an unusable ledger.
+    /// </summary>
+    public static MeterApp Create(MeterOptions options, MeterAppSettings? settings = null)
+    {
+        settings ??= new MeterAppSettings();
+        var time = settings.Time ?? TimeProvider.System;
+        var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
+        var initialPolicy = PolicyReloader.LoadInitial(options);
+        var ledger = options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(settings.MinimumLogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+
+        if (!EndpointParser.TryParse(options.Listen, out var proxyEndpoint, out var listenError)
+            || !EndpointParser.TryParse(options.AdminListen, out var adminEndpoint, out listenError))
+        {
+            throw new ArgumentException(listenError, nameof(options));
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+
+            // The meter enforces its own limit so that an oversized body gets a JSON 413 a client can read.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Listen(proxyEndpoint);
+            kestrel.Listen(adminEndpoint, listen => listen.Use(next => connection =>
+            {
+                connection.Items[AdminConnectionKey] = true;
+                return next(connection);
+            }));
+        });
+
+        var registry = settings.Registry ?? Metrics.NewCustomRegistry();
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(time);
+        services.AddSingleton(pricing);
+        services.AddSingleton<IBudgetLedger>(ledger);
+        services.AddSingleton(new MeterMetrics(registry));
+        services.AddSingleton(sp =>
+        {
+            var provider = new PolicyProvider();
+            provider.Set(initialPolicy);
+            return provider;
+        });
+        services.AddSingleton<InputTokenEstimator>();
+        services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
+        services.AddSingleton<UpstreamRegistry>();
+        services.AddSingleton<BudgetGauges>();
+        services.AddSingleton<ProxyHandler>();
+        services.AddSingleton<PolicyReloader>();
+        services.AddHostedService(sp => sp.GetRequiredService<PolicyReloader>());
+        services.AddHttpForwarder();
+
+        var app = builder.Build();
+        var gauges = app.Services.GetRequiredService<BudgetGauges>();
+        registry.AddBeforeCollectCallback(gauges.UpdateAsync);
+        var handler = app.Services.GetRequiredService<ProxyHandler>();
+        app.Run(context =>
+        {
+            var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+            return items is not null && items.ContainsKey(AdminConnectionKey) ? AdminEndpoints.HandleAsync(context) : handler.HandleAsync(context);
+        });
+
+        var logger = app.Services.GetRequiredService<ILogger<MeterApp>>();
+        if (ledger is EmbeddedLedger embedded)
+        {
+            Log.LedgerOpened(logger, options.Ledger, embedded.RecoveredReservations, embedded.SkippedJournalLines);
+        }
+
+        Log.PolicyLoaded(logger, initialPolicy.Source, initialPolicy.Budgets.Count, initialPolicy.RoutingRules.Count);
+        return new MeterApp(app, ledger);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await Task.Run(() => Services.GetRequiredService<InputTokenEstimator>().Warm(), cancellationToken);
+        await _app.StartAsync(cancellationToken);
+
+        // Kestrel reports bound addresses in the order the endpoints were configured: proxy, then admin.
+        var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
+        ProxyUri = new Uri(addresses[0].Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        AdminUri = new Uri(addresses[1].Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        var logger = Services.GetRequiredService<ILogger<MeterApp>>();
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            Log.Listening(logger, ProxyUri.ToString(), AdminUri.ToString(), Services.GetRequiredService<MeterOptions>().Ledger);
+        }
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken = default) => await _app.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        await Ledger.DisposeAsync();
+    }
+}

@@ -1,0 +1,13 @@
+using Prometheus;
+
+namespace Tollgate.Meter.Hosting;
+
+/// <summary>Process-level choices the command line does not make: tests inject a clock, a registry and quieter logs.</summary>
+public sealed record MeterAppSettings
+{
+    public TimeProvider? Time { get; init; }
+
+    public CollectorRegistry? Registry { get; init; }
+
+    public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
+}

@@ -1,0 +1,38 @@
+namespace Tollgate.Meter;
+
+/// <summary>Source-generated log messages of the meter. Never log prompt or completion text.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Loaded policy from {Source}: {Budgets} budgets, {Rules} routing rules")]
+    public static partial void PolicyLoaded(ILogger logger, string source, int budgets, int rules);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Rejected policy change, keeping the last good policy: {Error}")]
+    public static partial void PolicyRejected(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Skipped non-Tollgate document: {Description}")]
+    public static partial void PolicyDocumentSkipped(ILogger logger, string description);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Opened ledger {Ledger}; recovered {Recovered} unsettled reservations, skipped {Skipped} unreadable journal lines")]
+    public static partial void LedgerOpened(ILogger logger, string ledger, int recovered, int skipped);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Upstream {Provider} request failed with {Error}")]
+    public static partial void UpstreamFailed(ILogger logger, string provider, string error, Exception? exception);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "Client aborted the {Provider} request ({Error})")]
+    public static partial void ClientAborted(ILogger logger, string provider, string error);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Blocked request to {Model} by budget {Budget} (scope \"{Scope}\")")]
+    public static partial void RequestBlocked(ILogger logger, string model, string budget, string scope);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Ledger unavailable; rejected request under fail-closed budget {Budget}: {Reason}")]
+    public static partial void LedgerUnavailable(ILogger logger, string budget, string reason);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Model {Model} of {Provider} is not in the pricing catalog; priced at the fallback rate")]
+    public static partial void UnpricedModel(ILogger logger, string provider, string model);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Meter listening on {Proxy} (proxy) and {Admin} (admin), ledger {Ledger}")]
+    public static partial void Listening(ILogger logger, string proxy, string admin, string ledger);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "Settling request {RequestId} failed; its reservation is recovered at the estimate on restart")]
+    public static partial void SettleFailed(ILogger logger, string requestId, Exception exception);
+}

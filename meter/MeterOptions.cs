@@ -1,0 +1,51 @@
+namespace Tollgate.Meter;
+
+/// <summary>Everything the meter is told at start-up (command line, or the sidecar arguments the operator writes).</summary>
+public sealed record MeterOptions
+{
+    /// <summary>Proxy endpoint, <c>host:port</c>. Default <c>127.0.0.1:8787</c>.</summary>
+    public string Listen { get; init; } = "127.0.0.1:8787";
+
+    /// <summary>Admin endpoint for <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>. Default <c>127.0.0.1:9464</c>.</summary>
+    public string AdminListen { get; init; } = "127.0.0.1:9464";
+
+    /// <summary>A YAML file or a folder of them with AiBudget/AiRoutingRule manifests; none means no budgets.</summary>
+    public string? PolicyPath { get; init; }
+
+    /// <summary>A pricing catalog replacing the embedded one.</summary>
+    public string? PricingPath { get; init; }
+
+    /// <summary>Upstream origins (with an optional path prefix) by provider.</summary>
+    public IReadOnlyDictionary<string, Uri> Upstreams { get; init; } = new Dictionary<string, Uri>
+    {
+        ["anthropic"] = new("https://api.anthropic.com"),
+        ["openai"] = new("https://api.openai.com"),
+    };
+
+    /// <summary>Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>tollgate-ledger.jsonl</c>.</summary>
+    public string Ledger { get; init; } = "tollgate-ledger.jsonl";
+
+    /// <summary>Tags every request must carry. Default team, repo, pipeline.</summary>
+    public IReadOnlyList<string> RequiredTags { get; init; } = ["team", "repo", "pipeline"];
+
+    /// <summary>Tags from the pod's identity; a request header cannot override them.</summary>
+    public IReadOnlyDictionary<string, string> IdentityTags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The Kubernetes namespace requests come from; empty in standalone mode.</summary>
+    public string Namespace { get; init; } = string.Empty;
+
+    /// <summary>Labels of that namespace, for <c>namespaceSelector</c> matches.</summary>
+    public IReadOnlyDictionary<string, string> NamespaceLabels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Largest request body accepted (413 above). Default 32 MiB, Anthropic's own limit.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>Output tokens reserved for a request that sets no max tokens. Default 4096.</summary>
+    public long DefaultMaxOutputTokens { get; init; } = 4096;
+
+    /// <summary>Provider API keys held by the meter (from <c>TOLLGATE_ANTHROPIC_API_KEY</c> / <c>TOLLGATE_OPENAI_API_KEY</c>).</summary>
+    public IReadOnlyDictionary<string, string> ApiKeys { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>How long an upstream may stay silent before the request is abandoned. Default 10 minutes.</summary>
+    public TimeSpan UpstreamActivityTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}

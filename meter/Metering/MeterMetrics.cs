@@ -1,0 +1,97 @@
+using Prometheus;
+using Tollgate.Core.Usage;
+
+namespace Tollgate.Meter.Metering;
+
+/// <summary>
+/// Every metric the meter publishes, on one registry (the process default in production, a fresh one per host in tests).
+/// Names and labels are the contract in ARCHITECTURE.md; label values missing from a request are the empty string.
+/// </summary>
+internal sealed class MeterMetrics
+{
+    private static readonly string[] TokenLabels = ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model", "type"];
+    private static readonly string[] CostLabels = ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model"];
+    private static readonly string[] RequestLabels = ["namespace", "team", "repo", "provider", "model", "outcome"];
+    private static readonly string[] LatencyLabels = ["namespace", "team", "repo", "provider", "model", "streaming"];
+    private static readonly string[] TtftLabels = ["namespace", "team", "repo", "provider", "model"];
+    private static readonly string[] BudgetLabels = ["budget", "scope", "unit", "period"];
+
+    public MeterMetrics(CollectorRegistry registry)
+    {
+        Registry = registry;
+        var factory = Metrics.WithCustomRegistry(registry);
+        Tokens = factory.CreateCounter("tollgate_tokens_total", "Tokens billed by the provider, by type (input, output, cache_read, cache_write, reasoning).", TokenLabels);
+        Cost = factory.CreateCounter("tollgate_cost_usd_total", "Cost of metered requests in US dollars at catalog list prices.", CostLabels);
+        Requests = factory.CreateCounter("tollgate_requests_total", "Requests seen by the meter, by outcome.", RequestLabels);
+        PromptLatency = factory.CreateHistogram("tollgate_prompt_latency_seconds", "Time from request to the last byte of the response, in seconds.",
+            new HistogramConfiguration { LabelNames = LatencyLabels, Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600] });
+        TimeToFirstToken = factory.CreateHistogram("tollgate_time_to_first_token_seconds", "Time from request to the first byte of a streamed response, in seconds.",
+            new HistogramConfiguration { LabelNames = TtftLabels, Buckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60] });
+        Overhead = factory.CreateHistogram("tollgate_meter_overhead_seconds", "Time the meter itself adds to a request (tagging, estimation, budget checks, settlement), in seconds.",
+            new HistogramConfiguration { Buckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1] });
+        BudgetLimit = factory.CreateGauge("tollgate_budget_limit", "Budget limit per period, in the budget's unit.", BudgetLabels);
+        BudgetSpent = factory.CreateGauge("tollgate_budget_spent", "Settled spend in the current period, in the budget's unit.", BudgetLabels);
+        BudgetUsedRatio = factory.CreateGauge("tollgate_budget_used_ratio", "Settled spend divided by the limit (1 = exhausted).", BudgetLabels);
+        BudgetForecast = factory.CreateGauge("tollgate_budget_forecast", "Spend projected to the end of the period at the current rate, in the budget's unit.", BudgetLabels);
+        UnpricedRequests = factory.CreateCounter("tollgate_unpriced_model_requests_total",
+            "Requests for models missing from the pricing catalog, priced at the fail-safe fallback rate.", ["provider", "model"]);
+        EstimatedUsage = factory.CreateCounter("tollgate_usage_estimated_total",
+            "Responses whose usage was estimated because the provider never reported it (abandoned or cut streams).", ["provider"]);
+        PolicyReloads = factory.CreateCounter("tollgate_policy_reloads_total", "Policy loads, by result (success, failure).", ["result"]);
+        LedgerReady = factory.CreateGauge("tollgate_ledger_ready", "1 when the ledger records spend, 0 when it cannot.");
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter Tokens { get; }
+
+    public Counter Cost { get; }
+
+    public Counter Requests { get; }
+
+    public Histogram PromptLatency { get; }
+
+    public Histogram TimeToFirstToken { get; }
+
+    public Histogram Overhead { get; }
+
+    public Gauge BudgetLimit { get; }
+
+    public Gauge BudgetSpent { get; }
+
+    public Gauge BudgetUsedRatio { get; }
+
+    public Gauge BudgetForecast { get; }
+
+    public Counter UnpricedRequests { get; }
+
+    public Counter EstimatedUsage { get; }
+
+    public Counter PolicyReloads { get; }
+
+    public Gauge LedgerReady { get; }
+
+    public void RecordUsage(in UsageLabels labels, TokenUsage usage, decimal cost)
+    {
+        AddTokens(labels, "input", usage.Input);
+        AddTokens(labels, "output", usage.Output);
+        AddTokens(labels, "cache_read", usage.CacheRead);
+        AddTokens(labels, "cache_write", usage.CacheWrite);
+        AddTokens(labels, "reasoning", usage.Reasoning);
+        if (cost > 0)
+        {
+            Cost.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Pipeline, labels.AgentStep, labels.Provider, labels.Model).Inc((double)cost);
+        }
+    }
+
+    public void RecordRequest(in UsageLabels labels, string outcome) =>
+        Requests.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Provider, labels.Model, outcome).Inc();
+
+    private void AddTokens(in UsageLabels labels, string type, long count)
+    {
+        if (count > 0)
+        {
+            Tokens.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Pipeline, labels.AgentStep, labels.Provider, labels.Model, type).Inc(count);
+        }
+    }
+}

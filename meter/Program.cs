@@ -1,0 +1,3 @@
+using Tollgate.Meter;
+
+return await MeterProgram.RunAsync(args, Console.Out, Console.Error);
