@@ -92,7 +92,7 @@ public static class PolicyLoader
 
             var apiVersion = (root["apiVersion"] as JsonValue)?.TryGetValue<string>(out var v) == true ? v : null;
             var kind = (root["kind"] as JsonValue)?.TryGetValue<string>(out var k) == true ? k : null;
-            var name = root["metadata"]?["name"] is JsonValue nameValue && nameValue.TryGetValue<string>(out var n) ? n : null;
+            var name = root["metadata"] is JsonObject metadata && metadata["name"] is JsonValue nameValue && nameValue.TryGetValue<string>(out var n) ? n : null;
             var label = kind is null ? null : name is null ? kind : $"{kind} \"{name}\"";
 
             if (apiVersion is null)

@@ -1,0 +1,173 @@
+using Tollgate.Core.Policy;
+using Tollgate.Core.Serialization;
+
+namespace Tollgate.Core.Tests.Policy;
+
+public sealed class PolicyLoaderTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-policy-").FullName;
+
+    [Fact]
+    public void Valid_budget_compiles_with_defaults()
+    {
+        var snapshot = Compile("""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: transaction-service-daily }
+            spec:
+              priority: 100
+              match:
+                subjects: ["team:payments-platform"]
+                models: ["claude-sonnet-*"]
+              limit: { amount: 50, unit: usd, period: day }
+              appliesPer: ["metadata.repo"]
+              message: { mitigation: "Ask the platform team.", dashboardUrl: "https://grafana.example.com/d/tollgate-budgets" }
+            """);
+
+        var budget = Assert.Single(snapshot.Budgets);
+        Assert.Equal("transaction-service-daily", budget.Name);
+        Assert.Equal(50m, budget.Limit);
+        Assert.False(budget.Audit);
+        Assert.False(budget.HardCap);
+        Assert.Equal(Core.Budgets.FailurePolicy.Closed, budget.FailurePolicy);
+        Assert.Equal([75, 90, 95, 100], budget.Thresholds);
+        Assert.Equal(["metadata.repo"], budget.AppliesPer);
+    }
+
+    [Theory]
+    [InlineData("spec: { limit: { amount: 5, unit: usd, period: day }, hardcap: true }", "spec.hardcap: unknown field", 4)]
+    [InlineData("spec: { limit: { amount: 5, unit: usd, period: year } }", "spec.limit.period: must be one of day, week, month (got \"year\")", 4)]
+    [InlineData("spec: { limit: { amount: lots, unit: usd, period: day } }", "spec.limit.amount: has the wrong type (expected a number)", 4)]
+    [InlineData("spec: { limit: { amount: 0, unit: usd, period: day } }", "spec.limit.amount: must be greater than 0", 4)]
+    [InlineData("spec: { limit: { amount: 5, unit: eur, period: day } }", "spec.limit.unit: must be one of usd, tokens (got \"eur\")", 4)]
+    [InlineData("spec: { enforcement: warn, limit: { amount: 5 } }", "spec.enforcement: must be one of block, audit (got \"warn\")", 4)]
+    [InlineData("spec: { failurePolicy: maybe, limit: { amount: 5 } }", "spec.failurePolicy: must be one of closed, open (got \"maybe\")", 4)]
+    [InlineData("spec: { appliesPer: [branch], limit: { amount: 5 } }", "spec.appliesPer[0]: unknown key \"branch\"", 4)]
+    [InlineData("spec: { match: { subjects: [payments] }, limit: { amount: 5 } }", "spec.match.subjects[0]: must look like team:<name>", 4)]
+    [InlineData("spec: { hardCap: true, enforcement: audit, limit: { amount: 5 } }", "spec.hardCap: cannot be true when enforcement is audit", 4)]
+    [InlineData("spec: { limit: { amount: 5 }, message: { dashboardUrl: grafana } }", "spec.message.dashboardUrl: must be an absolute http(s) URL", 4)]
+    [InlineData("spec: { limit: { amount: 5 }, match: { metadata: { pr: 123 } } }", "spec.match.metadata.pr: has the wrong type (expected a string", 4)]
+    public void Invalid_field_is_named_with_file_document_and_line(string spec, string expected, int line)
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile($"""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: {"{"} name: broken {"}"}
+            {spec}
+            """));
+
+        Assert.StartsWith("budgets.yaml: document 1 (AiBudget \"broken\"): ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"(line {line})", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once_with_its_document_number()
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile("""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: ok }
+            spec: { limit: { amount: 5 } }
+            ---
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: Bad_Name }
+            spec: { limit: { amount: -1 } }
+            ---
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: ok }
+            spec: { limit: { amount: 5 } }
+            """));
+
+        Assert.Equal(3, ex.Errors.Count);
+        Assert.Contains(ex.Errors, e => e is { Document: 2, Field: "metadata.name" } && e.Message.Contains("DNS subdomain", StringComparison.Ordinal));
+        Assert.Contains(ex.Errors, e => e is { Document: 2, Field: "spec.limit.amount", Line: 9 });
+        Assert.Contains(ex.Errors, e => e is { Document: 3, Field: "metadata.name" } && e.Message.Contains("already named \"ok\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Invalid_yaml_names_the_line()
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile("apiVersion: tollgate.io/v1alpha1\nkind: AiBudget\nmetadata:\n  name: x\n - item\nspec: {}\n"));
+        Assert.StartsWith("budgets.yaml: invalid YAML", ex.Message, StringComparison.Ordinal);
+        Assert.Matches(@"\(line \d+\)$", ex.Message);
+    }
+
+    [Fact]
+    public void Metadata_that_is_not_a_mapping_is_a_field_error()
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile("apiVersion: tollgate.io/v1alpha1\nkind: AiBudget\nmetadata: oops\nspec: { limit: { amount: 1 } }\n"));
+        Assert.Equal("budgets.yaml: document 1 (AiBudget): metadata: has the wrong type (expected an object) (line 3)", ex.Message);
+    }
+
+    [Fact]
+    public void Other_api_groups_are_skipped_and_unknown_tollgate_kinds_rejected()
+    {
+        var documents = PolicyLoader.Parse("mixed.yaml", """
+            apiVersion: v1
+            kind: Namespace
+            metadata: { name: ci-payments }
+            ---
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: b }
+            spec: { limit: { amount: 1 } }
+            """);
+        Assert.Single(documents.Budgets);
+        Assert.Contains("document 1 (v1 Namespace \"ci-payments\") is not a Tollgate object", Assert.Single(documents.Ignored), StringComparison.Ordinal);
+
+        var ex = Assert.Throws<DocumentException>(() => PolicyLoader.Parse("kinds.yaml", """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiQuota
+            metadata: { name: q }
+            """));
+        Assert.Equal("kinds.yaml: document 1 (AiQuota \"q\"): kind: unsupported kind \"AiQuota\" (expected AiBudget or AiRoutingRule) (line 2)", ex.Message);
+
+        var version = Assert.Throws<DocumentException>(() => PolicyLoader.Parse("v.yaml", "apiVersion: tollgate.io/v2\nkind: AiBudget\nmetadata: { name: q }\n"));
+        Assert.Contains("apiVersion: unsupported version \"tollgate.io/v2\"", version.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Folder_loads_every_yaml_file_and_orders_budgets_by_priority_then_name()
+    {
+        File.WriteAllText(Path.Combine(_directory, "a.yaml"), "apiVersion: tollgate.io/v1alpha1\nkind: AiBudget\nmetadata: { name: zeta }\nspec: { priority: 5, limit: { amount: 1 } }\n");
+        File.WriteAllText(Path.Combine(_directory, "b.yml"), "apiVersion: tollgate.io/v1alpha1\nkind: AiBudget\nmetadata: { name: alpha }\nspec: { priority: 5, limit: { amount: 1 } }\n---\napiVersion: tollgate.io/v1alpha1\nkind: AiBudget\nmetadata: { name: top }\nspec: { priority: 50, limit: { amount: 1 } }\n");
+        File.WriteAllText(Path.Combine(_directory, "notes.txt"), "not policy");
+
+        var snapshot = PolicyLoader.LoadSnapshot(_directory);
+        Assert.Equal(["top", "alpha", "zeta"], snapshot.Budgets.Select(b => b.Name));
+    }
+
+    [Fact]
+    public void Missing_policy_path_is_reported()
+    {
+        var missing = Path.Combine(_directory, "nope.yaml");
+        var ex = Assert.Throws<DocumentException>(() => PolicyLoader.LoadSnapshot(missing));
+        Assert.Equal($"{missing}: no such policy file or folder", ex.Message);
+    }
+
+    [Fact]
+    public void Shipped_samples_load()
+    {
+        var samples = Path.Combine(RepositoryRoot(), "config", "samples");
+        var snapshot = PolicyLoader.LoadSnapshot(samples);
+        Assert.NotEmpty(snapshot.Budgets);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    internal static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Operator.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("Operator.sln not found above the test directory");
+    }
+
+    private static PolicySnapshot Compile(string yaml) => PolicyCompiler.Compile(PolicyLoader.Parse("budgets.yaml", yaml), "budgets.yaml");
+}
