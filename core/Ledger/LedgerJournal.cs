@@ -35,6 +35,11 @@ public sealed class LedgerJournal : IDisposable
         var skipped = 0;
         if (File.Exists(path))
         {
+            if ((File.GetAttributes(path) & (FileAttributes.Device | FileAttributes.Directory)) != 0)
+            {
+                throw new IOException($"{path} is not a regular file");
+            }
+
             foreach (var line in File.ReadLines(path, Encoding.UTF8))
             {
                 if (line.Length == 0)

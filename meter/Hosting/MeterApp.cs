@@ -45,7 +45,8 @@ public sealed class MeterApp : IAsyncDisposable
         var time = settings.Time ?? TimeProvider.System;
         var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
         var initialPolicy = PolicyReloader.LoadInitial(options);
-        var ledger = options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time);
+        var ledger = settings.Ledger
+            ?? (options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time));
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();

@@ -9,5 +9,8 @@ public sealed record MeterAppSettings
 
     public CollectorRegistry? Registry { get; init; }
 
+    /// <summary>A ledger to use instead of the one <c>--ledger</c> names.</summary>
+    public Core.Ledger.IBudgetLedger? Ledger { get; init; }
+
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
 }

@@ -1,0 +1,134 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using Tollgate.Meter.Hosting;
+using Tollgate.TestSupport;
+
+namespace Tollgate.Meter.Tests.Support;
+
+/// <summary>
+/// A real meter (Kestrel on loopback ports chosen by the OS) in front of a fake upstream, with its own ledger
+/// directory, policy file and metrics registry. Disposing stops the server and deletes the files.
+/// </summary>
+public sealed class MeterHarness : IAsyncDisposable
+{
+    private MeterHarness(MeterApp app, string directory, FakeLlmUpstream upstream)
+    {
+        App = app;
+        Directory = directory;
+        Upstream = upstream;
+        Client = new HttpClient { BaseAddress = app.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+        Admin = new HttpClient { BaseAddress = app.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public MeterApp App { get; }
+
+    public string Directory { get; }
+
+    public FakeLlmUpstream Upstream { get; }
+
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public string PolicyPath => Path.Combine(Directory, "policy.yaml");
+
+    public string LedgerPath => Path.Combine(Directory, "ledger.jsonl");
+
+    public static async Task<MeterHarness> StartAsync(
+        FakeLlmUpstream upstream, string? policy = null, Func<MeterOptions, MeterOptions>? configure = null, string? directory = null, TimeProvider? time = null, Core.Ledger.IBudgetLedger? ledger = null)
+    {
+        directory ??= System.IO.Directory.CreateTempSubdirectory("tollgate-meter-").FullName;
+        var policyPath = Path.Combine(directory, "policy.yaml");
+        if (policy is not null)
+        {
+            await File.WriteAllTextAsync(policyPath, policy);
+        }
+
+        var options = new MeterOptions
+        {
+            Listen = "127.0.0.1:0",
+            AdminListen = "127.0.0.1:0",
+            PolicyPath = policy is null ? null : policyPath,
+            Ledger = Path.Combine(directory, "ledger.jsonl"),
+            Upstreams = new Dictionary<string, Uri> { ["anthropic"] = upstream.BaseUri, ["openai"] = upstream.BaseUri },
+        };
+        options = configure?.Invoke(options) ?? options;
+        var app = MeterApp.Create(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger });
+        await app.StartAsync();
+        return new MeterHarness(app, directory, upstream);
+    }
+
+    public static string Tags(string team = "payments", string repo = "checkout", string pipeline = "pr-review", string? agentStep = null)
+    {
+        var tags = new Dictionary<string, string> { ["team"] = team, ["repo"] = repo, ["pipeline"] = pipeline };
+        if (agentStep is not null)
+        {
+            tags["agent_step"] = agentStep;
+        }
+
+        return JsonSerializer.Serialize(tags);
+    }
+
+    /// <summary>Builds a provider request with the tagging header and optional fake-upstream knobs.</summary>
+    public static HttpRequestMessage Request(string path, string body, string? tags, params (string Name, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (tags is not null)
+        {
+            request.Headers.TryAddWithoutValidation("X-Tollgate-Metadata", tags);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return request;
+    }
+
+    public static string AnthropicBody(string model = "claude-sonnet-4-5", bool stream = false, int maxTokens = 1024) =>
+        $$"""{"model":"{{model}}","max_tokens":{{maxTokens}},"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"Review this diff."}]}""";
+
+    public static string ChatBody(string model = "gpt-4o", bool stream = false, bool? includeUsage = null)
+    {
+        var options = includeUsage is null ? string.Empty : $$""","stream_options":{"include_usage":{{(includeUsage.Value ? "true" : "false")}}}""";
+        return $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}}{{options}},"messages":[{"role":"user","content":"Summarize the build log."}]}""";
+    }
+
+    public static string ResponsesBody(string model = "gpt-5", bool stream = false) =>
+        $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"input":"Write a test plan.","max_output_tokens":2048}""";
+
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request) => await Client.SendAsync(request);
+
+    public async Task<MetricsScrape> ScrapeAsync() => new(await Admin.GetStringAsync("/metrics"));
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A restart test reuses the directory; the last harness removes it.
+        }
+    }
+
+    /// <summary>Stops the meter but keeps its files, for restart tests.</summary>
+    public async Task StopKeepingFilesAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    public static MediaTypeHeaderValue Json => new("application/json");
+}
