@@ -56,18 +56,38 @@ internal sealed class PolicyReloader(PolicyProvider provider, MeterOptions optio
         }
 
         var full = Path.GetFullPath(options.PolicyPath);
-        var folder = Directory.Exists(full) ? full : Path.GetDirectoryName(full)!;
-        var changed = new SemaphoreSlim(0);
+        var isFolder = Directory.Exists(full);
+        var folder = isFolder ? full : Path.GetDirectoryName(full)!;
+        var fileName = Path.GetFileName(full);
+
+        // Other files may share the folder (the ledger journal, say): react only to policy files, and to the "..data"
+        // symlink swap with which Kubernetes updates a mounted ConfigMap.
+        bool Relevant(string? name) => name is not null
+            && (name.StartsWith("..", StringComparison.Ordinal)
+                || (isFolder ? name.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".yml", StringComparison.OrdinalIgnoreCase) : name == fileName));
+        using var changed = new SemaphoreSlim(0);
         using var watcher = new FileSystemWatcher(folder)
         {
             IncludeSubdirectories = false,
             NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime | NotifyFilters.DirectoryName,
         };
-        FileSystemEventHandler onChange = (_, _) => changed.Release();
+        FileSystemEventHandler onChange = (_, e) =>
+        {
+            if (Relevant(e.Name))
+            {
+                changed.Release();
+            }
+        };
         watcher.Changed += onChange;
         watcher.Created += onChange;
         watcher.Deleted += onChange;
-        watcher.Renamed += (_, _) => changed.Release();
+        watcher.Renamed += (_, e) =>
+        {
+            if (Relevant(e.Name) || Relevant(e.OldName))
+            {
+                changed.Release();
+            }
+        };
         watcher.EnableRaisingEvents = true;
 
         while (!stoppingToken.IsCancellationRequested)
