@@ -161,6 +161,14 @@ public sealed partial class PricingCatalog
         // "anthropic/claude-…" and "openai/gpt-…" are common gateway spellings.
         var slash = name.LastIndexOf('/');
         var candidate = slash >= 0 ? name[(slash + 1)..] : name;
+
+        // Bedrock model ids: "anthropic.claude-…-v1:0", with an optional region prefix ("us.anthropic.…").
+        var bedrock = candidate.IndexOf("anthropic.", StringComparison.OrdinalIgnoreCase);
+        if (bedrock >= 0)
+        {
+            candidate = candidate[(bedrock + "anthropic.".Length)..];
+        }
+
         for (var i = 0; i < 3; i++)
         {
             if (_byName.TryGetValue(candidate, out var price))

@@ -190,17 +190,17 @@ public sealed class ResponseUsageParser : IDisposable
         }
 
         var mayCarryUsage = payload.IndexOf("\"usage\""u8) >= 0;
+        var carried = false;
         if (mayCarryUsage || _scanner.Model is null)
         {
-            var carried = _scanner.ScanDocument(payload);
-            if (carried && output is not null)
+            carried = _scanner.ScanDocument(payload);
+            if (carried && output is not null && TryEmitWithoutUsage(payload, eol, output))
             {
-                EmitWithoutUsage(payload, eol, output);
                 return;
             }
         }
 
-        if (payload.IndexOf("delta\""u8) >= 0)
+        if (!carried && payload.IndexOf("delta\""u8) >= 0)
         {
             _deltaEvents++;
         }
@@ -219,23 +219,36 @@ public sealed class ResponseUsageParser : IDisposable
         output.Write(eol);
     }
 
-    private void EmitWithoutUsage(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> eol, IBufferWriter<byte> output)
+    /// <returns>False when the chunk cannot be rebuilt; the caller then passes it on unchanged.</returns>
+    private bool TryEmitWithoutUsage(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> eol, IBufferWriter<byte> output)
     {
         // Rare path (once per stream): materialising the one chunk is simpler and safer than splicing bytes.
-        if (JsonNode.Parse(payload) is not JsonObject chunk)
+        byte[] rebuilt;
+        try
         {
-            return;
+            if (JsonNode.Parse(payload) is not JsonObject chunk)
+            {
+                return false;
+            }
+
+            if (chunk["choices"] is not JsonArray { Count: > 0 })
+            {
+                _dropNextBlankLine = true;
+                return true;
+            }
+
+            chunk.Remove("usage");
+            rebuilt = System.Text.Encoding.UTF8.GetBytes(chunk.ToJsonString());
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
+        {
+            // Duplicate keys or a lone surrogate: showing the client an extra usage chunk beats breaking its stream.
+            return false;
         }
 
-        if (chunk["choices"] is not JsonArray { Count: > 0 })
-        {
-            _dropNextBlankLine = true;
-            return;
-        }
-
-        chunk.Remove("usage");
         output.Write("data: "u8);
-        output.Write(System.Text.Encoding.UTF8.GetBytes(chunk.ToJsonString()));
+        output.Write(rebuilt);
         output.Write(eol);
+        return true;
     }
 }

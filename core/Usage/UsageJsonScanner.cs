@@ -32,7 +32,7 @@ internal sealed class UsageJsonScanner : IDisposable
 
     public string? Model { get; private set; }
 
-    /// <summary>True once a usage object that closes the response (not Anthropic's opening estimate) was seen.</summary>
+    /// <summary>True once a complete usage object that closes the response (not Anthropic's opening estimate) was seen.</summary>
     public bool FinalUsageSeen { get; private set; }
 
     /// <summary>True when any usage number was seen.</summary>
@@ -63,21 +63,27 @@ internal sealed class UsageJsonScanner : IDisposable
     /// <summary>Scans one complete JSON document (an SSE <c>data:</c> payload). Returns whether it carried usage.</summary>
     public bool ScanDocument(ReadOnlySpan<byte> json)
     {
-        var sawHere = false;
+        // All or nothing: a malformed event must not leave half of its numbers behind.
+        var fields = Fields;
+        var model = Model;
+        var finalSeen = FinalUsageSeen;
+        var anySeen = AnyUsageSeen;
         _depth = 0;
         _pending = Name.None;
         _inFinalUsage = false;
         try
         {
             var reader = new Utf8JsonReader(json, isFinalBlock: true, state: default);
-            sawHere = Walk(ref reader);
+            return Walk(ref reader);
         }
         catch (JsonException)
         {
-            // A malformed event is the provider's problem; metering must never break the stream.
+            Fields = fields;
+            Model = model;
+            FinalUsageSeen = finalSeen;
+            AnyUsageSeen = anySeen;
+            return false;
         }
-
-        return sawHere;
     }
 
     /// <summary>Scans the next chunk of a JSON body that arrives in pieces.</summary>
@@ -188,7 +194,9 @@ internal sealed class UsageJsonScanner : IDisposable
                 case JsonTokenType.EndArray:
                     if (_inFinalUsage && _depth == _finalUsageDepth)
                     {
+                        // Only a usage object that closed is the provider's final word; a cut one is not.
                         _inFinalUsage = false;
+                        FinalUsageSeen = true;
                     }
 
                     _depth--;
@@ -269,11 +277,6 @@ internal sealed class UsageJsonScanner : IDisposable
         }
 
         AnyUsageSeen = true;
-        if (_inFinalUsage)
-        {
-            FinalUsageSeen = true;
-        }
-
         return true;
     }
 

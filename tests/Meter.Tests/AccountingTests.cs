@@ -63,7 +63,7 @@ public sealed class AccountingTests(UpstreamFixture fixture) : IClassFixture<Ups
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
         var tag = Guid.NewGuid().ToString("N");
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(stream: true),
-            MeterHarness.Tags(repo: tag), ("x-fake-usage", "input=64,output=16"), ("x-fake-chunks", "4"), ("x-test-id", tag)));
+            MeterHarness.Tags(), ("x-fake-usage", "input=64,output=16"), ("x-fake-chunks", "4"), ("x-test-id", tag)));
         var body = await response.Content.ReadAsStringAsync();
 
         var upstreamBody = fixture.Upstream.Requests.Last(r => r.Body.Contains(tag, StringComparison.Ordinal) || r.Headers.Values.Any(v => v.Contains(tag, StringComparison.Ordinal))).Body;
