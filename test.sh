@@ -4,14 +4,20 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
+# Programs the tests start as real processes (later components add redis-server, prometheus, alertmanager).
 need_apt=()
-# Tools the test fixtures start as real processes (later components add redis-server, prometheus, alertmanager).
-for tool in curl; do
-  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
-done
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
-  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; else sudo apt-get update -qq && sudo apt-get install -y -qq "${need_apt[@]}"; fi
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The official OpenAI and Anthropic SDKs, driven through the meter by Meter.Tests (versions pinned in the lock file).
+if [ ! -d tests/sdk/node_modules/openai ] || [ ! -d tests/sdk/node_modules/@anthropic-ai/sdk ]; then
+  echo "test.sh: installing the provider SDKs into tests/sdk"
+  npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error || { echo "test.sh: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 results=TestResults

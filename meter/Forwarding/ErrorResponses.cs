@@ -12,13 +12,17 @@ namespace Tollgate.Meter.Forwarding;
 /// </summary>
 internal static class ErrorResponses
 {
+    // Messages are read by people in CI logs: keep quotes and punctuation readable instead of \u0022 escapes.
+    // Safe here because the body is application/json, never embedded in HTML.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static Task WriteAsync(HttpContext context, int status, ApiDialect dialect, string type, string message, Action<Utf8JsonWriter>? extra = null)
     {
         var response = context.Response;
         response.StatusCode = status;
         response.ContentType = "application/json";
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, WriterOptions))
         {
             json.WriteStartObject();
             var anthropic = Providers.Of(dialect) == Providers.Anthropic && dialect != ApiDialect.Passthrough;
