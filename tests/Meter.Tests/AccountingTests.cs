@@ -24,6 +24,9 @@ public sealed class AccountingTests(UpstreamFixture fixture) : IClassFixture<Ups
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains(stream ? "event: message_stop" : "\"usage\"", body, StringComparison.Ordinal);
         await AssertTokensAsync(meter, "anthropic", new TokenUsage(Input: 120, Output: 45, CacheRead: 10, CacheWrite: 5, Reasoning: 0));
+        var scrape = await meter.ScrapeAsync();
+        Assert.Equal(stream ? 1 : 0, scrape.Sum("tollgate_time_to_first_token_seconds_count", ("provider", "anthropic")));
+        Assert.Equal(1, scrape.Sum("tollgate_prompt_latency_seconds_count", ("streaming", stream ? "true" : "false")));
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
 
     private static async Task<JsonDocument> RunAsync(MeterHarness meter, string scenario)
     {
-        var sdk = Path.Combine(RepositoryPaths.RepositoryRoot(), "tests", "sdk");
+        var sdk = Path.Combine(Tollgate.TestSupport.RepositoryPaths.Root(), "tests", "sdk");
         Assert.True(Directory.Exists(Path.Combine(sdk, "node_modules", "openai")),
             "the SDKs are not installed: run ./test.sh, or npm ci --prefix tests/sdk");
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = sdk };

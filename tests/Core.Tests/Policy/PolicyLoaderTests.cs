@@ -1,5 +1,6 @@
 using Tollgate.Core.Policy;
 using Tollgate.Core.Serialization;
+using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Policy;
 
@@ -151,23 +152,12 @@ public sealed class PolicyLoaderTests : IDisposable
     [Fact]
     public void Shipped_samples_load()
     {
-        var samples = Path.Combine(RepositoryRoot(), "config", "samples");
+        var samples = Path.Combine(RepositoryPaths.Root(), "config", "samples");
         var snapshot = PolicyLoader.LoadSnapshot(samples);
         Assert.NotEmpty(snapshot.Budgets);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
-
-    internal static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Operator.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("Operator.sln not found above the test directory");
-    }
 
     private static PolicySnapshot Compile(string yaml) => PolicyCompiler.Compile(PolicyLoader.Parse("budgets.yaml", yaml), "budgets.yaml");
 }

@@ -13,14 +13,13 @@ public sealed class ResponseUsageParserTests
 {
     private const int Whole = int.MaxValue;
 
+    /// <summary>Chunk sizes that split every token and line somewhere, plus the whole body at once.</summary>
+    public static TheoryData<int> ChunkSizes => [1, 3, 17, 64, Whole];
+
     // ------------------------------------------------------------------ Anthropic
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void Anthropic_message_body_reports_disjoint_usage_and_model(int chunkSize)
     {
         var observation = Observe(ApiDialect.AnthropicMessages, eventStream: false, Transcript("anthropic-messages.json"), chunkSize);
@@ -31,11 +30,7 @@ public sealed class ResponseUsageParserTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void Anthropic_stream_with_crlf_reports_message_start_input_and_message_delta_output(int chunkSize)
     {
         var body = Transcript("anthropic-messages-stream.sse");
@@ -49,11 +44,7 @@ public sealed class ResponseUsageParserTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void Anthropic_stream_keeps_latest_cumulative_output_tokens(int chunkSize)
     {
         var observation = Observe(ApiDialect.AnthropicMessages, eventStream: true, Transcript("anthropic-messages-stream-repeated-delta.sse"), chunkSize);
@@ -169,11 +160,7 @@ public sealed class ResponseUsageParserTests
     // -------------------------------------------------------------- OpenAI chat
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_chat_body_splits_cached_and_reasoning_tokens(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIChatCompletions, eventStream: false, Transcript("openai-chat.json"), chunkSize);
@@ -184,11 +171,7 @@ public sealed class ResponseUsageParserTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_chat_stream_reads_usage_from_the_final_empty_choices_chunk(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIChatCompletions, eventStream: true, Transcript("openai-chat-stream-usage.sse"), chunkSize);
@@ -200,11 +183,7 @@ public sealed class ResponseUsageParserTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_chat_stream_reads_usage_beside_non_empty_choices(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIChatCompletions, eventStream: true, Transcript("openai-chat-stream-usage-with-choices.sse"), chunkSize);
@@ -405,11 +384,7 @@ public sealed class ResponseUsageParserTests
     // ---------------------------------------------------------- OpenAI Responses
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_responses_body_splits_cached_and_reasoning_tokens(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIResponses, eventStream: false, Transcript("openai-responses.json"), chunkSize);
@@ -420,11 +395,7 @@ public sealed class ResponseUsageParserTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_responses_stream_reads_usage_from_response_completed(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIResponses, eventStream: true, Transcript("openai-responses-stream.sse"), chunkSize);
@@ -453,11 +424,7 @@ public sealed class ResponseUsageParserTests
     // --------------------------------------------------------- OpenAI embeddings
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(17)]
-    [InlineData(64)]
-    [InlineData(Whole)]
+    [MemberData(nameof(ChunkSizes))]
     public void OpenAI_embeddings_body_reports_prompt_tokens_as_input(int chunkSize)
     {
         var observation = Observe(ApiDialect.OpenAIEmbeddings, eventStream: false, Transcript("openai-embeddings.json"), chunkSize);

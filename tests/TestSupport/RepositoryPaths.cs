@@ -1,9 +1,10 @@
-namespace Tollgate.Meter.Tests.Support;
+namespace Tollgate.TestSupport;
 
-/// <summary>Finds files of the repository from the test output folder.</summary>
-internal static class RepositoryPaths
+/// <summary>Finds files of the repository from a test's output folder.</summary>
+public static class RepositoryPaths
 {
-    public static string RepositoryRoot()
+    /// <summary>The folder holding <c>Operator.sln</c>, searched upwards from the running test assembly.</summary>
+    public static string Root()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Operator.sln")))
