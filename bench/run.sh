@@ -18,7 +18,7 @@
 #   VARIANTS ["policy nopolicy"]  meter configurations, each a fresh meter process:
 #                           policy   = --policy bench/policy.yaml (one budget matching every request)
 #                           nopolicy = no --policy (no budgets: no estimation, reservation or settlement)
-#                           wsgc     = like policy, with DOTNET_gcServer=0 (workstation GC)
+#                           svrgc    = like policy, with DOTNET_gcServer=1 (server GC; the meter defaults to workstation GC)
 #                           yarp     = not the meter: bench/PlainProxy, a bare YARP forwarder with the meter's
 #                                      HTTP client settings (the cost floor of any .NET proxy hop)
 #   METER_CORE [0], LOAD_CORE [1]   taskset cores of the meter, and of wrk + the fake upstream
@@ -142,9 +142,9 @@ start_meter() {
     case "$variant" in
         policy)   policy=(--policy "$BENCH_DIR/policy.yaml") ;;
         nopolicy) ;;
-        wsgc)     policy=(--policy "$BENCH_DIR/policy.yaml"); envs=(DOTNET_gcServer=0) ;;
+        svrgc)    policy=(--policy "$BENCH_DIR/policy.yaml"); envs=(DOTNET_gcServer=1 DOTNET_gcConcurrent=1) ;;
         yarp)     start_plain_proxy; return 0 ;;
-        *) die "unknown variant '$variant' (policy, nopolicy, wsgc, yarp)" ;;
+        *) die "unknown variant '$variant' (policy, nopolicy, svrgc, yarp)" ;;
     esac
     rm -f "$WORK/ledger.jsonl"
     env "${envs[@]}" "${PIN_METER[@]}" dotnet "$METER_OUT/Tollgate.Meter.dll" \

@@ -1,3 +1,5 @@
+using Tollgate.Core.Estimation;
+
 namespace Tollgate.Meter;
 
 /// <summary>Everything the meter is told at start-up (command line, or the sidecar arguments the operator writes).</summary>
@@ -42,6 +44,9 @@ public sealed record MeterOptions
 
     /// <summary>Output tokens reserved for a request that sets no max tokens. Default 4096.</summary>
     public long DefaultMaxOutputTokens { get; init; } = 4096;
+
+    /// <summary>How input tokens are estimated for reservations and abandoned streams. Default: the o200k tokenizer.</summary>
+    public InputEstimateMode InputEstimate { get; init; } = InputEstimateMode.Tokenizer;
 
     /// <summary>Provider API keys held by the meter (from <c>TOLLGATE_ANTHROPIC_API_KEY</c> / <c>TOLLGATE_OPENAI_API_KEY</c>).</summary>
     public IReadOnlyDictionary<string, string> ApiKeys { get; init; } = new Dictionary<string, string>();

@@ -12,8 +12,13 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
 {
     public IBudgetLedger Ledger => ledger;
 
+    public ValueTask<BudgetAdmission> AdmitAsync(
+        PolicySnapshot policy, RequestContext request, string requestId, BudgetEstimate estimate, CancellationToken cancellationToken) =>
+        AdmitAsync(policy, request, requestId, () => estimate, cancellationToken);
+
+    /// <param name="estimate">Called only when a budget matches: tokenizing the prompt is the costliest step of admission.</param>
     public async ValueTask<BudgetAdmission> AdmitAsync(
-        PolicySnapshot policy, RequestContext request, string requestId, BudgetEstimate estimate, CancellationToken cancellationToken)
+        PolicySnapshot policy, RequestContext request, string requestId, Func<BudgetEstimate> estimate, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var budgets = policy.Matching(request);
@@ -21,6 +26,8 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
         {
             return new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, now, null);
         }
+
+        var reserved = estimate();
 
         var charges = new LedgerCharge[budgets.Count];
         for (var i = 0; i < budgets.Count; i++)
@@ -31,7 +38,7 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
                 budget.ScopeOf(request),
                 PeriodWindow.Containing(budget.Period, now),
                 budget.Limit,
-                AmountIn(budget, estimate.Tokens, estimate.Cost),
+                AmountIn(budget, reserved.Tokens, reserved.Cost),
                 CanBlock: (i == 0 && !budget.Audit) || budget.HardCap);
         }
 

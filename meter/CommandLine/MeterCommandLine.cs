@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Tollgate.Core.Estimation;
 using Tollgate.Meter.Hosting;
 
 namespace Tollgate.Meter.CommandLine;
@@ -18,6 +19,7 @@ internal static class MeterCommandLine
     private static readonly Option<string> Namespace = new("--namespace") { Description = "Kubernetes namespace the requests come from.", DefaultValueFactory = _ => string.Empty };
     private static readonly Option<string[]> NamespaceLabel = new("--namespace-label") { Description = "Label key=value of that namespace (repeatable)." };
     private static readonly Option<long> MaxRequestBytes = new("--max-request-bytes") { Description = "Largest request body accepted.", DefaultValueFactory = _ => 32L * 1024 * 1024 };
+    private static readonly Option<string> InputEstimate = new("--input-estimate") { Description = "How input tokens are bounded before the provider reports them: tokenizer (o200k, accurate) or bytes (one per byte, no vocabulary in memory).", DefaultValueFactory = _ => "tokenizer" };
     private static readonly Option<long> DefaultMaxOutputTokens = new("--default-max-output-tokens") { Description = "Output tokens reserved when a request sets no max tokens.", DefaultValueFactory = _ => 4096 };
 
     public static RootCommand Command { get; } = Build();
@@ -92,6 +94,14 @@ internal static class MeterCommandLine
             return (null, "--default-max-output-tokens: must be positive");
         }
 
+        InputEstimateMode inputEstimate;
+        switch (result.GetValue(InputEstimate))
+        {
+            case "tokenizer": inputEstimate = InputEstimateMode.Tokenizer; break;
+            case "bytes": inputEstimate = InputEstimateMode.Bytes; break;
+            case var other: return (null, $"--input-estimate: expected tokenizer or bytes (got \"{other}\")");
+        }
+
         var ledger = result.GetValue(Ledger)!;
         if (ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase))
         {
@@ -123,6 +133,7 @@ internal static class MeterCommandLine
             NamespaceLabels = labels,
             MaxRequestBodyBytes = result.GetValue(MaxRequestBytes),
             DefaultMaxOutputTokens = result.GetValue(DefaultMaxOutputTokens),
+            InputEstimate = inputEstimate,
             ApiKeys = keys,
         };
         return (options, null);
@@ -133,7 +144,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
         {
             root.Options.Add(option);
         }

@@ -130,15 +130,15 @@ internal sealed class ProxyHandler(
         var strip = dialect == ApiDialect.OpenAIChatCompletions && shape.Stream && !shape.IncludeUsageRequested;
         var injected = strip ? InjectIncludeUsage(body.Span) : null;
 
-        var inputEstimate = billable ? estimator.Estimate(body.Span, provider) : 0;
+        long? inputEstimate = null;
+        long InputEstimate() => inputEstimate ??= billable ? estimator.Estimate(body.Span, provider) : 0;
         var outputEstimate = dialect is ApiDialect.OpenAIEmbeddings or ApiDialect.AnthropicCountTokens ? 0 : shape.MaxOutputTokens ?? options.DefaultMaxOutputTokens;
-        var estimate = Estimate(requested.Price, inputEstimate, outputEstimate);
 
         var requestId = Guid.CreateVersion7().ToString("N");
         context.Response.Headers["x-tollgate-request-id"] = requestId;
         var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
         var admission = billable
-            ? await guard.AdmitAsync(policy.Current, request, requestId, estimate, context.RequestAborted)
+            ? await guard.AdmitAsync(policy.Current, request, requestId, () => Estimate(requested.Price, InputEstimate(), outputEstimate), context.RequestAborted)
             : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
 
         if (admission.Kind == AdmissionKind.Blocked)
@@ -188,14 +188,10 @@ internal sealed class ProxyHandler(
 
         var outcome = RequestOutcomes.Forwarded;
         TokenUsage usage;
+        var estimated = false;
         if (error == ForwarderError.None || context.Response.HasStarted)
         {
-            usage = ActualUsage(observation, inputEstimate, context.Response.StatusCode, out var estimated);
-            if (estimated)
-            {
-                metrics.EstimatedUsage.WithLabels(provider).Inc();
-            }
-
+            usage = ActualUsage(observation, InputEstimate, context.Response.StatusCode, out estimated);
             if (context.Response.StatusCode >= 400)
             {
                 outcome = RequestOutcomes.UpstreamError;
@@ -241,6 +237,12 @@ internal sealed class ProxyHandler(
             metrics.RecordUsage(finalLabels, usage, cost);
         }
 
+        // After the tokens, so a scrape that sees the flag also sees what was estimated.
+        if (estimated)
+        {
+            metrics.EstimatedUsage.WithLabels(provider).Inc();
+        }
+
         metrics.RecordRequest(finalLabels, outcome);
         var seconds = time.GetElapsedTime(started).TotalSeconds;
         metrics.PromptLatency.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel, metering.IsEventStream ? "true" : "false")
@@ -274,7 +276,7 @@ internal sealed class ProxyHandler(
         }
     }
 
-    private static TokenUsage ActualUsage(UsageObservation? observation, long inputEstimate, int status, out bool estimated)
+    private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, int status, out bool estimated)
     {
         estimated = false;
         if (observation is { ReportedByProvider: true })
@@ -292,7 +294,7 @@ internal sealed class ProxyHandler(
         // (Anthropic's message_start has the input) and estimate the rest: each content event carries at least a token.
         estimated = true;
         var partial = observation?.Usage ?? TokenUsage.Zero;
-        var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate;
+        var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate();
         return partial with { Input = input, Output = Math.Max(partial.Output, observation?.DeltaEvents ?? 0) };
     }
 

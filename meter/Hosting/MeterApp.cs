@@ -93,7 +93,7 @@ public sealed class MeterApp : IAsyncDisposable
             provider.Set(initialPolicy);
             return provider;
         });
-        services.AddSingleton<InputTokenEstimator>();
+        services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<BudgetGauges>();
@@ -124,7 +124,13 @@ public sealed class MeterApp : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        await Task.Run(() => Services.GetRequiredService<InputTokenEstimator>().Warm(), cancellationToken);
+        // The o200k vocabulary costs tens of MB and ~0.5 s to load: only a meter with budgets needs it up front
+        // (one without loads it on the first abandoned stream that needs an estimate, or after a reload adds budgets).
+        if (Services.GetRequiredService<PolicyProvider>().Current.Budgets.Count > 0)
+        {
+            await Task.Run(() => Services.GetRequiredService<InputTokenEstimator>().Warm(), cancellationToken);
+        }
+
         await _app.StartAsync(cancellationToken);
 
         // Kestrel reports bound addresses in the order the endpoints were configured: proxy, then admin.
