@@ -33,6 +33,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Meter listening on {Proxy} (proxy) and {Admin} (admin), ledger {Ledger}")]
     public static partial void Listening(ILogger logger, string proxy, string admin, string ledger);
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "Settling request {RequestId} failed; its reservation is recovered at the estimate on restart")]
-    public static partial void SettleFailed(ILogger logger, string requestId, Exception exception);
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Usage of request {RequestId} spooled ({Count} waiting): the ledger is unavailable; it is replayed when the ledger returns")]
+    public static partial void UsageSpooled(ILogger logger, string requestId, int count);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Critical, Message = "Usage of request {RequestId} could neither be recorded nor spooled to {Spool}")]
+    public static partial void UsageLost(ILogger logger, string requestId, string spool, Exception exception);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "Replayed {Count} spooled usage records; {Remaining} left")]
+    public static partial void SpoolReplayed(ILogger logger, int count, int remaining);
+
+    [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "{Count} usage records stay spooled; next replay in {Seconds:0.0} s: {Reason}")]
+    public static partial void ReplayDeferred(ILogger logger, int count, double seconds, string reason);
 }

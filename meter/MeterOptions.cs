@@ -45,6 +45,12 @@ public sealed record MeterOptions
     /// <summary>Output tokens reserved for a request that sets no max tokens. Default 4096.</summary>
     public long DefaultMaxOutputTokens { get; init; } = 4096;
 
+    /// <summary>
+    /// The file usage is spooled to while the ledger cannot take it. Default: the ledger journal's path plus
+    /// <c>.spool</c>; in memory for <c>--ledger memory</c>.
+    /// </summary>
+    public string? SpoolPath { get; init; }
+
     /// <summary>How input tokens are estimated for reservations and abandoned streams. Default: the o200k tokenizer.</summary>
     public InputEstimateMode InputEstimate { get; init; } = InputEstimateMode.Tokenizer;
 

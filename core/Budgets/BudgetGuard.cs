@@ -67,22 +67,35 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
                 result.Counters[result.BlockingIndex], now, null);
     }
 
-    /// <summary>Replaces the reservation with what the request actually cost. Runs to completion even if the client left.</summary>
+    /// <summary>
+    /// Replaces the reservation with what the request actually cost; a request admitted while the ledger was down (fail
+    /// open) is debited now. Runs to completion even if the client left.
+    /// </summary>
     public ValueTask SettleAsync(BudgetAdmission admission, TokenUsage usage, decimal cost)
     {
-        if (!admission.Reserved)
+        if (ChargesToSettle(admission).Count == 0)
         {
             return ValueTask.CompletedTask;
         }
 
+        // CancellationToken.None: settling is the commit step; abandoning it would leak the reservation.
+        return ledger.SettleAsync(admission.RequestId, admission.Charges, AmountsFor(admission, usage, cost), CancellationToken.None);
+    }
+
+    /// <summary>The charges a request must be settled against: every matching budget's, unless it was turned away.</summary>
+    public static IReadOnlyList<LedgerCharge> ChargesToSettle(BudgetAdmission admission) =>
+        admission.Kind == AdmissionKind.Allowed ? admission.Charges : [];
+
+    /// <summary>What the request cost in each matching budget's unit, in the order of its charges.</summary>
+    public static decimal[] AmountsFor(BudgetAdmission admission, TokenUsage usage, decimal cost)
+    {
         var amounts = new decimal[admission.Budgets.Count];
         for (var i = 0; i < amounts.Length; i++)
         {
             amounts[i] = AmountIn(admission.Budgets[i], usage, cost);
         }
 
-        // CancellationToken.None: settling is the commit step; abandoning it would leak the reservation.
-        return ledger.SettleAsync(admission.RequestId, amounts, CancellationToken.None);
+        return amounts;
     }
 
     /// <summary>An amount in the budget's unit: dollars, or every billed token.</summary>

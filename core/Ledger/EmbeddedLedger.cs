@@ -10,9 +10,16 @@ namespace Tollgate.Core.Ledger;
 /// </summary>
 public sealed class EmbeddedLedger : IBudgetLedger
 {
+    /// <summary>
+    /// How many settled request ids are remembered (and carried across compactions) so a replayed settlement is a
+    /// no-op. A spool replays within seconds of the ledger's return, far inside this window.
+    /// </summary>
+    public const int SettledIdsKept = 16_384;
+
     private readonly Lock _gate = new();
     private readonly Dictionary<CounterKey, Counter> _counters = [];
     private readonly Dictionary<string, OpenReservation> _open = new(StringComparer.Ordinal);
+    private readonly RecentIds _settled = new(SettledIdsKept);
     private readonly LedgerJournal? _journal;
     private readonly TimeProvider _time;
     private readonly ITimer? _syncTimer;
@@ -47,12 +54,14 @@ public sealed class EmbeddedLedger : IBudgetLedger
     {
         var replay = LedgerJournal.Replay(path);
         var now = time.GetUtcNow();
-        var journal = LedgerJournal.Compact(path, replay.Counters.Where(c => c.Window.End > now.AddDays(-1)));
+        var settled = replay.SettledIds.Skip(Math.Max(0, replay.SettledIds.Count - SettledIdsKept)).ToList();
+        var journal = LedgerJournal.Compact(path, replay.Counters.Where(c => c.Window.End > now.AddDays(-1)), settled);
         var ledger = new EmbeddedLedger(journal, time)
         {
             RecoveredReservations = replay.RecoveredReservations,
             SkippedJournalLines = replay.SkippedLines,
         };
+        settled.ForEach(ledger._settled.Add);
         foreach (var counter in replay.Counters)
         {
             if (counter.Window.End > now.AddDays(-1))
@@ -105,26 +114,63 @@ public sealed class EmbeddedLedger : IBudgetLedger
     {
         lock (_gate)
         {
-            if (!_open.Remove(requestId, out var reservation))
+            if (_open.TryGetValue(requestId, out var reservation))
             {
-                return ValueTask.CompletedTask;
-            }
-
-            if (actual.Count != reservation.Charges.Count)
-            {
-                throw new ArgumentException($"expected {reservation.Charges.Count} amounts, got {actual.Count}", nameof(actual));
-            }
-
-            Append(static (journal, state) => journal.WriteSettle(state.requestId, state.actual), (requestId, actual));
-            for (var i = 0; i < actual.Count; i++)
-            {
-                var counter = reservation.Counters[i];
-                counter.Reserved -= reservation.Charges[i].Estimate;
-                counter.Spent += actual[i];
+                SettleReservation(requestId, reservation, actual);
             }
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
+    {
+        if (actual.Count != charges.Count)
+        {
+            throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
+        }
+
+        lock (_gate)
+        {
+            if (_open.TryGetValue(requestId, out var reservation))
+            {
+                SettleReservation(requestId, reservation, actual);
+                return ValueTask.CompletedTask;
+            }
+
+            if (_settled.Contains(requestId) || charges.Count == 0)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            Append(static (journal, state) => journal.WriteDebit(state.requestId, state.charges, state.actual), (requestId, charges, actual));
+            for (var i = 0; i < charges.Count; i++)
+            {
+                CounterFor(charges[i]).Spent += actual[i];
+            }
+
+            _settled.Add(requestId);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void SettleReservation(string requestId, OpenReservation reservation, IReadOnlyList<decimal> actual)
+    {
+        if (actual.Count != reservation.Charges.Count)
+        {
+            throw new ArgumentException($"expected {reservation.Charges.Count} amounts, got {actual.Count}", nameof(actual));
+        }
+
+        Append(static (journal, state) => journal.WriteSettle(state.requestId, state.actual), (requestId, actual));
+        _open.Remove(requestId);
+        _settled.Add(requestId);
+        for (var i = 0; i < actual.Count; i++)
+        {
+            var counter = reservation.Counters[i];
+            counter.Reserved -= reservation.Charges[i].Estimate;
+            counter.Spent += actual[i];
+        }
     }
 
     public ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken)

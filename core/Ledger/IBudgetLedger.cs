@@ -19,6 +19,14 @@ public interface IBudgetLedger : IAsyncDisposable
     /// <summary>Replaces a reservation with the actual amounts (one per charge, in the charges' order). Idempotent per request id.</summary>
     ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records what a request actually cost against the given charges, exactly once per request id: settles the
+    /// reservation if one is open under the id, otherwise debits the amounts directly (a request admitted while the
+    /// ledger was down, or usage replayed from a spool); a repeat of an id already settled is a no-op.
+    /// </summary>
+    /// <exception cref="LedgerUnavailableException">The ledger cannot be reached; the caller spools the usage.</exception>
+    ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken);
+
     /// <summary>Counters of the periods that contain <paramref name="now"/>.</summary>
     ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken);
 }

@@ -8,8 +8,11 @@ namespace Tollgate.Core.Ledger;
 /// <summary>
 /// The embedded ledger's append-only journal: one JSON object per line. <c>{"op":"c"}</c> records a counter's spend
 /// (written when the journal is compacted), <c>{"op":"r"}</c> a reservation with its charges, <c>{"op":"s"}</c> its
-/// settlement. Replaying counters plus settled amounts rebuilds the ledger; a reservation with no settlement is counted
-/// at its estimate, because the request may well have consumed tokens before the process died.
+/// settlement, <c>{"op":"d"}</c> a debit of actual amounts with no reservation (usage recorded after the fact, e.g.
+/// replayed from a spool) and <c>{"op":"i"}</c> the ids of recently settled requests, carried across compactions so a
+/// replayed settlement is recognised after a restart. Replaying counters plus settled amounts rebuilds the ledger; a
+/// reservation with no settlement is counted at its estimate, because the request may well have consumed tokens before
+/// the process died.
 /// </summary>
 /// <remarks>
 /// NOTE: SQLite would also do, but each request then pays for a transaction; an append of one line that is flushed to
@@ -32,6 +35,7 @@ public sealed class LedgerJournal : IDisposable
     {
         var counters = new Dictionary<CounterKey, (PeriodWindow Window, decimal Spent)>();
         var open = new Dictionary<string, List<(CounterKey Key, PeriodWindow Window, decimal Estimate)>>(StringComparer.Ordinal);
+        var settled = new List<string>();
         var skipped = 0;
         if (File.Exists(path))
         {
@@ -49,7 +53,7 @@ public sealed class LedgerJournal : IDisposable
 
                 try
                 {
-                    Apply(line, counters, open);
+                    Apply(line, counters, open, settled);
                 }
                 catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
                 {
@@ -67,11 +71,11 @@ public sealed class LedgerJournal : IDisposable
         }
 
         var result = counters.Select(pair => new CounterSnapshot(pair.Key.Budget, pair.Key.Scope, pair.Value.Window, pair.Value.Spent, 0)).ToList();
-        return new ReplayResult(result, open.Count, skipped);
+        return new ReplayResult(result, open.Count, skipped, settled);
     }
 
     /// <summary>Rewrites the journal as one counter line each (atomically, via a temporary file) and opens it for appending.</summary>
-    public static LedgerJournal Compact(string path, IEnumerable<CounterSnapshot> counters)
+    public static LedgerJournal Compact(string path, IEnumerable<CounterSnapshot> counters, IReadOnlyCollection<string>? settledIds = null)
     {
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory))
@@ -100,6 +104,25 @@ public sealed class LedgerJournal : IDisposable
                 buffer.Write("\n"u8);
             }
 
+            if (settledIds is { Count: > 0 })
+            {
+                using (var json = new Utf8JsonWriter(buffer))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("op", "i");
+                    json.WriteStartArray("ids");
+                    foreach (var id in settledIds)
+                    {
+                        json.WriteStringValue(id);
+                    }
+
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                }
+
+                buffer.Write("\n"u8);
+            }
+
             file.Write(buffer.WrittenSpan);
             file.Flush(flushToDisk: true);
         }
@@ -109,23 +132,29 @@ public sealed class LedgerJournal : IDisposable
         return new LedgerJournal(path, stream);
     }
 
-    public void WriteReserve(string requestId, IReadOnlyList<LedgerCharge> charges)
+    public void WriteReserve(string requestId, IReadOnlyList<LedgerCharge> charges) => WriteCharges("r", requestId, charges, null);
+
+    /// <summary>Records actual amounts debited with no reservation; <c>e</c> holds the amount.</summary>
+    public void WriteDebit(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual) => WriteCharges("d", requestId, charges, actual);
+
+    private void WriteCharges(string op, string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal>? amounts)
     {
         _buffer.ResetWrittenCount();
         using (var json = new Utf8JsonWriter(_buffer))
         {
             json.WriteStartObject();
-            json.WriteString("op", "r");
+            json.WriteString("op", op);
             json.WriteString("id", requestId);
             json.WriteStartArray("c");
-            foreach (var charge in charges)
+            for (var i = 0; i < charges.Count; i++)
             {
+                var charge = charges[i];
                 json.WriteStartObject();
                 json.WriteString("b", charge.Budget);
                 json.WriteString("s", charge.Scope);
                 json.WriteNumber("ps", charge.Window.Start.ToUnixTimeSeconds());
                 json.WriteNumber("pe", charge.Window.End.ToUnixTimeSeconds());
-                json.WriteNumber("e", charge.Estimate);
+                json.WriteNumber("e", amounts is null ? charge.Estimate : amounts[i]);
                 json.WriteEndObject();
             }
 
@@ -177,7 +206,8 @@ public sealed class LedgerJournal : IDisposable
     private static void Apply(
         string line,
         Dictionary<CounterKey, (PeriodWindow Window, decimal Spent)> counters,
-        Dictionary<string, List<(CounterKey Key, PeriodWindow Window, decimal Estimate)>> open)
+        Dictionary<string, List<(CounterKey Key, PeriodWindow Window, decimal Estimate)>> open,
+        List<string> settled)
     {
         using var document = JsonDocument.Parse(line);
         var root = document.RootElement;
@@ -205,10 +235,13 @@ public sealed class LedgerJournal : IDisposable
 
             case "s":
             {
-                if (!open.Remove(root.GetProperty("id").GetString()!, out var charges))
+                var id = root.GetProperty("id").GetString()!;
+                if (!open.Remove(id, out var charges))
                 {
                     break;
                 }
+
+                settled.Add(id);
 
                 var index = 0;
                 foreach (var amount in root.GetProperty("a").EnumerateArray())
@@ -219,6 +252,26 @@ public sealed class LedgerJournal : IDisposable
 
                 break;
             }
+
+            case "d":
+            {
+                foreach (var charge in root.GetProperty("c").EnumerateArray())
+                {
+                    var (key, window) = KeyOf(charge);
+                    Add(counters, key, window, charge.GetProperty("e").GetDecimal());
+                }
+
+                settled.Add(root.GetProperty("id").GetString()!);
+                break;
+            }
+
+            case "i":
+                foreach (var id in root.GetProperty("ids").EnumerateArray())
+                {
+                    settled.Add(id.GetString()!);
+                }
+
+                break;
 
             default:
                 throw new FormatException("unknown journal operation");
@@ -240,4 +293,5 @@ public sealed class LedgerJournal : IDisposable
 }
 
 /// <summary>What a journal replay rebuilt.</summary>
-public sealed record ReplayResult(IReadOnlyList<CounterSnapshot> Counters, int RecoveredReservations, int SkippedLines);
+/// <param name="SettledIds">Request ids settled or debited, oldest first.</param>
+public sealed record ReplayResult(IReadOnlyList<CounterSnapshot> Counters, int RecoveredReservations, int SkippedLines, IReadOnlyList<string> SettledIds);

@@ -14,6 +14,7 @@ internal static class MeterCommandLine
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
     private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, or 'memory'.", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
+    private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool)." };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
     private static readonly Option<string[]> Tag = new("--tag") { Description = "Identity tag key=value that requests cannot override (repeatable)." };
     private static readonly Option<string> Namespace = new("--namespace") { Description = "Kubernetes namespace the requests come from.", DefaultValueFactory = _ => string.Empty };
@@ -127,6 +128,7 @@ internal static class MeterCommandLine
             PricingPath = result.GetValue(Pricing),
             Upstreams = upstreams,
             Ledger = ledger,
+            SpoolPath = result.GetValue(Spool),
             RequiredTags = [.. result.GetValue(RequiredTags)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
             IdentityTags = identity,
             Namespace = result.GetValue(Namespace)!,
@@ -144,7 +146,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
         {
             root.Options.Add(option);
         }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Estimation;
+using Tollgate.Core.Events;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
@@ -27,6 +28,7 @@ internal sealed class ProxyHandler(
     PricingCatalog pricing,
     InputTokenEstimator estimator,
     BudgetGuard guard,
+    UsageRecorder recorder,
     MeterMetrics metrics,
     MeterOptions options,
     TimeProvider time,
@@ -146,6 +148,7 @@ internal sealed class ProxyHandler(
             Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
+            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
             return;
         }
 
@@ -156,6 +159,7 @@ internal sealed class ProxyHandler(
             context.Response.Headers.RetryAfter = "5";
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
                 $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
+            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Rejected, context.Response.StatusCode);
             return;
         }
 
@@ -216,14 +220,8 @@ internal sealed class ProxyHandler(
         var servedModel = observation?.Model ?? model;
         var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
         var cost = billable ? price.Price.Cost(usage) : 0m;
-        try
-        {
-            await guard.SettleAsync(admission, usage, cost);
-        }
-        catch (Exception ex) when (ex is Core.Ledger.LedgerUnavailableException or IOException)
-        {
-            Log.SettleFailed(logger, requestId, ex);
-        }
+        var ttft = metering.IsEventStream && metering.FirstByteTimestamp != 0 ? time.GetElapsedTime(started, metering.FirstByteTimestamp) : (TimeSpan?)null;
+        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, started, ttft, outcome, context.Response.StatusCode);
 
         var finalLabels = labels with { Model = servedModel };
         if (!price.Known && billable && usage.Total > 0)
@@ -247,15 +245,37 @@ internal sealed class ProxyHandler(
         var seconds = time.GetElapsedTime(started).TotalSeconds;
         metrics.PromptLatency.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel, metering.IsEventStream ? "true" : "false")
             .Observe(seconds);
-        if (metering.IsEventStream && metering.FirstByteTimestamp != 0)
+        if (ttft is { } firstToken)
         {
             metrics.TimeToFirstToken.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel)
-                .Observe(time.GetElapsedTime(started, metering.FirstByteTimestamp).TotalSeconds);
+                .Observe(firstToken.TotalSeconds);
         }
 
         var overhead = time.GetElapsedTime(started, forwarding) + time.GetElapsedTime(forwarded);
         metrics.Overhead.Observe(overhead.TotalSeconds);
         await metering.DisposeAsync();
+    }
+
+    /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
+    private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
+        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status)
+    {
+        var charges = BudgetGuard.ChargesToSettle(admission);
+        var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
+        var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
+            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts));
+        try
+        {
+            // CancellationToken.None: this is the commit step; the client leaving must not abandon it.
+            if (!await recorder.RecordAsync(new UsageRecord(admission.RequestId, charges, amounts, usageEvent), CancellationToken.None))
+            {
+                Log.UsageSpooled(logger, admission.RequestId, recorder.Spool.Count);
+            }
+        }
+        catch (IOException ex)
+        {
+            Log.UsageLost(logger, admission.RequestId, recorder.Spool.Path ?? "memory", ex);
+        }
     }
 
     private async Task PassThroughAsync(HttpContext context)

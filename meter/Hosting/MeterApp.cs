@@ -4,12 +4,14 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Prometheus;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Estimation;
+using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Pricing;
 using Tollgate.Meter.Admin;
 using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
+using Tollgate.Meter.Recording;
 
 namespace Tollgate.Meter.Hosting;
 
@@ -47,6 +49,9 @@ public sealed class MeterApp : IAsyncDisposable
         var initialPolicy = PolicyReloader.LoadInitial(options);
         var ledger = settings.Ledger
             ?? (options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time));
+        var spoolPath = options.SpoolPath ?? (options.Ledger == "memory" ? null : options.Ledger + ".spool");
+        var spool = spoolPath is null ? UsageSpool.InMemory() : UsageSpool.Open(spoolPath);
+        var sink = settings.UsageSink ?? NoUsageSink.Instance;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
@@ -95,6 +100,8 @@ public sealed class MeterApp : IAsyncDisposable
         });
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
+        services.AddSingleton(new UsageRecorder(ledger, sink, spool));
+        services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<BudgetGauges>();
         services.AddSingleton<ProxyHandler>();
@@ -105,6 +112,13 @@ public sealed class MeterApp : IAsyncDisposable
         var app = builder.Build();
         var gauges = app.Services.GetRequiredService<BudgetGauges>();
         registry.AddBeforeCollectCallback(gauges.UpdateAsync);
+        var recorder = app.Services.GetRequiredService<UsageRecorder>();
+        var meterMetrics = app.Services.GetRequiredService<MeterMetrics>();
+        registry.AddBeforeCollectCallback(() =>
+        {
+            meterMetrics.UsageSpooled.Set(recorder.Spool.Count);
+            meterMetrics.UsageReplayed.IncTo(recorder.Replayed);
+        });
         var handler = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(context =>
         {
@@ -150,7 +164,10 @@ public sealed class MeterApp : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        var recorder = _app.Services.GetRequiredService<UsageRecorder>();
         await _app.DisposeAsync();
+        recorder.Spool.Dispose();
+        recorder.Dispose();
         await Ledger.DisposeAsync();
     }
 }

@@ -12,5 +12,8 @@ public sealed record MeterAppSettings
     /// <summary>A ledger to use instead of the one <c>--ledger</c> names.</summary>
     public Core.Ledger.IBudgetLedger? Ledger { get; init; }
 
+    /// <summary>Where usage events go instead of the one the ledger implies.</summary>
+    public Core.Events.IUsageSink? UsageSink { get; init; }
+
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
 }

@@ -39,6 +39,8 @@ internal sealed class MeterMetrics
             "Responses whose usage was estimated because the provider never reported it (abandoned or cut streams).", ["provider"]);
         PolicyReloads = factory.CreateCounter("tollgate_policy_reloads_total", "Policy loads, by result (success, failure).", ["result"]);
         LedgerReady = factory.CreateGauge("tollgate_ledger_ready", "1 when the ledger records spend, 0 when it cannot.");
+        UsageSpooled = factory.CreateGauge("tollgate_usage_spooled_records", "Usage records waiting in the local spool for the ledger to return.");
+        UsageReplayed = factory.CreateCounter("tollgate_usage_replayed_total", "Spooled usage records replayed into the ledger and usage stream.");
     }
 
     public CollectorRegistry Registry { get; }
@@ -70,6 +72,10 @@ internal sealed class MeterMetrics
     public Counter PolicyReloads { get; }
 
     public Gauge LedgerReady { get; }
+
+    public Gauge UsageSpooled { get; }
+
+    public Counter UsageReplayed { get; }
 
     public void RecordUsage(in UsageLabels labels, TokenUsage usage, decimal cost)
     {

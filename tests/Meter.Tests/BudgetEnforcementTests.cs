@@ -150,7 +150,7 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
     public async Task Unreachable_ledger_applies_the_budgets_failure_policy(string failurePolicy, HttpStatusCode expected)
     {
         var policy = RepoBudget.Replace("0.001", "100", StringComparison.Ordinal) + $"\n  failurePolicy: {failurePolicy}\n";
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, policy, ledger: new UnreachableLedger());
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, policy, ledger: new SwitchableLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true });
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags()));
         var text = await response.Content.ReadAsStringAsync();
 
@@ -166,22 +166,62 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await meter.Admin.GetAsync("/readyz")).StatusCode);
     }
 
-    /// <summary>A ledger whose backing store is down (the Redis outage of a cluster, a full disk of standalone mode).</summary>
-    private sealed class UnreachableLedger : IBudgetLedger
+    [Fact]
+    public async Task Usage_of_a_fail_open_request_is_spooled_while_the_ledger_is_down_and_counted_once_when_it_returns()
     {
-        public string Name => "unreachable";
+        var policy = RepoBudget.Replace("0.001", "100", StringComparison.Ordinal) + "\n  failurePolicy: open\n";
+        await using var ledger = new SwitchableLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true };
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, policy, ledger: ledger);
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(),
+                ("x-fake-usage", "input=1000,output=100")));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
 
-        public bool IsReady => false;
+        var down = await meter.ScrapeAsync();
+        Assert.Equal(3, down.Sum("tollgate_usage_spooled_records"));
+        Assert.Empty(await ledger.Inner.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+
+        ledger.Down = false;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await meter.ScrapeAsync()).Sum("tollgate_usage_spooled_records") > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        var up = await meter.ScrapeAsync();
+        Assert.Equal(0, up.Sum("tollgate_usage_spooled_records"));
+        Assert.Equal(3, up.Sum("tollgate_usage_replayed_total"));
+        var counter = Assert.Single(await ledger.Inner.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+        var cost = Core.Pricing.PricingCatalog.LoadEmbedded().Resolve("openai", "gpt-4o").Price.Cost(new Core.Usage.TokenUsage(1000, 100, 0, 0, 0));
+        Assert.Equal(cost * 3, counter.Spent);
+        Assert.Equal(0m, counter.Reserved);
+    }
+
+    /// <summary>A ledger whose backing store can be taken down (the Redis outage of a cluster, a full disk of standalone mode).</summary>
+    private sealed class SwitchableLedger(EmbeddedLedger inner) : IBudgetLedger
+    {
+        public EmbeddedLedger Inner => inner;
+
+        public bool Down { get; set; }
+
+        public string Name => "switchable";
+
+        public bool IsReady => !Down;
 
         public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken) =>
-            throw new LedgerUnavailableException("connection refused");
+            Down ? throw new LedgerUnavailableException("connection refused") : inner.ReserveAsync(requestId, charges, cancellationToken);
 
         public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-            throw new LedgerUnavailableException("connection refused");
+            Down ? throw new LedgerUnavailableException("connection refused") : inner.SettleAsync(requestId, actual, cancellationToken);
+
+        public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
+            Down ? throw new LedgerUnavailableException("connection refused") : inner.SettleAsync(requestId, charges, actual, cancellationToken);
 
         public ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
-            ValueTask.FromResult<IReadOnlyList<CounterSnapshot>>([]);
+            Down ? ValueTask.FromResult<IReadOnlyList<CounterSnapshot>>([]) : inner.SnapshotAsync(now, cancellationToken);
 
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -1,0 +1,105 @@
+using Tollgate.Core.Ledger;
+
+namespace Tollgate.Core.Events;
+
+/// <summary>
+/// Commits a request's usage: settles its charges in the ledger, then appends its event to the usage sink. What cannot
+/// be committed now (the ledger or the sink is down) goes to the <see cref="UsageSpool"/> and is replayed in order by
+/// <see cref="ReplayAsync"/>; both sides are idempotent by request id, so a record applied twice counts once.
+/// </summary>
+public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSpool spool) : IDisposable
+{
+    private const int ReplayBatch = 256;
+    private readonly SemaphoreSlim _replayGate = new(1, 1);
+    private long _spooled;
+    private long _replayed;
+
+    public UsageSpool Spool => spool;
+
+    /// <summary>Records spooled since start.</summary>
+    public long Spooled => Interlocked.Read(ref _spooled);
+
+    /// <summary>Spooled records replayed since start.</summary>
+    public long Replayed => Interlocked.Read(ref _replayed);
+
+    /// <summary>Commits the record, or spools it. Returns false when it was spooled.</summary>
+    /// <remarks>While older records wait in the spool, new ones queue behind them, so the stream keeps request order.</remarks>
+    public async ValueTask<bool> RecordAsync(UsageRecord record, CancellationToken cancellationToken)
+    {
+        if (spool.Count == 0)
+        {
+            try
+            {
+                await ApplyAsync(record, cancellationToken);
+                return true;
+            }
+            catch (LedgerUnavailableException)
+            {
+                // Falls through to the spool; the replayer retries once the ledger is back.
+            }
+        }
+
+        spool.Append(record);
+        Interlocked.Increment(ref _spooled);
+        return false;
+    }
+
+    /// <summary>Applies spooled records in order until the spool is empty or the ledger fails again.</summary>
+    /// <returns>How many records were applied.</returns>
+    /// <exception cref="LedgerUnavailableException">The ledger or sink failed; what was applied before is removed from the spool.</exception>
+    public async Task<int> ReplayAsync(CancellationToken cancellationToken)
+    {
+        await _replayGate.WaitAsync(cancellationToken);
+        try
+        {
+            var total = 0;
+            while (true)
+            {
+                var batch = spool.Peek(ReplayBatch);
+                if (batch.Count == 0)
+                {
+                    return total;
+                }
+
+                var applied = 0;
+                try
+                {
+                    foreach (var record in batch)
+                    {
+                        if (record.RequestId.Length > 0)
+                        {
+                            await ApplyAsync(record, cancellationToken);
+                        }
+
+                        applied++;
+                    }
+                }
+                finally
+                {
+                    spool.RemoveFirst(applied);
+                    total += applied;
+                    Interlocked.Add(ref _replayed, applied);
+                }
+            }
+        }
+        finally
+        {
+            _replayGate.Release();
+        }
+    }
+
+    public void Dispose() => _replayGate.Dispose();
+
+    private async ValueTask ApplyAsync(UsageRecord record, CancellationToken cancellationToken)
+    {
+        if (record.Charges.Count > 0)
+        {
+            await ledger.SettleAsync(record.RequestId, record.Charges, record.Amounts, cancellationToken);
+        }
+
+        if (record.Event is not null)
+        {
+            await sink.AppendAsync(record.Event, cancellationToken);
+        }
+    }
+}
