@@ -44,4 +44,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "{Count} usage records stay spooled; next replay in {Seconds:0.0} s: {Reason}")]
     public static partial void ReplayDeferred(ILogger logger, int count, double seconds, string reason);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Request for {Model} rate-limited by routing rule {Rule} ({Kind} per minute)")]
+    public static partial void RequestRateLimited(ILogger logger, string model, string rule, string kind);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Rate limits are not enforced: the shared counters are unavailable ({Reason})")]
+    public static partial void RateLimiterUnavailable(ILogger logger, string reason);
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.RateLimits;
 using Tollgate.Core.Serialization;
 
 namespace Tollgate.Core.Policy;
@@ -40,6 +41,7 @@ public static partial class PolicyCompiler
         }
 
         var rules = new List<AiRoutingRule>();
+        var rateLimits = new List<CompiledRateLimit>();
         var ruleNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var rule in documents.RoutingRules)
         {
@@ -52,6 +54,11 @@ public static partial class PolicyCompiler
 
             ValidateRoutingRule(rule.Spec, report);
             rules.Add(rule);
+            if (rule.Spec.Limits is { RequestsPerMinute: not null } or { TokensPerMinute: not null })
+            {
+                var key = string.IsNullOrEmpty(rule.Metadata.NamespaceProperty) ? name! : $"{rule.Metadata.NamespaceProperty}/{name}";
+                rateLimits.Add(new CompiledRateLimit(key, new RequestMatcher(rule.Spec.Match), rule.Spec.Limits.RequestsPerMinute, rule.Spec.Limits.TokensPerMinute));
+            }
         }
 
         if (errors.Count > 0)
@@ -63,7 +70,8 @@ public static partial class PolicyCompiler
         rules.Sort(static (a, b) => a.Spec.Priority != b.Spec.Priority
             ? b.Spec.Priority.CompareTo(a.Spec.Priority)
             : string.CompareOrdinal(a.Metadata.Name, b.Metadata.Name));
-        return new PolicySnapshot(budgets, rules, source);
+        rateLimits.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return new PolicySnapshot(budgets, rules, source) { RateLimits = rateLimits };
     }
 
     private static CompiledBudget? CompileBudget(AiBudget budget, Action<string, string> report)
@@ -191,6 +199,17 @@ public static partial class PolicyCompiler
     private static void ValidateRoutingRule(AiRoutingRuleSpec spec, Action<string, string> fail)
     {
         ValidateMatch(spec.Match, "spec.match", fail);
+        if (spec.Limits is { } limits)
+        {
+            foreach (var (field, value) in new[] { ("requestsPerMinute", (long?)limits.RequestsPerMinute), ("tokensPerMinute", limits.TokensPerMinute), ("maxInputTokens", limits.MaxInputTokens) })
+            {
+                if (value is <= 0)
+                {
+                    fail($"spec.limits.{field}", $"must be positive (got {value})");
+                }
+            }
+        }
+
         if (spec.Route is { } route)
         {
             for (var i = 0; i < route.Targets.Count; i++)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.RateLimits;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Meter.Forwarding;
@@ -70,9 +71,30 @@ internal static class ErrorResponses
         });
     }
 
+    /// <summary>
+    /// A routing rule's request or token limit: 429 with <c>Retry-After</c> to when the window has room and
+    /// <c>x-should-retry: true</c>, so SDKs wait and retry by themselves (unlike a spent budget, this passes).
+    /// </summary>
+    public static Task WriteRateLimitedAsync(HttpContext context, ApiDialect dialect, RateLimitCharge rule, RateLimitResult result)
+    {
+        var unit = result.Kind == RateLimitKind.Requests ? "requests" : "tokens";
+        var seconds = (long)result.RetryAfter.TotalSeconds;
+        var detail = $"Routing rule \"{rule.Key}\" allows {result.Limit} {unit} per minute and that is reached; retry in {seconds} s.";
+        var headers = context.Response.Headers;
+        headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        headers["x-should-retry"] = "true";
+        headers["x-tollgate-rate-limit"] = rule.Key;
+        return WriteAsync(context, StatusCodes.Status429TooManyRequests, dialect, "rate_limit_exceeded", detail, json =>
+        {
+            json.WriteString("rule_id", rule.Key);
+            json.WriteString("detail", detail);
+            json.WriteString("mitigation", "The SDK retries after Retry-After; if this recurs, spread the pipeline's requests or ask the platform team to raise the rule's limits.");
+        });
+    }
+
     private static string AnthropicType(string type) => type switch
     {
-        "budget_exceeded" => "rate_limit_error",
+        "budget_exceeded" or "rate_limit_exceeded" => "rate_limit_error",
         "invalid_request" or "invalid_metadata" or "missing_metadata" => "invalid_request_error",
         "request_too_large" => "request_too_large",
         "upstream_unavailable" or "ledger_unavailable" => "api_error",

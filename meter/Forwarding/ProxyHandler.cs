@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
+using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
@@ -29,6 +30,7 @@ internal sealed class ProxyHandler(
     InputTokenEstimator estimator,
     BudgetGuard guard,
     UsageRecorder recorder,
+    IRateLimiter limiter,
     MeterMetrics metrics,
     MeterOptions options,
     TimeProvider time,
@@ -139,6 +141,18 @@ internal sealed class ProxyHandler(
         var requestId = Guid.CreateVersion7().ToString("N");
         context.Response.Headers["x-tollgate-request-id"] = requestId;
         var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
+        var rateLimits = policy.Current.MatchingRateLimits(request);
+        if (rateLimits.Count > 0 && await AcquireRateLimitAsync(rateLimits, context.RequestAborted) is { IsAllowed: false } limited)
+        {
+            var rule = rateLimits[limited.BlockingIndex];
+            Log.RequestRateLimited(logger, model, rule.Key, limited.Kind == RateLimitKind.Requests ? "requests" : "tokens");
+            metrics.RecordRequest(labels, RequestOutcomes.Blocked);
+            await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
+            var turnedAway = new BudgetAdmission(AdmissionKind.Blocked, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+            await RecordAsync(turnedAway, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            return;
+        }
+
         var admission = billable
             ? await guard.AdmitAsync(policy.Current, request, requestId, () => Estimate(requested.Price, InputEstimate(), outputEstimate), context.RequestAborted)
             : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
@@ -220,6 +234,11 @@ internal sealed class ProxyHandler(
         var servedModel = observation?.Model ?? model;
         var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
         var cost = billable ? price.Price.Cost(usage) : 0m;
+        if (rateLimits.Count > 0 && usage.Total > 0)
+        {
+            await RecordRateLimitTokensAsync(rateLimits, usage.Total);
+        }
+
         var ttft = metering.IsEventStream && metering.FirstByteTimestamp != 0 ? time.GetElapsedTime(started, metering.FirstByteTimestamp) : (TimeSpan?)null;
         await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, started, ttft, outcome, context.Response.StatusCode);
 
@@ -254,6 +273,32 @@ internal sealed class ProxyHandler(
         var overhead = time.GetElapsedTime(started, forwarding) + time.GetElapsedTime(forwarded);
         metrics.Overhead.Observe(overhead.TotalSeconds);
         await metering.DisposeAsync();
+    }
+
+    private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await limiter.AcquireAsync(rules, time.GetUtcNow(), cancellationToken);
+        }
+        catch (Core.Ledger.LedgerUnavailableException ex)
+        {
+            // Limits pace traffic, budgets protect money: without the shared counters, pace nothing rather than stop CI.
+            Log.RateLimiterUnavailable(logger, ex.Message);
+            return RateLimitResult.Allowed;
+        }
+    }
+
+    private async ValueTask RecordRateLimitTokensAsync(IReadOnlyList<RateLimitCharge> rules, long tokens)
+    {
+        try
+        {
+            await limiter.RecordTokensAsync(rules, tokens, time.GetUtcNow(), CancellationToken.None);
+        }
+        catch (Core.Ledger.LedgerUnavailableException ex)
+        {
+            Log.RateLimiterUnavailable(logger, ex.Message);
+        }
     }
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>

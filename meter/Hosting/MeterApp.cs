@@ -7,6 +7,7 @@ using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Pricing;
+using Tollgate.Core.RateLimits;
 using Tollgate.Meter.Admin;
 using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Metering;
@@ -101,6 +102,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
         services.AddSingleton(new UsageRecorder(ledger, sink, spool));
+        services.AddSingleton(settings.RateLimiter ?? new InProcessRateLimiter());
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<BudgetGauges>();

@@ -15,5 +15,8 @@ public sealed record MeterAppSettings
     /// <summary>Where usage events go instead of the one the ledger implies.</summary>
     public Core.Events.IUsageSink? UsageSink { get; init; }
 
+    /// <summary>Where rate-limit windows are counted instead of the one the ledger implies.</summary>
+    public Core.RateLimits.IRateLimiter? RateLimiter { get; init; }
+
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
 }

@@ -1,4 +1,5 @@
 using Tollgate.Core.Policy;
+using Tollgate.Core.RateLimits;
 using Tollgate.Core.Serialization;
 using Tollgate.TestSupport;
 
@@ -155,6 +156,44 @@ public sealed class PolicyLoaderTests : IDisposable
         var samples = Path.Combine(RepositoryPaths.Root(), "config", "samples");
         var snapshot = PolicyLoader.LoadSnapshot(samples);
         Assert.NotEmpty(snapshot.Budgets);
+    }
+
+    [Theory]
+    [InlineData("limits: { requestsPerMinute: 0 }", "spec.limits.requestsPerMinute: must be positive (got 0)")]
+    [InlineData("limits: { tokensPerMinute: -5 }", "spec.limits.tokensPerMinute: must be positive (got -5)")]
+    public void Invalid_rate_limit_is_named(string spec, string expected)
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile($$"""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: paced, namespace: ci }
+            spec:
+              {{spec}}
+            """));
+
+        Assert.StartsWith("budgets.yaml: document 1 (AiRoutingRule \"paced\"): ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rules_with_limits_compile_to_rate_limits_keyed_by_namespace_and_name()
+    {
+        var policy = Compile("""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: paced, namespace: ci }
+            spec: { match: { models: ["claude-*"] }, limits: { requestsPerMinute: 60, tokensPerMinute: 100000 } }
+            ---
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: route-only }
+            spec: { route: { targets: [{ provider: anthropic, model: claude-haiku-4-5 }] } }
+            """);
+
+        var limit = Assert.Single(policy.RateLimits);
+        Assert.Equal(new RateLimitCharge("ci/paced", 60, 100000), limit.Charge);
+        Assert.Single(policy.MatchingRateLimits(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "anthropic", "claude-sonnet-4-5")));
+        Assert.Empty(policy.MatchingRateLimits(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "openai", "gpt-4o")));
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
