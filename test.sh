@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-# Programs the tests start as real processes (later components add redis-server, prometheus, alertmanager).
+# Programs the tests start as real processes (later components add prometheus, alertmanager).
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
