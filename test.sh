@@ -4,10 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-# Programs the tests start as real processes (later components add redis-server, prometheus, alertmanager).
+# Programs the tests start as real processes (later components add prometheus, alertmanager).
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
