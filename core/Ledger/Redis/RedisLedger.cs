@@ -1,0 +1,451 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using Tollgate.Core.Budgets;
+
+namespace Tollgate.Core.Ledger.Redis;
+
+/// <summary>
+/// A ledger shared by every meter replica, kept in Redis. Reserve, settle and reclaim are each one Lua script, so each
+/// is atomic across all of a request's counters and costs one round trip; the decision is <see cref="BudgetDecision"/>'s,
+/// so a request is admitted exactly as the embedded ledger would admit it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Keys, all under <see cref="RedisLedgerOptions.KeyPrefix"/> <c>P</c>:
+/// <c>P c:{budget}:{scope}:{periodStartUnixSeconds}</c> a counter (hash; ':' and '%' in names are percent-escaped),
+/// <c>P r:{requestId}</c> a reservation (hash), <c>P s:{requestId}</c> a settled marker (string),
+/// <c>P leases</c> reservations by lease deadline (sorted set) and <c>P index</c> counters by period end (sorted set,
+/// so a snapshot needs no SCAN). Amounts are integer micro-units (amount × 10^6, rounded half away from zero).
+/// </para>
+/// <para>
+/// NOTE: one hash tag in the prefix puts the whole ledger in one Redis Cluster slot, so one shard carries all of its
+/// traffic. That is what lets a single script touch every counter of a request atomically, and it is cheap enough:
+/// a request costs the ledger two short scripts. Ledgers that must scale further use several prefixes.
+/// </para>
+/// <para>
+/// A meter killed mid-stream never settles, so every reservation carries a lease (<see cref="RedisLedgerOptions.LeaseDuration"/>).
+/// <see cref="ReclaimExpiredAsync"/>, which the ledger runs every <see cref="RedisLedgerOptions.ReclaimInterval"/>, gives
+/// back the estimates of expired leases without adding any spend: what the crashed request cost is unknown here, and
+/// the meter's spool replays its actual usage later (a settle after a reclaim still adds the spend, once).
+/// </para>
+/// <para>
+/// Deadlines and expiries come from the ledger's <see cref="TimeProvider"/>, not the Redis server's clock: lease deadlines
+/// are sorted-set scores compared with the caller's now, and counters expire after a relative TTL. Replicas whose clocks
+/// disagree by less than the lease duration therefore agree on every outcome but the exact moment a lease runs out.
+/// </para>
+/// <para>
+/// A Redis that is down, slow (<see cref="RedisLedgerOptions.OperationTimeout"/>) or loading its data set makes reserve,
+/// settle and snapshot throw <see cref="LedgerUnavailableException"/> at once instead of queueing commands, so each
+/// budget's failure policy decides; the connection heals in the background and <see cref="IsReady"/> tells when.
+/// </para>
+/// </remarks>
+public sealed class RedisLedger : IBudgetLedger
+{
+    /// <summary>Amounts are stored as integer millionths of a unit (dollar or token).</summary>
+    private const decimal MicroUnitsPerUnit = 1_000_000m;
+
+    /// <summary>Lua numbers are doubles, so comparisons in the scripts are exact only below 2^53 micro-units (about 9 billion units).</summary>
+    private const long MaxExactMicroUnits = 1L << 53;
+
+    // Redis runs one script at a time, so a backlog of expired leases (after an outage) is worked off in slices.
+    private const int ReclaimBatch = 500;
+
+    private static readonly TimeSpan MinimumCounterTtl = TimeSpan.FromSeconds(1);
+
+    private static readonly string[] UnavailablePrefixes = ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"];
+
+    private readonly IConnectionMultiplexer _connection;
+    private readonly IDatabase _database;
+    private readonly RedisLedgerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RedisKey _leasesKey;
+    private readonly RedisKey _indexKey;
+    private readonly ITimer _reclaimTimer;
+    private readonly CancellationTokenSource _disposing = new();
+    private Task _reclaimRun = Task.CompletedTask;
+    private int _reclaiming;
+    private int _disposed;
+
+    private RedisLedger(IConnectionMultiplexer connection, RedisLedgerOptions options, TimeProvider time, ILogger logger)
+    {
+        _connection = connection;
+        _database = connection.GetDatabase(options.Address.Database);
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _leasesKey = options.KeyPrefix + "leases";
+        _indexKey = options.KeyPrefix + "index";
+        _connection.ConnectionFailed += OnConnectionFailed;
+        _connection.ConnectionRestored += OnConnectionRestored;
+        _reclaimTimer = time.CreateTimer(static state => ((RedisLedger)state!).StartReclaim(), this, options.ReclaimInterval, options.ReclaimInterval);
+    }
+
+    public string Name => "redis";
+
+    /// <summary>True while the connection to Redis is up.</summary>
+    public bool IsReady => _connection.IsConnected;
+
+    public RedisLedgerOptions Options => _options;
+
+    /// <inheritdoc cref="ConnectAsync(RedisLedgerOptions, TimeProvider, ILogger, CancellationToken)"/>
+    public static Task<RedisLedger> ConnectAsync(RedisLedgerOptions options, TimeProvider time, CancellationToken cancellationToken) =>
+        ConnectAsync(options, time, NullLogger.Instance, cancellationToken);
+
+    /// <summary>
+    /// Connects to <see cref="RedisLedgerOptions.Address"/>. A Redis that cannot be reached does not fail this call: the
+    /// ledger starts not ready (<see cref="IsReady"/> false) and keeps reconnecting, so a meter can start before Redis.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static async Task<RedisLedger> ConnectAsync(RedisLedgerOptions options, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var configuration = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false,
+            ConnectTimeout = Milliseconds(options.ConnectTimeout),
+            SyncTimeout = Milliseconds(options.OperationTimeout),
+            AsyncTimeout = Milliseconds(options.OperationTimeout),
+            DefaultDatabase = options.Address.Database,
+            ClientName = "tollgate-ledger",
+
+            // Fail commands at once while disconnected: a queued reserve would hold the request for the whole timeout.
+            BacklogPolicy = BacklogPolicy.FailFast,
+
+            // Come back within about a second of Redis returning, without hammering a Redis that stays down.
+            ReconnectRetryPolicy = new ExponentialRetry(250, 5_000),
+        };
+        configuration.EndPoints.Add(options.Address.Host, options.Address.Port);
+
+        var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
+        ConnectionMultiplexer connection;
+        try
+        {
+            connection = await connecting.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            _ = connecting.ContinueWith(static task => task.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
+
+        return new RedisLedger(connection, options, time, logger);
+    }
+
+    /// <summary>
+    /// Decides with <see cref="BudgetDecision"/> and, when allowed, reserves every estimate and takes a lease, atomically.
+    /// A retried call with the same request id reserves nothing more.
+    /// </summary>
+    /// <remarks>If cancelled after sending, the reservation may still be made; its lease then expires and is reclaimed.</remarks>
+    public async ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        ArgumentNullException.ThrowIfNull(charges);
+        if (charges.Count == 0)
+        {
+            return new ReserveResult(-1, []);
+        }
+
+        var now = _time.GetUtcNow();
+        var keys = new RedisKey[4 + charges.Count];
+        keys[0] = _leasesKey;
+        keys[1] = ReservationKey(requestId);
+        keys[2] = SettledKey(requestId);
+        keys[3] = _indexKey;
+        var values = new RedisValue[3 + (8 * charges.Count)];
+        values[0] = requestId;
+        values[1] = (now + _options.LeaseDuration).ToUnixTimeMilliseconds();
+        values[2] = Ttl(_options.LeaseDuration + _options.SettledRetention);
+        for (var i = 0; i < charges.Count; i++)
+        {
+            var charge = charges[i];
+            keys[4 + i] = CounterKey(charge);
+            var a = 3 + (8 * i);
+            values[a] = Text(LimitInMicroUnits(charge.Limit));
+            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate"));
+            values[a + 2] = charge.CanBlock ? 1 : 0;
+            SetCounterFields(values, a + 3, charge, now);
+        }
+
+        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Reserve, keys, values, cancellationToken))!;
+        var states = new CounterState[charges.Count];
+        for (var i = 0; i < states.Length; i++)
+        {
+            states[i] = new CounterState(FromMicroUnits((long)reply[1 + (2 * i)]), FromMicroUnits((long)reply[2 + (2 * i)]));
+        }
+
+        return new ReserveResult((int)reply[0], states);
+    }
+
+    /// <summary>
+    /// Replaces the reservation's estimates with the actual amounts. Idempotent: a second settle of the same request id
+    /// does nothing. After the lease was reclaimed, the actual amounts are still added (once). An unknown request id is
+    /// ignored, as in the embedded ledger; <see cref="SettleAsync(string, IReadOnlyList{LedgerCharge}, IReadOnlyList{decimal}, CancellationToken)"/>
+    /// settles without a reservation.
+    /// </summary>
+    /// <exception cref="ArgumentException">The count of amounts differs from the reservation's count of charges.</exception>
+    public async ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        ArgumentNullException.ThrowIfNull(actual);
+        RedisKey[] keys = [_leasesKey, ReservationKey(requestId), SettledKey(requestId)];
+        var values = new RedisValue[2 + actual.Count];
+        values[0] = requestId;
+        values[1] = Ttl(_options.SettledRetention);
+        for (var i = 0; i < actual.Count; i++)
+        {
+            values[2 + i] = Text(ToMicroUnits(actual[i], "actual amount"));
+        }
+
+        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Settle, keys, values, cancellationToken))!;
+        if ((int)reply[0] == -2)
+        {
+            throw new ArgumentException($"expected {(int)reply[1]} amounts, got {actual.Count}", nameof(actual));
+        }
+    }
+
+    /// <summary>
+    /// Settles with the request's charges, with or without a reservation: for replaying a spool of actual usage. Adds
+    /// each actual amount to its charge's counter (creating it if need be) and releases any reservation still held under
+    /// <paramref name="requestId"/>. Idempotent with every other settle of the same request id.
+    /// </summary>
+    /// <exception cref="ArgumentException">The counts of charges and amounts differ.</exception>
+    public async ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        ArgumentNullException.ThrowIfNull(charges);
+        ArgumentNullException.ThrowIfNull(actual);
+        if (charges.Count != actual.Count)
+        {
+            throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
+        }
+
+        var now = _time.GetUtcNow();
+        var keys = new RedisKey[4 + charges.Count];
+        keys[0] = _leasesKey;
+        keys[1] = ReservationKey(requestId);
+        keys[2] = SettledKey(requestId);
+        keys[3] = _indexKey;
+        var values = new RedisValue[2 + (6 * charges.Count)];
+        values[0] = requestId;
+        values[1] = Ttl(_options.SettledRetention);
+        for (var i = 0; i < charges.Count; i++)
+        {
+            keys[4 + i] = CounterKey(charges[i]);
+            var a = 2 + (6 * i);
+            values[a] = Text(ToMicroUnits(actual[i], "actual amount"));
+            SetCounterFields(values, a + 1, charges[i], now);
+        }
+
+        await EvaluateAsync(RedisLedgerScripts.SettleCharges, keys, values, cancellationToken);
+    }
+
+    /// <summary>
+    /// Releases the estimates of every reservation whose lease ran out at or before <paramref name="now"/>, adding no
+    /// spend, and forgets index entries of counters past their grace. The ledger calls this on its own timer.
+    /// </summary>
+    /// <returns>How many reservations were released.</returns>
+    public async Task<int> ReclaimExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        RedisKey[] keys = [_leasesKey, _indexKey];
+        RedisValue[] values =
+        [
+            now.ToUnixTimeMilliseconds(),
+            _options.KeyPrefix,
+            Ttl(_options.SettledRetention),
+            ReclaimBatch,
+            (now - _options.CounterGrace).ToUnixTimeSeconds(),
+        ];
+        var released = 0;
+        while (true)
+        {
+            var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Reclaim, keys, values, cancellationToken))!;
+            released += (int)reply[1];
+            if ((int)reply[0] < ReclaimBatch)
+            {
+                return released;
+            }
+        }
+    }
+
+    public async ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Snapshot, [_indexKey], [now.ToUnixTimeSeconds()], cancellationToken))!;
+        var counters = new List<CounterSnapshot>(reply.Length / 6);
+        for (var i = 0; i + 5 < reply.Length; i += 6)
+        {
+            var window = new PeriodWindow(
+                DateTimeOffset.FromUnixTimeSeconds((long)reply[i + 2]),
+                DateTimeOffset.FromUnixTimeSeconds((long)reply[i + 3]));
+            counters.Add(new CounterSnapshot(
+                (string)reply[i]!, (string)reply[i + 1]!, window, FromMicroUnits((long)reply[i + 4]), FromMicroUnits((long)reply[i + 5])));
+        }
+
+        return counters;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await _reclaimTimer.DisposeAsync();
+        await _disposing.CancelAsync();
+        await _reclaimRun;
+        _connection.ConnectionFailed -= OnConnectionFailed;
+        _connection.ConnectionRestored -= OnConnectionRestored;
+        await _connection.CloseAsync(allowCommandsToComplete: true);
+        await _connection.DisposeAsync();
+        _disposing.Dispose();
+    }
+
+    /// <summary>An amount in integer micro-units, as the scripts store it.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The amount is negative or too large to compare exactly in Lua.</exception>
+    internal static long ToMicroUnits(decimal amount, string what)
+    {
+        var micro = decimal.Round(amount * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
+        if (micro < 0 || micro > MaxExactMicroUnits)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(amount), amount, $"The Redis ledger takes an {what} from 0 to {MaxExactMicroUnits / MicroUnitsPerUnit}.");
+        }
+
+        return (long)micro;
+    }
+
+    internal static decimal FromMicroUnits(long micro) => micro / MicroUnitsPerUnit;
+
+    /// <summary>':' separates key parts and '%' escapes, so budget and scope names cannot run into each other.</summary>
+    internal static string EscapeKeyPart(string part) =>
+        part.Replace("%", "%25", StringComparison.Ordinal).Replace(":", "%3A", StringComparison.Ordinal);
+
+    private static long LimitInMicroUnits(decimal limit)
+    {
+        // A limit beyond what Lua compares exactly is, for any real spend, no limit; clamping beats refusing the request.
+        var micro = decimal.Round(Math.Clamp(limit, -MaxExactMicroUnits / MicroUnitsPerUnit, MaxExactMicroUnits / MicroUnitsPerUnit) * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
+        return (long)micro;
+    }
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A client timeout; options validation keeps it within an int.</summary>
+    private static int Milliseconds(TimeSpan value) => (int)Math.Ceiling(value.TotalMilliseconds);
+
+    /// <summary>A PEXPIRE argument: whole milliseconds, as long as 40 days and more need.</summary>
+    private static long Ttl(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
+
+    private static bool IsUnavailable(RedisServerException exception)
+    {
+        foreach (var prefix in UnavailablePrefixes)
+        {
+            if (exception.Message.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private RedisKey CounterKey(LedgerCharge charge) =>
+        string.Create(CultureInfo.InvariantCulture, $"{_options.KeyPrefix}c:{EscapeKeyPart(charge.Budget)}:{EscapeKeyPart(charge.Scope)}:{charge.Window.Start.ToUnixTimeSeconds()}");
+
+    private RedisKey ReservationKey(string requestId) => _options.KeyPrefix + "r:" + requestId;
+
+    private RedisKey SettledKey(string requestId) => _options.KeyPrefix + "s:" + requestId;
+
+    /// <summary>Budget, scope, period start and end, and TTL: what a script needs to create the counter.</summary>
+    private void SetCounterFields(RedisValue[] values, int at, LedgerCharge charge, DateTimeOffset now)
+    {
+        values[at] = charge.Budget;
+        values[at + 1] = charge.Scope;
+        values[at + 2] = charge.Window.Start.ToUnixTimeSeconds();
+        values[at + 3] = charge.Window.End.ToUnixTimeSeconds();
+
+        // Relative to the ledger's clock (see the remarks); a counter of a period long gone lives a moment, not forever.
+        var ttl = charge.Window.End + _options.CounterGrace - now;
+        values[at + 4] = Ttl(ttl < MinimumCounterTtl ? MinimumCounterTtl : ttl);
+    }
+
+    private async Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!_connection.IsConnected)
+        {
+            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} is not connected");
+        }
+
+        try
+        {
+            try
+            {
+                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken);
+            }
+            catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+            {
+                // The server lost its script cache (a restart, a failover or SCRIPT FLUSH); EVAL runs and caches it again.
+                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken);
+            }
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} cannot be reached: {ex.Message}", ex);
+        }
+        catch (RedisTimeoutException ex)
+        {
+            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} did not answer in time: {ex.Message}", ex);
+        }
+        catch (RedisServerException ex) when (IsUnavailable(ex))
+        {
+            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} cannot serve requests: {ex.Message}", ex);
+        }
+    }
+
+    private void StartReclaim()
+    {
+        // A run still going (a slow Redis) is not doubled up; the next tick tries again.
+        if (Interlocked.Exchange(ref _reclaiming, 1) == 0)
+        {
+            _reclaimRun = ReclaimInBackgroundAsync();
+        }
+    }
+
+    private async Task ReclaimInBackgroundAsync()
+    {
+        try
+        {
+            var released = await ReclaimExpiredAsync(_time.GetUtcNow(), _disposing.Token);
+            if (released > 0)
+            {
+                RedisLedgerLog.Reclaimed(_logger, released);
+            }
+        }
+        catch (LedgerUnavailableException ex)
+        {
+            // The lost connection is logged once as a warning; repeating it every tick adds nothing.
+            RedisLedgerLog.ReclaimSkipped(_logger, ex.Message);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            RedisLedgerLog.ReclaimFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _reclaiming, 0);
+        }
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) =>
+        RedisLedgerLog.ConnectionLost(_logger, _options.Address, e.FailureType.ToString());
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) =>
+        RedisLedgerLog.ConnectionRestored(_logger, _options.Address);
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tollgate.Core.Ledger.Redis;
+
+internal static partial class RedisLedgerLog
+{
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Lost the connection to the Redis ledger at {Address}: {FailureType}")]
+    public static partial void ConnectionLost(ILogger logger, RedisLedgerAddress address, string failureType);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Restored the connection to the Redis ledger at {Address}")]
+    public static partial void ConnectionRestored(ILogger logger, RedisLedgerAddress address);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Reclaimed {Count} expired reservations in the Redis ledger; their estimates were released")]
+    public static partial void Reclaimed(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Skipped reclaiming expired reservations: {Reason}")]
+    public static partial void ReclaimSkipped(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Failed to reclaim expired reservations in the Redis ledger")]
+    public static partial void ReclaimFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,86 @@
+namespace Tollgate.Core.Ledger.Redis;
+
+/// <summary>How <see cref="RedisLedger"/> connects and how long it keeps what it writes.</summary>
+public sealed record RedisLedgerOptions
+{
+    public const string DefaultKeyPrefix = "tollgate:{default}:";
+
+    /// <summary>The Redis server (see <see cref="RedisLedgerAddress.Parse"/>).</summary>
+    public required RedisLedgerAddress Address { get; init; }
+
+    /// <summary>
+    /// Starts every key. It must hold a Redis Cluster hash tag (<c>{…}</c>), which puts every key of one ledger in one
+    /// slot so a script may touch them all. Ledgers with different prefixes share nothing. Default <c>tollgate:{default}:</c>.
+    /// </summary>
+    public string KeyPrefix { get; init; } = DefaultKeyPrefix;
+
+    /// <summary>
+    /// How long a reservation holds its estimate before <see cref="RedisLedger.ReclaimExpiredAsync"/> may release it.
+    /// Longer than any stream, so only a meter that died mid-request loses its lease. Default 10 minutes.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How often the ledger reclaims expired leases in the background. Default 30 seconds.</summary>
+    public TimeSpan ReclaimInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Time to connect before giving up (the ledger keeps reconnecting in the background). Default 1 second.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Time a command may take before it fails with <see cref="LedgerUnavailableException"/>. Short, so that a Redis
+    /// that hangs costs a request one second, not the client's whole timeout. Default 1 second.
+    /// </summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a counter outlives the end of its period before Redis deletes it. Default 7 days.</summary>
+    public TimeSpan CounterGrace { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// How long a settled request is remembered (so a replayed settle counts once) and a reclaimed reservation's
+    /// counter keys are kept for its late settle. Default 40 days: longer than a month's counter lives
+    /// (31 days plus <see cref="CounterGrace"/>), so no replay can count twice against a counter that still exists.
+    /// Each settled request costs one small key for this long.
+    /// </summary>
+    public TimeSpan SettledRetention { get; init; } = TimeSpan.FromDays(40);
+
+    /// <summary>Options with defaults for a <c>redis://host[:port][/db]</c> address.</summary>
+    /// <exception cref="FormatException">The address is malformed.</exception>
+    public static RedisLedgerOptions FromUrl(string url) => new() { Address = RedisLedgerAddress.Parse(url) };
+
+    /// <exception cref="ArgumentException">An option is out of range; the message names it.</exception>
+    internal void Validate()
+    {
+        var open = KeyPrefix.IndexOf('{', StringComparison.Ordinal);
+        var close = open < 0 ? -1 : KeyPrefix.IndexOf('}', open + 1);
+        if (close <= open + 1)
+        {
+            throw new ArgumentException(
+                $"The Redis ledger key prefix '{KeyPrefix}' needs a non-empty hash tag such as '{DefaultKeyPrefix}', so that every ledger key lands in one Redis Cluster slot.",
+                nameof(KeyPrefix));
+        }
+
+        Positive(LeaseDuration, nameof(LeaseDuration));
+        Milliseconds(ReclaimInterval, nameof(ReclaimInterval));
+        Milliseconds(ConnectTimeout, nameof(ConnectTimeout));
+        Milliseconds(OperationTimeout, nameof(OperationTimeout));
+        Positive(CounterGrace, nameof(CounterGrace));
+        Positive(SettledRetention, nameof(SettledRetention));
+    }
+
+    private static void Positive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"The Redis ledger option {name} must be positive, not {value}.", name);
+        }
+    }
+
+    private static void Milliseconds(TimeSpan value, string name)
+    {
+        // Timers and the Redis client take whole milliseconds as an int.
+        if (value < TimeSpan.FromMilliseconds(1) || value.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentException($"The Redis ledger option {name} must be from 1 ms to 24 days, not {value}.", name);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+namespace Tollgate.Core.Ledger.Redis;
+
+/// <summary>
+/// The Lua scripts behind <see cref="RedisLedger"/>. Each operation is one script, so it is atomic and one round trip.
+/// Amounts are integer micro-units passed and returned as decimal strings: HINCRBY keeps them exact in int64, and a
+/// comparison in Lua (whose numbers are doubles) is exact below 2^53 micro-units, which <see cref="RedisLedger"/> enforces.
+/// </summary>
+/// <remarks>
+/// Counter hash: <c>spent</c>, <c>reserved</c> (micro-units) plus <c>budget</c>, <c>scope</c>, <c>start</c>, <c>end</c>
+/// (Unix seconds) for snapshots. Reservation hash: <c>n</c>, <c>state</c> (held or released), <c>lease</c> (Unix ms) and
+/// for each charge i (1-based, in the charges' order) <c>k{i}</c> = counter key and <c>e{i}</c> = estimate.
+/// The reclaim and snapshot scripts build keys they were not passed (from the lease set and the index); Redis Cluster
+/// runs such scripts only because every key shares one hash tag and so one slot.
+/// </remarks>
+internal static class RedisLedgerScripts
+{
+    // Shared helpers. HINCRBY rejects "-0", so releasing a zero amount must be skipped rather than negated.
+    private const string Helpers = """
+        local function ensure_counter(key, index, budget, scope, start_s, end_s, ttl_ms)
+          if redis.call('EXISTS', key) == 0 then
+            redis.call('HSET', key, 'spent', '0', 'reserved', '0', 'budget', budget, 'scope', scope, 'start', start_s, 'end', end_s)
+            redis.call('PEXPIRE', key, ttl_ms)
+            redis.call('ZADD', index, end_s, key)
+          end
+        end
+
+        local function subtract(key, field, amount)
+          if amount and amount ~= '0' then
+            redis.call('HINCRBY', key, field, '-' .. amount)
+          end
+        end
+
+        -- Gives back a held reservation's estimates; counters that expired meanwhile are not brought back.
+        local function release(record)
+          local n = tonumber(redis.call('HGET', record, 'n'))
+          for i = 1, n do
+            local key = redis.call('HGET', record, 'k' .. i)
+            if redis.call('EXISTS', key) == 1 then
+              subtract(key, 'reserved', redis.call('HGET', record, 'e' .. i))
+            end
+          end
+        end
+
+        """;
+
+    /// <summary>
+    /// KEYS: leases, reservation, settled marker, index, then one counter per charge.
+    /// ARGV: request id, lease deadline (Unix ms), reservation TTL (ms), then per charge
+    /// limit, estimate, can-block (1/0), budget, scope, period start, period end (Unix s), counter TTL (ms).
+    /// Returns {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before reserving).
+    /// </summary>
+    public static readonly RedisLedgerScript Reserve = new(Helpers + """
+        local n = #KEYS - 4
+        local result = {-1}
+        local blocking = -1
+        for i = 1, n do
+          local a = 3 + (i - 1) * 8
+          local v = redis.call('HMGET', KEYS[4 + i], 'spent', 'reserved')
+          local spent = v[1] or '0'
+          local reserved = v[2] or '0'
+          result[2 * i] = spent
+          result[2 * i + 1] = reserved
+          -- BudgetDecision.Evaluate: the first charge that can block and has no headroom left.
+          if blocking < 0 and ARGV[a + 3] == '1' and tonumber(spent) + tonumber(reserved) >= tonumber(ARGV[a + 1]) then
+            blocking = i - 1
+          end
+        end
+        result[1] = blocking
+        if blocking >= 0 then
+          return result
+        end
+
+        -- A retried call for a request that holds, held or settled a reservation must not reserve twice.
+        if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
+          return result
+        end
+
+        local record = {'n', n, 'state', 'held', 'lease', ARGV[2]}
+        for i = 1, n do
+          local a = 3 + (i - 1) * 8
+          local key = KEYS[4 + i]
+          ensure_counter(key, KEYS[4], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+          redis.call('HINCRBY', key, 'reserved', ARGV[a + 2])
+          record[#record + 1] = 'k' .. i
+          record[#record + 1] = key
+          record[#record + 1] = 'e' .. i
+          record[#record + 1] = ARGV[a + 2]
+        end
+        redis.call('HSET', KEYS[2], unpack(record))
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        return result
+        """);
+
+    /// <summary>
+    /// KEYS: leases, reservation, settled marker. ARGV: request id, settled retention (ms), then the actual amounts.
+    /// Returns {1} settled a held reservation, {2} settled one whose lease was reclaimed (spend only), {0} already
+    /// settled, {-1} no reservation known, {-2, n} the reservation has n charges but a different count of amounts came.
+    /// </summary>
+    public static readonly RedisLedgerScript Settle = new(Helpers + """
+        if redis.call('EXISTS', KEYS[3]) == 1 then
+          return {0}
+        end
+        local n = redis.call('HGET', KEYS[2], 'n')
+        if not n then
+          return {-1}
+        end
+        n = tonumber(n)
+        if n ~= #ARGV - 2 then
+          return {-2, n}
+        end
+
+        local held = redis.call('HGET', KEYS[2], 'state') == 'held'
+        if held then
+          release(KEYS[2])
+        end
+        for i = 1, n do
+          local key = redis.call('HGET', KEYS[2], 'k' .. i)
+          if redis.call('EXISTS', key) == 1 then
+            redis.call('HINCRBY', key, 'spent', ARGV[2 + i])
+          end
+        end
+        redis.call('DEL', KEYS[2])
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+        if held then
+          return {1}
+        end
+        return {2}
+        """);
+
+    /// <summary>
+    /// Settles with the charges given (a spool replay), needing no reservation. KEYS: leases, reservation, settled
+    /// marker, index, then one counter per charge. ARGV: request id, settled retention (ms), then per charge
+    /// actual amount, budget, scope, period start, period end (Unix s), counter TTL (ms).
+    /// Returns {1} released a held reservation, {2} one already reclaimed, {3} there was none, {0} already settled.
+    /// </summary>
+    public static readonly RedisLedgerScript SettleCharges = new(Helpers + """
+        if redis.call('EXISTS', KEYS[3]) == 1 then
+          return {0}
+        end
+        local state = redis.call('HGET', KEYS[2], 'state')
+        if state == 'held' then
+          release(KEYS[2])
+        end
+        for i = 1, #KEYS - 4 do
+          local a = 2 + (i - 1) * 6
+          local key = KEYS[4 + i]
+          ensure_counter(key, KEYS[4], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
+          redis.call('HINCRBY', key, 'spent', ARGV[a + 1])
+        end
+        redis.call('DEL', KEYS[2])
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+        if state == 'held' then
+          return {1}
+        elseif state then
+          return {2}
+        end
+        return {3}
+        """);
+
+    /// <summary>
+    /// KEYS: leases, index. ARGV: now (Unix ms), key prefix, settled retention (ms), batch size, index horizon (Unix s).
+    /// Releases the estimates of at most a batch of expired leases and drops index entries of counters past their grace.
+    /// Returns {leases looked at, reservations released}.
+    /// </summary>
+    public static readonly RedisLedgerScript Reclaim = new(Helpers + """
+        local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+        local released = 0
+        for _, id in ipairs(ids) do
+          local record = ARGV[2] .. 'r:' .. id
+          if redis.call('HGET', record, 'state') == 'held' then
+            release(record)
+            -- Kept, marked released, so that a late settle still knows which counters to debit.
+            redis.call('HSET', record, 'state', 'released')
+            redis.call('PEXPIRE', record, ARGV[3])
+            released = released + 1
+          end
+          redis.call('ZREM', KEYS[1], id)
+        end
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+        return {#ids, released}
+        """);
+
+    /// <summary>
+    /// KEYS: index. ARGV: now (Unix s). Returns budget, scope, start, end, spent, reserved for every counter whose
+    /// period contains now, flattened.
+    /// </summary>
+    public static readonly RedisLedgerScript Snapshot = new("""
+        local now = tonumber(ARGV[1])
+        local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+        local out = {}
+        for _, key in ipairs(keys) do
+          local v = redis.call('HMGET', key, 'budget', 'scope', 'start', 'end', 'spent', 'reserved')
+          if v[1] and tonumber(v[3]) <= now then
+            for j = 1, 6 do
+              out[#out + 1] = v[j]
+            end
+          end
+        end
+        return out
+        """);
+}
