@@ -27,6 +27,9 @@ public sealed record MeterOptions
     /// <summary>Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>tollgate-ledger.jsonl</c>.</summary>
     public string Ledger { get; init; } = "tollgate-ledger.jsonl";
 
+    /// <summary>True for a <c>redis://</c> ledger address.</summary>
+    public static bool IsRedisLedger(string ledger) => ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Tags every request must carry. Default team, repo, pipeline.</summary>
     public IReadOnlyList<string> RequiredTags { get; init; } = ["team", "repo", "pipeline"];
 

@@ -27,7 +27,7 @@ public static class MeterProgram
         MeterApp app;
         try
         {
-            app = MeterApp.Create(options);
+            app = await MeterApp.CreateAsync(options, cancellationToken: cancellationToken);
         }
         catch (DocumentException ex)
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Tollgate.Core.Estimation;
+using Tollgate.Core.Ledger.Redis;
 using Tollgate.Meter.Hosting;
 
 namespace Tollgate.Meter.CommandLine;
@@ -13,7 +14,7 @@ internal static class MeterCommandLine
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget/AiRoutingRule YAML file or folder; reloaded when it changes." };
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
-    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, or 'memory'.", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
     private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool)." };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
     private static readonly Option<string[]> Tag = new("--tag") { Description = "Identity tag key=value that requests cannot override (repeatable)." };
@@ -104,9 +105,16 @@ internal static class MeterCommandLine
         }
 
         var ledger = result.GetValue(Ledger)!;
-        if (ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase))
+        if (MeterOptions.IsRedisLedger(ledger))
         {
-            return (null, "--ledger: the Redis ledger is not part of this build yet; use a file path or 'memory'");
+            try
+            {
+                _ = RedisLedgerAddress.Parse(ledger);
+            }
+            catch (FormatException ex)
+            {
+                return (null, $"--ledger: {ex.Message}");
+            }
         }
 
         var keys = new Dictionary<string, string>(StringComparer.Ordinal);

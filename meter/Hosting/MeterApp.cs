@@ -6,6 +6,7 @@ using Tollgate.Core.Budgets;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Ledger.Redis;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.RateLimits;
 using Tollgate.Meter.Admin;
@@ -42,17 +43,25 @@ public sealed class MeterApp : IAsyncDisposable
     /// Validates the configuration, loads pricing and policy and opens the ledger. Throws
     /// <see cref="Core.Serialization.DocumentException"/> for a bad file, <see cref="IOException"/> for an unusable ledger.
     /// </summary>
-    public static MeterApp Create(MeterOptions options, MeterAppSettings? settings = null)
+    public static async Task<MeterApp> CreateAsync(MeterOptions options, MeterAppSettings? settings = null, CancellationToken cancellationToken = default)
     {
         settings ??= new MeterAppSettings();
         var time = settings.Time ?? TimeProvider.System;
         var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
         var initialPolicy = PolicyReloader.LoadInitial(options);
-        var ledger = settings.Ledger
-            ?? (options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time));
-        var spoolPath = options.SpoolPath ?? (options.Ledger == "memory" ? null : options.Ledger + ".spool");
+        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, time, cancellationToken);
+        var spoolPath = options.SpoolPath ?? options.Ledger switch
+        {
+            "memory" => null,
+            var redis when MeterOptions.IsRedisLedger(redis) => "tollgate-usage.spool",
+            var file => file + ".spool",
+        };
         var spool = spoolPath is null ? UsageSpool.InMemory() : UsageSpool.Open(spoolPath);
-        var sink = settings.UsageSink ?? NoUsageSink.Instance;
+
+        // A Redis ledger carries the cluster's shared state: usage stream and rate-limit windows live beside the counters.
+        var redisLedger = ledger as RedisLedger;
+        var sink = settings.UsageSink ?? (redisLedger is null ? NoUsageSink.Instance : RedisUsageStream.For(redisLedger, new UsageStreamOptions(), time));
+        var limiter = settings.RateLimiter ?? (redisLedger is null ? new InProcessRateLimiter() : RedisRateLimiter.For(redisLedger));
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
@@ -102,7 +111,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
         services.AddSingleton(new UsageRecorder(ledger, sink, spool));
-        services.AddSingleton(settings.RateLimiter ?? new InProcessRateLimiter());
+        services.AddSingleton(limiter);
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<BudgetGauges>();
@@ -136,6 +145,22 @@ public sealed class MeterApp : IAsyncDisposable
 
         Log.PolicyLoaded(logger, initialPolicy.Source, initialPolicy.Budgets.Count, initialPolicy.RoutingRules.Count);
         return new MeterApp(app, ledger);
+    }
+
+    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (options.Ledger == "memory")
+        {
+            return EmbeddedLedger.InMemory(time);
+        }
+
+        if (MeterOptions.IsRedisLedger(options.Ledger))
+        {
+            // Does not wait for Redis: a meter that starts during an outage serves (per failure policy) and turns ready when it connects.
+            return await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(options.Ledger), time, cancellationToken);
+        }
+
+        return EmbeddedLedger.Open(options.Ledger, time);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)

@@ -19,8 +19,18 @@ internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, P
     public async Task UpdateAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var counters = await ledger.SnapshotAsync(now, cancellationToken);
         metrics.LedgerReady.Set(ledger.IsReady ? 1 : 0);
+        IReadOnlyList<CounterSnapshot> counters;
+        try
+        {
+            counters = await ledger.SnapshotAsync(now, cancellationToken);
+        }
+        catch (LedgerUnavailableException)
+        {
+            // Keep the last published values: a scrape during an outage must not read as budgets reset to zero.
+            return;
+        }
+
         var byBudget = counters.ToLookup(c => c.Budget, StringComparer.Ordinal);
         var seen = new HashSet<(string, string, string, string)>();
         foreach (var budget in policy.Current.Budgets)

@@ -54,8 +54,6 @@ public sealed class RedisLedger : IBudgetLedger
 
     private static readonly TimeSpan MinimumCounterTtl = TimeSpan.FromSeconds(1);
 
-    private static readonly string[] UnavailablePrefixes = ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"];
-
     private readonly IConnectionMultiplexer _connection;
     private readonly IDatabase _database;
     private readonly RedisLedgerOptions _options;
@@ -73,6 +71,7 @@ public sealed class RedisLedger : IBudgetLedger
     {
         _connection = connection;
         _database = connection.GetDatabase(options.Address.Database);
+        Scripts = new RedisScriptRunner(connection, _database, $"the Redis ledger at {options.Address}");
         _options = options;
         _time = time;
         _logger = logger;
@@ -89,6 +88,9 @@ public sealed class RedisLedger : IBudgetLedger
     public bool IsReady => _connection.IsConnected;
 
     public RedisLedgerOptions Options => _options;
+
+    /// <summary>Runs scripts on this ledger's connection; the usage stream and rate limiter share it.</summary>
+    internal RedisScriptRunner Scripts { get; }
 
     /// <inheritdoc cref="ConnectAsync(RedisLedgerOptions, TimeProvider, ILogger, CancellationToken)"/>
     public static Task<RedisLedger> ConnectAsync(RedisLedgerOptions options, TimeProvider time, CancellationToken cancellationToken) =>
@@ -336,21 +338,8 @@ public sealed class RedisLedger : IBudgetLedger
     /// <summary>A client timeout; options validation keeps it within an int.</summary>
     private static int Milliseconds(TimeSpan value) => (int)Math.Ceiling(value.TotalMilliseconds);
 
-    /// <summary>A PEXPIRE argument: whole milliseconds, as long as 40 days and more need.</summary>
+    /// <summary>A PEXPIRE argument: whole milliseconds, as a long (a month and more overflow an int).</summary>
     private static long Ttl(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
-
-    private static bool IsUnavailable(RedisServerException exception)
-    {
-        foreach (var prefix in UnavailablePrefixes)
-        {
-            if (exception.Message.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     private RedisKey CounterKey(LedgerCharge charge) =>
         string.Create(CultureInfo.InvariantCulture, $"{_options.KeyPrefix}c:{EscapeKeyPart(charge.Budget)}:{EscapeKeyPart(charge.Scope)}:{charge.Window.Start.ToUnixTimeSeconds()}");
@@ -372,39 +361,8 @@ public sealed class RedisLedger : IBudgetLedger
         values[at + 4] = Ttl(ttl < MinimumCounterTtl ? MinimumCounterTtl : ttl);
     }
 
-    private async Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        if (!_connection.IsConnected)
-        {
-            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} is not connected");
-        }
-
-        try
-        {
-            try
-            {
-                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken);
-            }
-            catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
-            {
-                // The server lost its script cache (a restart, a failover or SCRIPT FLUSH); EVAL runs and caches it again.
-                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken);
-            }
-        }
-        catch (RedisConnectionException ex)
-        {
-            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} cannot be reached: {ex.Message}", ex);
-        }
-        catch (RedisTimeoutException ex)
-        {
-            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} did not answer in time: {ex.Message}", ex);
-        }
-        catch (RedisServerException ex) when (IsUnavailable(ex))
-        {
-            throw new LedgerUnavailableException($"the Redis ledger at {_options.Address} cannot serve requests: {ex.Message}", ex);
-        }
-    }
+    private Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
+        Scripts.EvaluateAsync(script, keys, values, cancellationToken);
 
     private void StartReclaim()
     {

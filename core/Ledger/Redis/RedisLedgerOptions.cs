@@ -37,11 +37,12 @@ public sealed record RedisLedgerOptions
 
     /// <summary>
     /// How long a settled request is remembered (so a replayed settle counts once) and a reclaimed reservation's
-    /// counter keys are kept for its late settle. Default 40 days: longer than a month's counter lives
-    /// (31 days plus <see cref="CounterGrace"/>), so no replay can count twice against a counter that still exists.
-    /// Each settled request costs one small key for this long.
+    /// counter keys are kept for its late settle. Default 3 days, the same window as the usage stream's request-id
+    /// markers: meters replay their spools within seconds of Redis returning, so a replay this late means a spool
+    /// restored from a backup; and each settled request costs one small key (~100 bytes) for this long, so a month-long
+    /// window would hold some 4 GB of markers at a million requests a day.
     /// </summary>
-    public TimeSpan SettledRetention { get; init; } = TimeSpan.FromDays(40);
+    public TimeSpan SettledRetention { get; init; } = TimeSpan.FromDays(3);
 
     /// <summary>Options with defaults for a <c>redis://host[:port][/db]</c> address.</summary>
     /// <exception cref="FormatException">The address is malformed.</exception>

@@ -56,7 +56,7 @@ public sealed class MeterHarness : IAsyncDisposable
             Upstreams = new Dictionary<string, Uri> { ["anthropic"] = upstream.BaseUri, ["openai"] = upstream.BaseUri },
         };
         options = configure?.Invoke(options) ?? options;
-        var app = MeterApp.Create(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger });
+        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger });
         await app.StartAsync();
         return new MeterHarness(app, directory, upstream);
     }

@@ -1,0 +1,54 @@
+using StackExchange.Redis;
+
+namespace Tollgate.Core.Ledger.Redis;
+
+/// <summary>
+/// Runs a <see cref="RedisLedgerScript"/> by its hash (loading it again when the server lost its script cache) and turns
+/// every way Redis can be unavailable into <see cref="LedgerUnavailableException"/>, so callers apply one failure policy.
+/// </summary>
+internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IDatabase database, string what)
+{
+    private readonly IDatabase _database = database;
+
+    public IDatabase Database => _database;
+
+    public async Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!connection.IsConnected)
+        {
+            throw new LedgerUnavailableException($"{what} is not connected");
+        }
+
+        try
+        {
+            try
+            {
+                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken);
+            }
+            catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+            {
+                // The server lost its script cache (a restart, a failover or SCRIPT FLUSH); EVAL runs and caches it again.
+                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken);
+            }
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw new LedgerUnavailableException($"{what} cannot be reached: {ex.Message}", ex);
+        }
+        catch (RedisTimeoutException ex)
+        {
+            throw new LedgerUnavailableException($"{what} did not answer in time: {ex.Message}", ex);
+        }
+        catch (RedisServerException ex) when (IsUnavailable(ex))
+        {
+            throw new LedgerUnavailableException($"{what} cannot serve requests: {ex.Message}", ex);
+        }
+    }
+
+    private static readonly string[] UnavailablePrefixes = ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"];
+
+    /// <summary>A server loading its data, running a long script, just demoted to replica, or out of memory: transient, not a bug.</summary>
+    public static bool IsUnavailable(RedisServerException ex) =>
+        Array.Exists(UnavailablePrefixes, prefix => ex.Message.StartsWith(prefix, StringComparison.Ordinal));
+}

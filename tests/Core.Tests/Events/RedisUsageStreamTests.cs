@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+using Tollgate.Core.Events;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.TestSupport;
+
+namespace Tollgate.Core.Tests.Events;
+
+public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    private RedisLedger _ledger = null!;
+
+    public async Task InitializeAsync() =>
+        _ledger = await RedisLedger.ConnectAsync(
+            RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = $"tollgate:{{stream-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5) },
+            _time,
+            CancellationToken.None);
+
+    public async Task DisposeAsync() => await _ledger.DisposeAsync();
+
+    [Fact]
+    public async Task Events_are_appended_once_per_request_id_with_every_field()
+    {
+        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
+        var a = UsageSpoolTests.Record("req-a").Event!;
+        var b = UsageSpoolTests.Record("req-b").Event!;
+
+        await stream.AppendAsync(a, CancellationToken.None);
+        await stream.AppendAsync(b, CancellationToken.None);
+        await stream.AppendAsync(a, CancellationToken.None);
+
+        var events = await stream.ReadAllAsync(CancellationToken.None);
+        Assert.Equal(["req-a", "req-b"], events.Select(e => e.RequestId));
+        Assert.Equal(a.Tokens, events[0].Tokens);
+        Assert.Equal(a.Tags, events[0].Tags);
+        Assert.Equal(a.CostUsd, events[0].CostUsd);
+        Assert.Equal(a.Budgets, events[0].Budgets);
+        Assert.Equal(a.Time, events[0].Time);
+    }
+
+    [Fact]
+    public async Task Entries_older_than_the_retention_are_trimmed_as_new_ones_arrive()
+    {
+        // Entry ids are Redis's own clock, so this test runs on real time with a short retention.
+        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions { Retention = TimeSpan.FromMilliseconds(300) }, TimeProvider.System);
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
+        var db = connection.GetDatabase();
+        var key = RedisUsageStream.StreamKey(_ledger.Options.KeyPrefix);
+
+        // MINID ~ drops whole stream nodes only, so write well past one node's worth first.
+        for (var i = 0; i < 150; i++)
+        {
+            await stream.AppendAsync(UsageSpoolTests.Record($"old-{i}").Event!, CancellationToken.None);
+        }
+
+        await Task.Delay(TimeSpan.FromMilliseconds(600));
+        await stream.AppendAsync(UsageSpoolTests.Record("new").Event!, CancellationToken.None);
+
+        var info = await db.StreamInfoAsync(key);
+        Assert.True(info.Length < 151, $"old entries were not trimmed: {info.Length} left");
+        Assert.Equal("new", (await stream.ReadAllAsync(CancellationToken.None))[^1].RequestId);
+    }
+
+    [Fact]
+    public async Task A_stopped_redis_is_reported_as_unavailable()
+    {
+        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
+        await redis.KillAsync();
+        try
+        {
+            await Assert.ThrowsAsync<LedgerUnavailableException>(() => stream.AppendAsync(UsageSpoolTests.Record("x").Event!, CancellationToken.None).AsTask());
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.RateLimits;
+using Tollgate.TestSupport;
+
+namespace Tollgate.Core.Tests.RateLimits;
+
+/// <summary>The sliding-minute semantics against Redis, the store meters share in a cluster.</summary>
+public sealed class RedisRateLimiterSemanticsTests(RedisServerFixture redis) : RateLimiterSemanticsSuite, IClassFixture<RedisServerFixture>, IAsyncLifetime
+{
+    private readonly List<RedisLedger> _ledgers = [];
+
+    protected override async Task<IRateLimiter> CreateLimiterAsync()
+    {
+        var ledger = await RedisLedger.ConnectAsync(
+            RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = $"tollgate:{{limits-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5) },
+            TimeProvider.System,
+            CancellationToken.None);
+        _ledgers.Add(ledger);
+        return RedisRateLimiter.For(ledger);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var ledger in _ledgers)
+        {
+            await ledger.DisposeAsync();
+        }
+    }
+}
