@@ -26,9 +26,10 @@ namespace Tollgate.Core.Ledger.Redis;
 /// </para>
 /// <para>
 /// A meter killed mid-stream never settles, so every reservation carries a lease (<see cref="RedisLedgerOptions.LeaseDuration"/>).
-/// <see cref="ReclaimExpiredAsync"/>, which the ledger runs every <see cref="RedisLedgerOptions.ReclaimInterval"/>, gives
-/// back the estimates of expired leases without adding any spend: what the crashed request cost is unknown here, and
-/// the meter's spool replays its actual usage later (a settle after a reclaim still adds the spend, once).
+/// <see cref="ReclaimExpiredAsync"/>, which the ledger runs every <see cref="RedisLedgerOptions.ReclaimInterval"/>, turns
+/// the estimates of expired leases into spend: what the crashed request cost is unknown, it most likely consumed tokens,
+/// and spend is never assumed free (the embedded ledger does the same with an unsettled reservation after a crash). A
+/// settle that still arrives (a spool replay) replaces the charged estimate with the actual amount, once.
 /// </para>
 /// <para>
 /// Deadlines and expiries come from the ledger's <see cref="TimeProvider"/>, not the Redis server's clock: lease deadlines
@@ -246,10 +247,10 @@ public sealed class RedisLedger : IBudgetLedger
     }
 
     /// <summary>
-    /// Releases the estimates of every reservation whose lease ran out at or before <paramref name="now"/>, adding no
-    /// spend, and forgets index entries of counters past their grace. The ledger calls this on its own timer.
+    /// Charges the estimates of every reservation whose lease ran out at or before <paramref name="now"/> as spend, and
+    /// forgets index entries of counters past their grace. The ledger calls this on its own timer.
     /// </summary>
-    /// <returns>How many reservations were released.</returns>
+    /// <returns>How many reservations were charged.</returns>
     public async Task<int> ReclaimExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         RedisKey[] keys = [_leasesKey, _indexKey];

@@ -10,7 +10,7 @@ internal static partial class RedisLedgerLog
     [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Restored the connection to the Redis ledger at {Address}")]
     public static partial void ConnectionRestored(ILogger logger, RedisLedgerAddress address);
 
-    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Reclaimed {Count} expired reservations in the Redis ledger; their estimates were released")]
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Reclaimed {Count} expired reservations in the Redis ledger (their meters stopped mid-request); their estimates are now spent")]
     public static partial void Reclaimed(ILogger logger, int count);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Skipped reclaiming expired reservations: {Reason}")]

@@ -7,7 +7,7 @@ namespace Tollgate.Core.Ledger.Redis;
 /// </summary>
 /// <remarks>
 /// Counter hash: <c>spent</c>, <c>reserved</c> (micro-units) plus <c>budget</c>, <c>scope</c>, <c>start</c>, <c>end</c>
-/// (Unix seconds) for snapshots. Reservation hash: <c>n</c>, <c>state</c> (held or released), <c>lease</c> (Unix ms) and
+/// (Unix seconds) for snapshots. Reservation hash: <c>n</c>, <c>state</c> (held, or charged once its lease was reclaimed), <c>lease</c> (Unix ms) and
 /// for each charge i (1-based, in the charges' order) <c>k{i}</c> = counter key and <c>e{i}</c> = estimate.
 /// The reclaim and snapshot scripts build keys they were not passed (from the lease set and the index); Redis Cluster
 /// runs such scripts only because every key shares one hash tag and so one slot.
@@ -37,6 +37,30 @@ internal static class RedisLedgerScripts
             local key = redis.call('HGET', record, 'k' .. i)
             if redis.call('EXISTS', key) == 1 then
               subtract(key, 'reserved', redis.call('HGET', record, 'e' .. i))
+            end
+          end
+        end
+
+        -- Turns a held reservation into spend at its estimates (a lease that ran out: its meter died mid-request).
+        local function charge(record)
+          local n = tonumber(redis.call('HGET', record, 'n'))
+          for i = 1, n do
+            local key = redis.call('HGET', record, 'k' .. i)
+            if redis.call('EXISTS', key) == 1 then
+              local e = redis.call('HGET', record, 'e' .. i)
+              subtract(key, 'reserved', e)
+              redis.call('HINCRBY', key, 'spent', e)
+            end
+          end
+        end
+
+        -- Takes back the estimates that charge() spent, before a late settle adds the actual amounts.
+        local function uncharge(record)
+          local n = tonumber(redis.call('HGET', record, 'n'))
+          for i = 1, n do
+            local key = redis.call('HGET', record, 'k' .. i)
+            if redis.call('EXISTS', key) == 1 then
+              subtract(key, 'spent', redis.call('HGET', record, 'e' .. i))
             end
           end
         end
@@ -94,7 +118,7 @@ internal static class RedisLedgerScripts
 
     /// <summary>
     /// KEYS: leases, reservation, settled marker. ARGV: request id, settled retention (ms), then the actual amounts.
-    /// Returns {1} settled a held reservation, {2} settled one whose lease was reclaimed (spend only), {0} already
+    /// Returns {1} settled a held reservation, {2} settled one whose lease was reclaimed (its charged estimate replaced), {0} already
     /// settled, {-1} no reservation known, {-2, n} the reservation has n charges but a different count of amounts came.
     /// </summary>
     public static readonly RedisLedgerScript Settle = new(Helpers + """
@@ -113,6 +137,8 @@ internal static class RedisLedgerScripts
         local held = redis.call('HGET', KEYS[2], 'state') == 'held'
         if held then
           release(KEYS[2])
+        else
+          uncharge(KEYS[2])
         end
         for i = 1, n do
           local key = redis.call('HGET', KEYS[2], 'k' .. i)
@@ -133,7 +159,7 @@ internal static class RedisLedgerScripts
     /// Settles with the charges given (a spool replay), needing no reservation. KEYS: leases, reservation, settled
     /// marker, index, then one counter per charge. ARGV: request id, settled retention (ms), then per charge
     /// actual amount, budget, scope, period start, period end (Unix s), counter TTL (ms).
-    /// Returns {1} released a held reservation, {2} one already reclaimed, {3} there was none, {0} already settled.
+    /// Returns {1} released a held reservation, {2} replaced the charged estimate of one already reclaimed, {3} there was none, {0} already settled.
     /// </summary>
     public static readonly RedisLedgerScript SettleCharges = new(Helpers + """
         if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -142,6 +168,8 @@ internal static class RedisLedgerScripts
         local state = redis.call('HGET', KEYS[2], 'state')
         if state == 'held' then
           release(KEYS[2])
+        elseif state then
+          uncharge(KEYS[2])
         end
         for i = 1, #KEYS - 4 do
           local a = 2 + (i - 1) * 6
@@ -162,8 +190,9 @@ internal static class RedisLedgerScripts
 
     /// <summary>
     /// KEYS: leases, index. ARGV: now (Unix ms), key prefix, settled retention (ms), batch size, index horizon (Unix s).
-    /// Releases the estimates of at most a batch of expired leases and drops index entries of counters past their grace.
-    /// Returns {leases looked at, reservations released}.
+    /// Charges the estimates of at most a batch of expired leases as spend (fail-safe, as the embedded ledger counts an
+    /// unsettled reservation after a crash) and drops index entries of counters past their grace.
+    /// Returns {leases looked at, reservations charged}.
     /// </summary>
     public static readonly RedisLedgerScript Reclaim = new(Helpers + """
         local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
@@ -171,9 +200,9 @@ internal static class RedisLedgerScripts
         for _, id in ipairs(ids) do
           local record = ARGV[2] .. 'r:' .. id
           if redis.call('HGET', record, 'state') == 'held' then
-            release(record)
-            -- Kept, marked released, so that a late settle still knows which counters to debit.
-            redis.call('HSET', record, 'state', 'released')
+            charge(record)
+            -- Kept, marked charged, so that a late settle can replace the estimates with the actual amounts.
+            redis.call('HSET', record, 'state', 'charged')
             redis.call('PEXPIRE', record, ARGV[3])
             released = released + 1
           end
