@@ -8,7 +8,7 @@ using Xunit;
 namespace Tollgate.TestSupport;
 
 /// <summary>
-/// A real <c>redis-server</c> child process on a free loopback port, without persistence, in a temporary directory.
+/// A real <c>redis-server</c> child process on a free loopback port, without persistence (see <see cref="DurableRedisServerFixture"/>), in a temporary directory.
 /// Tests can kill it (SIGKILL, as a crash would) and start it again on the same port.
 /// </summary>
 public sealed class RedisServerFixture : IAsyncLifetime
@@ -20,11 +20,20 @@ public sealed class RedisServerFixture : IAsyncLifetime
     private Process? _process;
 
     public RedisServerFixture()
+        : this(durable: false)
     {
+    }
+
+    /// <param name="durable">Keep data across a kill: an append-only file synced on every write, like a production Redis with AOF.</param>
+    internal RedisServerFixture(bool durable)
+    {
+        Durable = durable;
         _executable = FindOnPath("redis-server")
             ?? throw new InvalidOperationException(
                 "redis-server is not on PATH. The Redis ledger tests run against a real redis-server: run ./test.sh, which installs it (apt-get install redis-server).");
     }
+
+    public bool Durable { get; }
 
     public int Port { get; private set; }
 
@@ -67,7 +76,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         _process = null;
     }
 
-    /// <summary>Starts the server again on the same port, empty (it keeps no data).</summary>
+    /// <summary>Starts the server again on the same port: empty, or with its data when <see cref="Durable"/>.</summary>
     public async Task RestartAsync()
     {
         await KillAsync();
@@ -110,7 +119,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         foreach (var argument in new[]
         {
             "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", string.Empty,
-            "--appendonly", "no", "--dir", _directory, "--logfile", LogPath, "--daemonize", "no",
+            "--appendonly", Durable ? "yes" : "no", "--appendfsync", "always", "--dir", _directory, "--logfile", LogPath, "--daemonize", "no",
         })
         {
             start.ArgumentList.Add(argument);
@@ -219,4 +228,14 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
         return null;
     }
+}
+
+/// <summary>A <see cref="RedisServerFixture"/> whose data survives a kill and restart (append-only file, fsync always).</summary>
+public sealed class DurableRedisServerFixture : IAsyncLifetime
+{
+    public RedisServerFixture Server { get; } = new(durable: true);
+
+    public Task InitializeAsync() => Server.InitializeAsync();
+
+    public Task DisposeAsync() => Server.DisposeAsync();
 }
