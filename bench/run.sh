@@ -18,12 +18,15 @@
 #   VARIANTS ["policy nopolicy"]  meter configurations, each a fresh meter process:
 #                           policy   = --policy bench/policy.yaml (one budget matching every request)
 #                           nopolicy = no --policy (no budgets: no estimation, reservation or settlement)
-#                           svrgc    = like policy, with DOTNET_gcServer=1 (server GC; the meter defaults to workstation GC)
+#                           redis    = like policy, with the shared Redis ledger (redis-server on the load core,
+#                                      no persistence) instead of the embedded journal
+#                           bytes    = like policy, with --input-estimate bytes (no tokenizer)
+#                           wsgc     = like policy, with DOTNET_gcServer=0 DOTNET_gcConcurrent=0 (workstation, non-concurrent GC)
 #                           yarp     = not the meter: bench/PlainProxy, a bare YARP forwarder with the meter's
 #                                      HTTP client settings (the cost floor of any .NET proxy hop)
 #   METER_CORE [0], LOAD_CORE [1]   taskset cores of the meter, and of wrk + the fake upstream
 #   SKIP_BUILD [0]        1 = reuse /tmp/bench-meter and /tmp/bench-upstream
-#   PROXY_PORT [8787], ADMIN_PORT [9464], UPSTREAM_PORT [9000]
+#   PROXY_PORT [8787], ADMIN_PORT [9464], UPSTREAM_PORT [9000], REDIS_PORT [6391]
 #
 # Needs: bash, awk, curl, wrk, taskset, dotnet. Writes bench/results/<timestamp>.md (git-ignored).
 set -euo pipefail
@@ -44,6 +47,7 @@ SKIP_BUILD="${SKIP_BUILD:-0}"
 PROXY_PORT="${PROXY_PORT:-8787}"
 ADMIN_PORT="${ADMIN_PORT:-9464}"
 UPSTREAM_PORT="${UPSTREAM_PORT:-9000}"
+REDIS_PORT="${REDIS_PORT:-6391}"
 
 METER_OUT=/tmp/bench-meter
 PLAIN_OUT=/tmp/bench-plainproxy
@@ -60,6 +64,7 @@ SUMMARY="$WORK/summary.md"
 
 UPSTREAM_PID=""
 METER_PID=""
+REDIS_PID=""
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -78,6 +83,7 @@ cleanup() {
     local rc=$?
     stop_pid "$METER_PID"
     stop_pid "$UPSTREAM_PID"
+    stop_pid "$REDIS_PID"
     wait 2>/dev/null || true
     rm -rf "$WORK"
     exit "$rc"
@@ -138,19 +144,22 @@ start_upstream() {
 
 # start_meter <variant>
 start_meter() {
-    local variant="$1" policy=() envs=()
+    local variant="$1" policy=() envs=() ledger=(--ledger "$WORK/ledger.jsonl")
     case "$variant" in
         policy)   policy=(--policy "$BENCH_DIR/policy.yaml") ;;
         nopolicy) ;;
-        svrgc)    policy=(--policy "$BENCH_DIR/policy.yaml"); envs=(DOTNET_gcServer=1 DOTNET_gcConcurrent=1) ;;
+        redis)    policy=(--policy "$BENCH_DIR/policy.yaml"); start_redis
+                  ledger=(--ledger "redis://127.0.0.1:$REDIS_PORT" --spool "$WORK/usage.spool") ;;
+        bytes)    policy=(--policy "$BENCH_DIR/policy.yaml" --input-estimate bytes) ;;
+        wsgc)     policy=(--policy "$BENCH_DIR/policy.yaml"); envs=(DOTNET_gcServer=0 DOTNET_gcConcurrent=0) ;;
         yarp)     start_plain_proxy; return 0 ;;
-        *) die "unknown variant '$variant' (policy, nopolicy, svrgc, yarp)" ;;
+        *) die "unknown variant '$variant' (policy, nopolicy, redis, bytes, wsgc, yarp)" ;;
     esac
     rm -f "$WORK/ledger.jsonl"
     env "${envs[@]}" "${PIN_METER[@]}" dotnet "$METER_OUT/Tollgate.Meter.dll" \
         --listen "127.0.0.1:$PROXY_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
         --upstream "anthropic=http://127.0.0.1:$UPSTREAM_PORT" --upstream "openai=http://127.0.0.1:$UPSTREAM_PORT" \
-        --ledger "$WORK/ledger.jsonl" "${policy[@]}" >"$WORK/meter-$variant.log" 2>&1 &
+        "${ledger[@]}" "${policy[@]}" >"$WORK/meter-$variant.log" 2>&1 &
     METER_PID=$!
     for _ in $(seq 300); do
         curl -sf -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" && return 0
@@ -158,6 +167,20 @@ start_meter() {
         sleep 0.1
     done
     die "meter not ready within 30 s"
+}
+
+# A fresh, empty redis-server on the load core (like a Redis on another node: not competing with the meter's core).
+start_redis() {
+    command -v redis-server >/dev/null || die "redis-server is not installed (apt-get install redis-server)"
+    stop_pid "$REDIS_PID"
+    "${PIN_LOAD[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
+        >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "redis-server did not listen on $REDIS_PORT within 10 s"
 }
 
 # The baseline proxy stands in for the meter (same port, same core); it has no admin endpoint.

@@ -50,4 +50,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Rate limits are not enforced: the shared counters are unavailable ({Reason})")]
     public static partial void RateLimiterUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 17, Level = LogLevel.Error, Message = "Routing rule {Rule} target {Target} skipped: {Reason}")]
+    public static partial void RouteTargetSkipped(ILogger logger, string rule, int target, string reason);
+
+    [LoggerMessage(EventId = 18, Level = LogLevel.Information, Message = "Budget {Budget} is exhausted; routing rule {Rule} falls back to {Fallback}")]
+    public static partial void BudgetFallback(ILogger logger, string budget, string rule, string fallback);
+
+    [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "Request refused by routing rule {Rule}: about {Tokens} input tokens, the limit is {Limit}")]
+    public static partial void InputTooLarge(ILogger logger, string rule, long tokens, long limit);
 }

@@ -54,6 +54,12 @@ public sealed record MeterOptions
     /// </summary>
     public string? SpoolPath { get; init; }
 
+    /// <summary>
+    /// Where routing rules' <c>apiKeySecretRef</c>s are read: <c>&lt;dir&gt;/&lt;secret name&gt;/&lt;key&gt;</c>, the layout of
+    /// Secrets mounted as volumes. Default <c>/etc/tollgate/secrets</c>.
+    /// </summary>
+    public string SecretsDirectory { get; init; } = "/etc/tollgate/secrets";
+
     /// <summary>How input tokens are estimated for reservations and abandoned streams. Default: the o200k tokenizer.</summary>
     public InputEstimateMode InputEstimate { get; init; } = InputEstimateMode.Tokenizer;
 

@@ -28,6 +28,16 @@ public sealed class InputTokenEstimator(InputEstimateMode mode = InputEstimateMo
 
     public InputEstimateMode Mode => mode;
 
+    /// <summary>
+    /// Counts with the tokenizer whatever the mode and size: for context caps (<c>limits.maxInputTokens</c>), where a
+    /// loose bound would refuse requests that fit. JSON syntax is counted too, so the count errs a little high.
+    /// </summary>
+    public long Measure(ReadOnlySpan<byte> body, string provider)
+    {
+        var count = _tokenizer.Value.CountTokens(System.Text.Encoding.UTF8.GetString(body));
+        return provider == Usage.Providers.Anthropic ? (long)Math.Ceiling(count * AnthropicFactor) : count;
+    }
+
     public long Estimate(ReadOnlySpan<byte> body, string provider)
     {
         if (mode == InputEstimateMode.Bytes)

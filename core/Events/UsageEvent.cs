@@ -21,6 +21,8 @@ namespace Tollgate.Core.Events;
 /// <param name="Outcome">The <c>tollgate_requests_total</c> outcome.</param>
 /// <param name="Status">The HTTP status the client received.</param>
 /// <param name="Budgets">What every matching budget decided and was charged.</param>
+/// <param name="Route">The routing rule's decision, or null when no rule applied.</param>
+/// <param name="Cache">hit, miss or stored when the rule caches; null otherwise.</param>
 public sealed record UsageEvent(
     string RequestId,
     DateTimeOffset Time,
@@ -36,7 +38,18 @@ public sealed record UsageEvent(
     double? TimeToFirstTokenSeconds,
     string Outcome,
     int Status,
-    IReadOnlyList<BudgetCharge> Budgets);
+    IReadOnlyList<BudgetCharge> Budgets,
+    RouteDecision? Route = null,
+    string? Cache = null);
+
+/// <summary>What a routing rule did with a request.</summary>
+/// <param name="Rule">The rule, <c>namespace/name</c>.</param>
+/// <param name="Target">Index of the target that served it (-1: none did).</param>
+/// <param name="Provider">The provider that served it.</param>
+/// <param name="Model">The model sent upstream.</param>
+/// <param name="Attempts">Upstream attempts, retries and fallbacks included.</param>
+/// <param name="Fallback">null, upstream (a later target served), budget_model or budget_response.</param>
+public sealed record RouteDecision(string Rule, int Target, string Provider, string Model, int Attempts, string? Fallback);
 
 /// <summary>A budget's part in a request.</summary>
 /// <param name="Budget">Budget name.</param>

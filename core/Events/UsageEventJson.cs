@@ -74,6 +74,31 @@ public static class UsageEventJson
         }
 
         json.WriteEndArray();
+        if (e.Route is { } route)
+        {
+            json.WriteStartObject("route");
+            json.WriteString("rule", route.Rule);
+            json.WriteNumber("target", route.Target);
+            json.WriteString("provider", route.Provider);
+            json.WriteString("model", route.Model);
+            json.WriteNumber("attempts", route.Attempts);
+            if (route.Fallback is null)
+            {
+                json.WriteNull("fallback");
+            }
+            else
+            {
+                json.WriteString("fallback", route.Fallback);
+            }
+
+            json.WriteEndObject();
+        }
+
+        if (e.Cache is not null)
+        {
+            json.WriteString("cache", e.Cache);
+        }
+
         json.WriteEndObject();
     }
 
@@ -106,6 +131,14 @@ public static class UsageEventJson
         }
 
         var ttft = Required(root, "ttft_seconds");
+        RouteDecision? route = null;
+        if (root.TryGetProperty("route", out var r) && r.ValueKind == JsonValueKind.Object)
+        {
+            var fallback = Required(r, "fallback");
+            route = new RouteDecision(Text(r, "rule"), Required(r, "target").GetInt32(), Text(r, "provider"), Text(r, "model"),
+                Required(r, "attempts").GetInt32(), fallback.ValueKind == JsonValueKind.Null ? null : fallback.GetString());
+        }
+
         return new UsageEvent(
             Text(root, "id"),
             Required(root, "time").GetDateTimeOffset(),
@@ -126,7 +159,9 @@ public static class UsageEventJson
             ttft.ValueKind == JsonValueKind.Null ? null : ttft.GetDouble(),
             Text(root, "outcome"),
             Required(root, "status").GetInt32(),
-            budgets);
+            budgets,
+            route,
+            root.TryGetProperty("cache", out var cache) ? cache.GetString() : null);
     }
 
     private static JsonElement Required(JsonElement element, string name) =>

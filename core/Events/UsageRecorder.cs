@@ -92,14 +92,20 @@ public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSp
 
     private async ValueTask ApplyAsync(UsageRecord record, CancellationToken cancellationToken)
     {
-        if (record.Charges.Count > 0)
+        // Both at once: on Redis they leave in one write and cost one round trip. Each side is idempotent by request
+        // id, so when one fails the whole record is spooled and replaying the side that succeeded changes nothing.
+        var settle = record.Charges.Count > 0
+            ? ledger.SettleAsync(record.RequestId, record.Charges, record.Amounts, cancellationToken).AsTask()
+            : Task.CompletedTask;
+        var append = record.Event is not null ? sink.AppendAsync(record.Event, cancellationToken).AsTask() : Task.CompletedTask;
+        try
         {
-            await ledger.SettleAsync(record.RequestId, record.Charges, record.Amounts, cancellationToken);
+            await settle;
         }
-
-        if (record.Event is not null)
+        finally
         {
-            await sink.AppendAsync(record.Event, cancellationToken);
+            // Observed even when the settle failed, so its exception is never left unobserved.
+            await append;
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.RateLimits;
+using Tollgate.Core.Routing;
 using Tollgate.Core.Serialization;
 
 namespace Tollgate.Core.Policy;
@@ -18,6 +19,7 @@ public static partial class PolicyCompiler
     private static readonly string[] FailurePolicies = ["closed", "open"];
     private static readonly string[] ScopeKeys = ["user", "namespace", "model", "team", "repo", "pipeline", "metadata.<key>"];
     private static readonly string[] TargetProviders = ["anthropic", "openai"];
+    private static readonly string[] Backoffs = ["exponential", "constant"];
 
     public static PolicySnapshot Compile(PolicyDocuments documents, string source)
     {
@@ -41,7 +43,6 @@ public static partial class PolicyCompiler
         }
 
         var rules = new List<AiRoutingRule>();
-        var rateLimits = new List<CompiledRateLimit>();
         var ruleNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var rule in documents.RoutingRules)
         {
@@ -54,11 +55,6 @@ public static partial class PolicyCompiler
 
             ValidateRoutingRule(rule.Spec, report);
             rules.Add(rule);
-            if (rule.Spec.Limits is { RequestsPerMinute: not null } or { TokensPerMinute: not null })
-            {
-                var key = string.IsNullOrEmpty(rule.Metadata.NamespaceProperty) ? name! : $"{rule.Metadata.NamespaceProperty}/{name}";
-                rateLimits.Add(new CompiledRateLimit(key, new RequestMatcher(rule.Spec.Match), rule.Spec.Limits.RequestsPerMinute, rule.Spec.Limits.TokensPerMinute));
-            }
         }
 
         if (errors.Count > 0)
@@ -70,8 +66,7 @@ public static partial class PolicyCompiler
         rules.Sort(static (a, b) => a.Spec.Priority != b.Spec.Priority
             ? b.Spec.Priority.CompareTo(a.Spec.Priority)
             : string.CompareOrdinal(a.Metadata.Name, b.Metadata.Name));
-        rateLimits.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-        return new PolicySnapshot(budgets, rules, source) { RateLimits = rateLimits };
+        return new PolicySnapshot(budgets, rules, source) { Routes = [.. rules.Select(CompileRoute)] };
     }
 
     private static CompiledBudget? CompileBudget(AiBudget budget, Action<string, string> report)
@@ -196,6 +191,30 @@ public static partial class PolicyCompiler
         }
     }
 
+    private static CompiledRoute CompileRoute(AiRoutingRule rule)
+    {
+        var spec = rule.Spec;
+        var name = string.IsNullOrEmpty(rule.Metadata.NamespaceProperty) ? rule.Metadata.Name : $"{rule.Metadata.NamespaceProperty}/{rule.Metadata.Name}";
+        var targets = spec.Route?.Targets.Select((t, i) => new CompiledTarget(
+            i,
+            t.Provider,
+            t.Model,
+            t.BaseUrl is null ? null : new Uri(t.BaseUrl),
+            t.ApiKeySecretRef is { } secret ? new SecretKeyReference(secret.Name, secret.Key) : null)).ToList() ?? [];
+        var resilience = new RouteResilience(
+            spec.Route?.Retry?.Attempts ?? RouteResilience.Default.RetryAttempts,
+            spec.Route?.Retry?.Backoff == "constant" ? BackoffKind.Constant : BackoffKind.Exponential,
+            spec.Route?.CircuitBreaker?.FailureRatio,
+            TimeSpan.FromSeconds(spec.Route?.CircuitBreaker?.BreakSeconds ?? 30),
+            TimeSpan.FromSeconds(spec.Route?.TimeoutSeconds ?? 60));
+        var rateLimit = spec.Limits is { RequestsPerMinute: not null } or { TokensPerMinute: not null }
+            ? new RateLimitCharge(name!, spec.Limits.RequestsPerMinute, spec.Limits.TokensPerMinute)
+            : null;
+        var fallback = spec.Fallback?.OnBudgetExceeded is { } onBudget ? new BudgetFallbackAction(onBudget.Model, onBudget.Response) : null;
+        return new CompiledRoute(name!, new RequestMatcher(spec.Match), targets, resilience, spec.Limits?.MaxInputTokens, rateLimit,
+            spec.Cache is { Enabled: true } cache ? TimeSpan.FromSeconds(cache.TtlSeconds) : null, fallback);
+    }
+
     private static void ValidateRoutingRule(AiRoutingRuleSpec spec, Action<string, string> fail)
     {
         ValidateMatch(spec.Match, "spec.match", fail);
@@ -221,11 +240,61 @@ public static partial class PolicyCompiler
                     fail($"spec.route.targets[{i}].model", "is required");
                 }
 
-                if (target.BaseUrl is { } baseUrl && !Uri.TryCreate(baseUrl, UriKind.Absolute, out _))
+                if (target.BaseUrl is { } baseUrl && (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(uri.Query)))
                 {
-                    fail($"spec.route.targets[{i}].baseUrl", $"must be an absolute URL (got \"{baseUrl}\")");
+                    fail($"spec.route.targets[{i}].baseUrl", $"must be an absolute http(s) URL without a query (got \"{baseUrl}\")");
+                }
+
+                if (target.ApiKeySecretRef is { } secret)
+                {
+                    foreach (var (field, value) in new[] { ("name", secret.Name), ("key", secret.Key) })
+                    {
+                        // Both become path segments of the mounted Secret: nothing that could climb out of it.
+                        if (string.IsNullOrWhiteSpace(value) || value.Contains('/', StringComparison.Ordinal) || value.Contains('\\', StringComparison.Ordinal) || value is "." or "..")
+                        {
+                            fail($"spec.route.targets[{i}].apiKeySecretRef.{field}", $"must be a Secret {field} (got \"{value}\")");
+                        }
+                    }
                 }
             }
+
+            if (route.Retry is { } retry)
+            {
+                if (retry.Attempts is < 0 or > 10)
+                {
+                    fail("spec.route.retry.attempts", $"must be from 0 to 10 (got {retry.Attempts})");
+                }
+
+                OneOf(retry.Backoff, Backoffs, "spec.route.retry.backoff", fail);
+            }
+
+            if (route.CircuitBreaker is { } breaker)
+            {
+                if (breaker.FailureRatio is <= 0 or > 1)
+                {
+                    fail("spec.route.circuitBreaker.failureRatio", $"must be above 0 and at most 1 (got {breaker.FailureRatio})");
+                }
+
+                if (breaker.BreakSeconds < 1)
+                {
+                    fail("spec.route.circuitBreaker.breakSeconds", $"must be at least 1 (got {breaker.BreakSeconds})");
+                }
+            }
+
+            if (route.TimeoutSeconds is < 1 or > 3600)
+            {
+                fail("spec.route.timeoutSeconds", $"must be from 1 to 3600 (got {route.TimeoutSeconds})");
+            }
+        }
+
+        if (spec.Cache is { Enabled: true, TtlSeconds: < 1 })
+        {
+            fail("spec.cache.ttlSeconds", $"must be at least 1 (got {spec.Cache.TtlSeconds})");
+        }
+
+        if (spec.Fallback?.OnBudgetExceeded is { } onBudget && (onBudget.Model is null) == (onBudget.Response is null))
+        {
+            fail("spec.fallback.onBudgetExceeded", "must set exactly one of model or response");
         }
     }
 

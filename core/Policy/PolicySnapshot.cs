@@ -1,6 +1,6 @@
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
-using Tollgate.Core.RateLimits;
+using Tollgate.Core.Routing;
 
 namespace Tollgate.Core.Policy;
 
@@ -15,22 +15,21 @@ public sealed record PolicySnapshot(
 {
     public static PolicySnapshot Empty { get; } = new([], [], "(none)");
 
-    /// <summary>The request and token limits of the routing rules that set any, by rule name.</summary>
-    public IReadOnlyList<CompiledRateLimit> RateLimits { get; init; } = [];
+    /// <summary>The routing rules, compiled, in the order they are tried (priority, then name).</summary>
+    public IReadOnlyList<CompiledRoute> Routes { get; init; } = [];
 
-    /// <summary>The limits of every rule that matches the request.</summary>
-    public IReadOnlyList<RateLimitCharge> MatchingRateLimits(RequestContext request)
+    /// <summary>The first routing rule that matches the request, or null.</summary>
+    public CompiledRoute? RouteFor(RequestContext request)
     {
-        List<RateLimitCharge>? matches = null;
-        foreach (var limit in RateLimits)
+        foreach (var route in Routes)
         {
-            if (limit.Match.Matches(request))
+            if (route.Match.Matches(request))
             {
-                (matches ??= []).Add(limit.Charge);
+                return route;
             }
         }
 
-        return (IReadOnlyList<RateLimitCharge>?)matches ?? [];
+        return null;
     }
 
     /// <summary>Budgets that match the request, first match first.</summary>

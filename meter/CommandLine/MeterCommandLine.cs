@@ -16,6 +16,7 @@ internal static class MeterCommandLine
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
     private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
     private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool)." };
+    private static readonly Option<string> SecretsDir = new("--secrets-dir") { Description = "Folder of routing rules' API key Secrets, as <dir>/<secret>/<key>.", DefaultValueFactory = _ => "/etc/tollgate/secrets" };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
     private static readonly Option<string[]> Tag = new("--tag") { Description = "Identity tag key=value that requests cannot override (repeatable)." };
     private static readonly Option<string> Namespace = new("--namespace") { Description = "Kubernetes namespace the requests come from.", DefaultValueFactory = _ => string.Empty };
@@ -137,6 +138,7 @@ internal static class MeterCommandLine
             Upstreams = upstreams,
             Ledger = ledger,
             SpoolPath = result.GetValue(Spool),
+            SecretsDirectory = result.GetValue(SecretsDir)!,
             RequiredTags = [.. result.GetValue(RequiredTags)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
             IdentityTags = identity,
             Namespace = result.GetValue(Namespace)!,
@@ -154,7 +156,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
         {
             root.Options.Add(option);
         }

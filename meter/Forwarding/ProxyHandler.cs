@@ -3,15 +3,18 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Caching;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
+using Tollgate.Core.Routing;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
+using Tollgate.Meter.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Tollgate.Meter.Forwarding;
@@ -31,6 +34,10 @@ internal sealed class ProxyHandler(
     BudgetGuard guard,
     UsageRecorder recorder,
     IRateLimiter limiter,
+    RouteEndpoints routeEndpoints,
+    RetryBudget retryBudget,
+    HttpMessageInvoker routingInvoker,
+    ResponseCache cache,
     MeterMetrics metrics,
     MeterOptions options,
     TimeProvider time,
@@ -141,21 +148,94 @@ internal sealed class ProxyHandler(
         var requestId = Guid.CreateVersion7().ToString("N");
         context.Response.Headers["x-tollgate-request-id"] = requestId;
         var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
-        var rateLimits = policy.Current.MatchingRateLimits(request);
-        if (rateLimits.Count > 0 && await AcquireRateLimitAsync(rateLimits, context.RequestAborted) is { IsAllowed: false } limited)
+        var route = policy.Current.RouteFor(request);
+        var sendBody = injected ?? body.Memory;
+
+        if (route?.MaxInputTokens is { } maxInput && billable && estimator.Measure(body.Span, provider) is var measured && measured > maxInput)
+        {
+            Log.InputTooLarge(logger, route.Name, measured, maxInput);
+            metrics.RecordRequest(labels, RequestOutcomes.Rejected);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, dialect, "request_too_large",
+                $"The request has about {measured} input tokens; routing rule \"{route.Name}\" allows at most {maxInput} (limits.maxInputTokens). Trim the context (summarise history, send fewer files) and retry.",
+                json =>
+                {
+                    json.WriteString("rule_id", route.Name);
+                    json.WriteNumber("max_input_tokens", maxInput);
+                    json.WriteNumber("measured_input_tokens", measured);
+                });
+            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Rejected, context.Response.StatusCode);
+            return;
+        }
+
+        ResponseCacheKey? cacheKey = null;
+        if (route?.CacheTtl is not null && billable)
+        {
+            cacheKey = ResponseCacheKey.Compute(body.Span, provider, CacheVariant(context.Request, strip), Tag(tags, "team"));
+            if (cache.TryGet(cacheKey.Value, out var cached))
+            {
+                metrics.CacheLookups.WithLabels("hit").Inc();
+                await ServeCachedAsync(context, cached, route, requestId, tags, provider, labels, started);
+                return;
+            }
+
+            metrics.CacheLookups.WithLabels("miss").Inc();
+            context.Response.Headers["x-tollgate-cache"] = "miss";
+        }
+
+        var rateLimits = route?.RateLimit is { } rateLimit ? new[] { rateLimit } : [];
+        if (rateLimits.Length > 0 && await AcquireRateLimitAsync(rateLimits, context.RequestAborted) is { IsAllowed: false } limited)
         {
             var rule = rateLimits[limited.BlockingIndex];
             Log.RequestRateLimited(logger, model, rule.Key, limited.Kind == RateLimitKind.Requests ? "requests" : "tokens");
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
-            var turnedAway = new BudgetAdmission(AdmissionKind.Blocked, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
-            await RecordAsync(turnedAway, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
             return;
         }
 
+        var candidates = route is null ? [] : routeEndpoints.Resolve(route, provider);
+        var pathAndQuery = context.Request.Path.Value + context.Request.QueryString.Value;
+        var plan = candidates.Count > 0 ? new RoutePlan(route!, candidates, pathAndQuery, sendBody, model, null) : null;
+        var primaryPrice = plan is null ? requested : pricing.Resolve(provider, plan.PrimaryModel);
+
+        // Budgets see the model that will be sent: a rule that routes Sonnet to Haiku is charged to Haiku's budgets.
+        var budgetRequest = plan is null ? request : request with { Model = plan.PrimaryModel };
         var admission = billable
-            ? await guard.AdmitAsync(policy.Current, request, requestId, () => Estimate(requested.Price, InputEstimate(), outputEstimate), context.RequestAborted)
+            ? await guard.AdmitAsync(policy.Current, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
             : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+
+        if (admission.Kind == AdmissionKind.Blocked && route?.BudgetFallback is { } budgetFallback)
+        {
+            if (budgetFallback.Response is { } text && FallbackResponses.Supports(dialect))
+            {
+                Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, "a fixed response");
+                metrics.Fallbacks.WithLabels(route.Name, "budget_response").Inc();
+                metrics.RecordRequest(labels, RequestOutcomes.Fallback);
+                var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, "budget_response");
+                context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
+                await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, text, requestId, admission.At);
+                await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Fallback,
+                    context.Response.StatusCode, fixedPlan.Decision(provider, model));
+                return;
+            }
+
+            if (budgetFallback.Model is { } cheaper)
+            {
+                // The fallback model is a request of its own for the budgets: those that cover only the dear model let it through.
+                var fallbackRequest = request with { Model = cheaper };
+                var fallbackPrice = pricing.Resolve(provider, cheaper);
+                var second = await guard.AdmitAsync(policy.Current, fallbackRequest, requestId,
+                    () => Estimate(fallbackPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted);
+                if (second.Kind == AdmissionKind.Allowed)
+                {
+                    Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, cheaper);
+                    metrics.Fallbacks.WithLabels(route.Name, "budget_model").Inc();
+                    admission = second;
+                    var target = new CompiledTarget(-1, provider, cheaper, null, null);
+                    plan = new RoutePlan(route, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, sendBody, model, "budget_model");
+                }
+            }
+        }
 
         if (admission.Kind == AdmissionKind.Blocked)
         {
@@ -181,13 +261,19 @@ internal sealed class ProxyHandler(
         context.Request.ContentLength = injected?.Length ?? body.Length;
         context.Request.Headers.Remove("Transfer-Encoding");
         context.Features.Set(upstream);
+        context.Features.Set(plan);
+        if (plan is not null)
+        {
+            retryBudget.Deposit();
+        }
 
+        using var capture = cacheKey is null ? null : new CacheCapture(cache.Options.MaxEntryBytes);
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
-        var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip };
+        var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip, Capture = capture };
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
 
         var forwarding = time.GetTimestamp();
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, _requestConfig, UpstreamTransformer.Instance);
+        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, plan is null ? upstream.Invoker : routingInvoker, _requestConfig, UpstreamTransformer.Instance);
         var forwarded = time.GetTimestamp();
 
         UsageObservation? observation = null;
@@ -204,7 +290,12 @@ internal sealed class ProxyHandler(
             context.Features.Set(originalBody);
         }
 
-        var outcome = RequestOutcomes.Forwarded;
+        var outcome = plan?.Fallback is null ? RequestOutcomes.Forwarded : RequestOutcomes.Fallback;
+        if (plan?.Fallback == "upstream")
+        {
+            metrics.Fallbacks.WithLabels(plan.Route.Name, "upstream").Inc();
+        }
+
         TokenUsage usage;
         var estimated = false;
         if (error == ForwarderError.None || context.Response.HasStarted)
@@ -234,13 +325,23 @@ internal sealed class ProxyHandler(
         var servedModel = observation?.Model ?? model;
         var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
         var cost = billable ? price.Price.Cost(usage) : 0m;
-        if (rateLimits.Count > 0 && usage.Total > 0)
+        if (rateLimits.Length > 0 && usage.Total > 0)
         {
             await RecordRateLimitTokensAsync(rateLimits, usage.Total);
         }
 
         var ttft = metering.IsEventStream && metering.FirstByteTimestamp != 0 ? time.GetElapsedTime(started, metering.FirstByteTimestamp) : (TimeSpan?)null;
-        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, started, ttft, outcome, context.Response.StatusCode);
+        string? cacheResult = null;
+        if (cacheKey is { } key && capture is not null)
+        {
+            var stored = ResponseCache.IsCacheable(context.Response.StatusCode, completed: !estimated && observation is { ReportedByProvider: true }) && !capture.Overflowed
+                && cache.TryAdd(key, new CachedResponse(200, context.Response.ContentType ?? "application/json", capture.ToMemory(), servedModel, usage, cost,
+                    metering.IsEventStream, time.GetUtcNow()), route!.CacheTtl!.Value);
+            cacheResult = stored ? "stored" : "miss";
+        }
+
+        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, started, ttft, outcome, context.Response.StatusCode,
+            plan?.Decision(provider, servedModel), cacheResult);
 
         var finalLabels = labels with { Model = servedModel };
         if (!price.Known && billable && usage.Total > 0)
@@ -275,6 +376,34 @@ internal sealed class ProxyHandler(
         await metering.DisposeAsync();
     }
 
+    /// <summary>
+    /// What besides the body decides the bytes a client gets: the path, the API version and beta headers, and whether
+    /// the meter hid a usage chunk it asked for (the cache key ignores <c>stream_options</c>, so this tells them apart).
+    /// </summary>
+    private static string CacheVariant(HttpRequest request, bool usageHidden) =>
+        $"{request.Path.Value}|{request.Headers["anthropic-version"]}|{request.Headers["anthropic-beta"]}|{request.Headers["openai-beta"]}|{(usageHidden ? "usage-hidden" : "usage-as-asked")}";
+
+    private BudgetAdmission NotAdmitted(string requestId) => new(AdmissionKind.Blocked, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+
+    /// <summary>Answers from the cache: the exact bytes the first client received, at no cost; the saving is counted.</summary>
+    private async Task ServeCachedAsync(HttpContext context, CachedResponse cached, CompiledRoute route, string requestId,
+        IReadOnlyDictionary<string, string> tags, string provider, UsageLabels labels, long started)
+    {
+        var response = context.Response;
+        response.StatusCode = cached.Status;
+        response.ContentType = cached.ContentType;
+        response.ContentLength = cached.Body.Length;
+        response.Headers["x-tollgate-cache"] = "hit";
+        await response.Body.WriteAsync(cached.Body, context.RequestAborted);
+
+        var servedLabels = labels with { Model = cached.Model };
+        metrics.RecordRequest(servedLabels, RequestOutcomes.Cached);
+        metrics.CacheSaved.WithLabels(servedLabels.Namespace, servedLabels.Team, servedLabels.Repo, servedLabels.Pipeline, servedLabels.AgentStep, provider, cached.Model)
+            .Inc((double)cached.CostUsd);
+        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
+            started, null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit");
+    }
+
     private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
     {
         try
@@ -303,12 +432,12 @@ internal sealed class ProxyHandler(
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
     private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
-        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status)
+        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null)
     {
         var charges = BudgetGuard.ChargesToSettle(admission);
         var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
         var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
-            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts));
+            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult);
         try
         {
             // CancellationToken.None: this is the commit step; the client leaving must not abandon it.

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Yarp.ReverseProxy.Forwarder;
@@ -5,43 +6,54 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Tollgate.Meter.Forwarding;
 
 /// <summary>
-/// One <see cref="HttpMessageInvoker"/> per provider, built once: the forwarder needs an invoker, not an HttpClient,
-/// because HttpClient buffers and times out in ways that break streamed completions.
+/// One <see cref="HttpMessageInvoker"/> per provider (and per extra endpoint a routing rule names), built once: the
+/// forwarder needs an invoker, not an HttpClient, because HttpClient buffers and times out in ways that break streamed
+/// completions.
 /// </summary>
 internal sealed class UpstreamRegistry : IDisposable
 {
     private readonly Dictionary<string, Upstream> _upstreams = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Provider, string Prefix), Upstream> _routed = new();
 
     public UpstreamRegistry(MeterOptions options)
     {
         foreach (var (provider, uri) in options.Upstreams)
         {
-            var handler = new SocketsHttpHandler
-            {
-                UseProxy = false,
-                AllowAutoRedirect = false,
-
-                // Metering reads the body: ask upstream for identity encoding (the transformer drops Accept-Encoding) and never decode.
-                AutomaticDecompression = DecompressionMethods.None,
-                UseCookies = false,
-                EnableMultipleHttp2Connections = true,
-                ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
-                ConnectTimeout = TimeSpan.FromSeconds(15),
-                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
-            };
-            var prefix = uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
-            _upstreams[provider] = new Upstream(provider, prefix, new HttpMessageInvoker(handler, disposeHandler: true),
-                options.ApiKeys.GetValueOrDefault(provider));
+            _upstreams[provider] = new Upstream(provider, Prefix(uri), CreateInvoker(), options.ApiKeys.GetValueOrDefault(provider));
         }
     }
 
     public Upstream? Get(string provider) => _upstreams.GetValueOrDefault(provider);
 
+    /// <summary>The endpoint a route target names; it carries the provider's default key until the target brings its own.</summary>
+    public Upstream ForBaseUrl(string provider, Uri baseUrl) =>
+        _routed.GetOrAdd((provider, Prefix(baseUrl)), key => new Upstream(key.Provider, key.Prefix, CreateInvoker(), Get(key.Provider)?.ApiKey));
+
     public void Dispose()
     {
-        foreach (var upstream in _upstreams.Values)
+        foreach (var upstream in _upstreams.Values.Concat(_routed.Values))
         {
             upstream.Invoker.Dispose();
         }
+    }
+
+    private static string Prefix(Uri uri) => uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+
+    private static HttpMessageInvoker CreateInvoker()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+
+            // Metering reads the body: ask upstream for identity encoding (the transformer drops Accept-Encoding) and never decode.
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+        };
+        return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 }

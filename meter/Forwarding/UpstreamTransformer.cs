@@ -1,5 +1,6 @@
 using Microsoft.Net.Http.Headers;
 using Tollgate.Core.Tagging;
+using Tollgate.Meter.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Tollgate.Meter.Forwarding;
@@ -13,6 +14,19 @@ internal sealed class UpstreamTransformer : HttpTransformer
 {
     public static UpstreamTransformer Instance { get; } = new();
 
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+
+        // Known only now: which target served, after how many attempts.
+        if (httpContext.Features.Get<RoutePlan>() is { } plan)
+        {
+            httpContext.Response.Headers["x-tollgate-route"] = plan.Header();
+        }
+
+        return copyBody;
+    }
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
@@ -22,6 +36,12 @@ internal sealed class UpstreamTransformer : HttpTransformer
         headers.Remove(HeaderNames.AcceptEncoding);
 
         var upstream = httpContext.Features.Get<Upstream>();
+        if (httpContext.Features.Get<RoutePlan>() is { } plan)
+        {
+            // The routing handler reads the plan from the outgoing request; it sets each target's key itself.
+            proxyRequest.Options.Set(RoutePlan.OptionsKey, plan);
+        }
+
         if (upstream?.ApiKey is { } key)
         {
             headers.Remove("x-api-key");

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Prometheus;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Caching;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
@@ -14,6 +15,7 @@ using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
 using Tollgate.Meter.Recording;
+using Tollgate.Meter.Routing;
 
 namespace Tollgate.Meter.Hosting;
 
@@ -112,6 +114,12 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
         services.AddSingleton(new UsageRecorder(ledger, sink, spool));
         services.AddSingleton(limiter);
+        services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
+        services.AddSingleton(new RetryBudget(time));
+        services.AddSingleton(new SecretFiles(options.SecretsDirectory, time));
+        services.AddSingleton<TargetPipelines>();
+        services.AddSingleton<RouteEndpoints>();
+        services.AddSingleton(sp => new HttpMessageInvoker(new RoutingHandler(sp.GetRequiredService<TargetPipelines>(), sp.GetRequiredService<MeterMetrics>())));
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<BudgetGauges>();
@@ -125,8 +133,11 @@ public sealed class MeterApp : IAsyncDisposable
         registry.AddBeforeCollectCallback(gauges.UpdateAsync);
         var recorder = app.Services.GetRequiredService<UsageRecorder>();
         var meterMetrics = app.Services.GetRequiredService<MeterMetrics>();
+        var responseCache = app.Services.GetRequiredService<ResponseCache>();
         registry.AddBeforeCollectCallback(() =>
         {
+            meterMetrics.CacheEntries.Set(responseCache.Count);
+            meterMetrics.CacheBytes.Set(responseCache.SizeBytes);
             meterMetrics.UsageSpooled.Set(recorder.Spool.Count);
             meterMetrics.UsageReplayed.IncTo(recorder.Replayed);
         });

@@ -40,6 +40,14 @@ internal sealed class MeterMetrics
         PolicyReloads = factory.CreateCounter("tollgate_policy_reloads_total", "Policy loads, by result (success, failure).", ["result"]);
         LedgerReady = factory.CreateGauge("tollgate_ledger_ready", "1 when the ledger records spend, 0 when it cannot.");
         UsageSpooled = factory.CreateGauge("tollgate_usage_spooled_records", "Usage records waiting in the local spool for the ledger to return.");
+        RouteAttempts = factory.CreateCounter("tollgate_route_attempts_total",
+            "Upstream attempts of routed requests, by rule, target and result (success, failure, circuit_open).", ["rule", "provider", "model", "result"]);
+        Fallbacks = factory.CreateCounter("tollgate_fallbacks_total",
+            "Requests served by a fallback, by rule and kind (upstream, budget_model, budget_response).", ["rule", "kind"]);
+        CacheLookups = factory.CreateCounter("tollgate_cache_lookups_total", "Response cache lookups, by result (hit, miss).", ["result"]);
+        CacheSaved = factory.CreateCounter("tollgate_cache_saved_usd_total", "Cost of the provider calls that cache hits avoided, in US dollars.", CostLabels);
+        CacheEntries = factory.CreateGauge("tollgate_cache_entries", "Responses held by the response cache.");
+        CacheBytes = factory.CreateGauge("tollgate_cache_bytes", "Bytes held by the response cache.");
         UsageReplayed = factory.CreateCounter("tollgate_usage_replayed_total", "Spooled usage records replayed into the ledger and usage stream.");
     }
 
@@ -76,6 +84,18 @@ internal sealed class MeterMetrics
     public Gauge UsageSpooled { get; }
 
     public Counter UsageReplayed { get; }
+
+    public Counter RouteAttempts { get; }
+
+    public Counter Fallbacks { get; }
+
+    public Counter CacheLookups { get; }
+
+    public Counter CacheSaved { get; }
+
+    public Gauge CacheEntries { get; }
+
+    public Gauge CacheBytes { get; }
 
     public void RecordUsage(in UsageLabels labels, TokenUsage usage, decimal cost)
     {

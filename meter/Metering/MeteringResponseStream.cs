@@ -23,6 +23,9 @@ internal sealed class MeteringResponseStream(Stream inner, HttpResponse response
 
     public bool IsEventStream { get; private set; }
 
+    /// <summary>Receives every byte the client gets, for the response cache; null when the response is not cached.</summary>
+    public Core.Caching.CacheCapture? Capture { get; set; }
+
     public override bool CanRead => false;
 
     public override bool CanSeek => false;
@@ -50,6 +53,7 @@ internal sealed class MeteringResponseStream(Stream inner, HttpResponse response
         if (_rewritten is { WrittenCount: > 0 })
         {
             await inner.WriteAsync(_rewritten.WrittenMemory, cancellationToken);
+            Capture?.Append(_rewritten.WrittenSpan);
         }
 
         return _parser.GetObservation();
@@ -61,6 +65,7 @@ internal sealed class MeteringResponseStream(Stream inner, HttpResponse response
         if (!parser.RewritesBody)
         {
             await inner.WriteAsync(buffer, cancellationToken);
+            Capture?.Append(buffer.Span);
             parser.Observe(buffer.Span);
             return;
         }
@@ -70,6 +75,7 @@ internal sealed class MeteringResponseStream(Stream inner, HttpResponse response
         if (_rewritten.WrittenCount > 0)
         {
             await inner.WriteAsync(_rewritten.WrittenMemory, cancellationToken);
+            Capture?.Append(_rewritten.WrittenSpan);
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Ledger;
 using Tollgate.Meter.Tests.Support;
+using Tollgate.TestSupport;
 using Xunit.Abstractions;
 
 namespace Tollgate.Meter.Tests;
@@ -197,31 +198,5 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         var cost = Core.Pricing.PricingCatalog.LoadEmbedded().Resolve("openai", "gpt-4o").Price.Cost(new Core.Usage.TokenUsage(1000, 100, 0, 0, 0));
         Assert.Equal(cost * 3, counter.Spent);
         Assert.Equal(0m, counter.Reserved);
-    }
-
-    /// <summary>A ledger whose backing store can be taken down (the Redis outage of a cluster, a full disk of standalone mode).</summary>
-    private sealed class SwitchableLedger(EmbeddedLedger inner) : IBudgetLedger
-    {
-        public EmbeddedLedger Inner => inner;
-
-        public bool Down { get; set; }
-
-        public string Name => "switchable";
-
-        public bool IsReady => !Down;
-
-        public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("connection refused") : inner.ReserveAsync(requestId, charges, cancellationToken);
-
-        public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("connection refused") : inner.SettleAsync(requestId, actual, cancellationToken);
-
-        public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("connection refused") : inner.SettleAsync(requestId, charges, actual, cancellationToken);
-
-        public ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
-            Down ? ValueTask.FromResult<IReadOnlyList<CounterSnapshot>>([]) : inner.SnapshotAsync(now, cancellationToken);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

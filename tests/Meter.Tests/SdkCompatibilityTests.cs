@@ -63,6 +63,45 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
         Assert.Equal(1, (await meter.ScrapeAsync()).Sum("tollgate_requests_total", ("outcome", "blocked")));
     }
 
+    [Fact]
+    public async Task Anthropic_sdk_parses_a_stream_replayed_from_the_cache()
+    {
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: cached }
+            spec: { cache: { enabled: true, ttlSeconds: 600 } }
+            """);
+        using var live = await RunAsync(meter, "anthropic-stream");
+        using var replayed = await RunAsync(meter, "anthropic-stream");
+
+        Assert.Equal(live.RootElement.GetProperty("text").GetString(), replayed.RootElement.GetProperty("text").GetString());
+        Assert.NotEmpty(replayed.RootElement.GetProperty("text").GetString()!);
+        Assert.Equal(1, (await meter.ScrapeAsync()).Sum("tollgate_requests_total", ("outcome", "cached")));
+    }
+
+    [Theory]
+    [InlineData("anthropic-stream", "text")]
+    [InlineData("openai-stream", "content")]
+    public async Task Sdk_reads_the_fixed_fallback_response_of_an_exhausted_budget(string scenario, string field)
+    {
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TightBudget + """
+
+            ---
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: skip-when-broke }
+            spec: { fallback: { onBudgetExceeded: { response: "Skipped: the AI budget of this repository is spent." } } }
+            """);
+        using (await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags())))
+        {
+        }
+
+        using var result = await RunAsync(meter, scenario);
+
+        Assert.Equal("Skipped: the AI budget of this repository is spent.", result.RootElement.GetProperty(field).GetString());
+    }
+
     private static async Task<JsonDocument> RunAsync(MeterHarness meter, string scenario)
     {
         var sdk = Path.Combine(Tollgate.TestSupport.RepositoryPaths.Root(), "tests", "sdk");

@@ -27,6 +27,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly Queue<RecordedRequest> _requests = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<ScriptedFailure> _failures = new();
     private readonly Lock _requestsLock = new();
     private int _activeStreams;
     private int _cancelledStreams;
@@ -98,6 +99,27 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         {
             await app.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Makes the next <paramref name="times"/> requests fail with <paramref name="status"/> (and a <c>Retry-After</c>
+    /// when given), whatever they ask: how a test makes one upstream of several fail on command.
+    /// </summary>
+    public void FailNext(int times, int status, int? retryAfterSeconds = null)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            _failures.Enqueue(new ScriptedFailure(status, retryAfterSeconds, TimeSpan.Zero));
+        }
+    }
+
+    /// <summary>Makes the next <paramref name="times"/> requests wait <paramref name="delay"/> before answering (a hung provider).</summary>
+    public void StallNext(int times, TimeSpan delay)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            _failures.Enqueue(new ScriptedFailure(null, null, delay));
         }
     }
 
@@ -188,6 +210,32 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         {
             await WriteErrorAsync(context, anthropic, StatusCodes.Status400BadRequest, knobError ?? bodyError!, ct);
             return;
+        }
+
+        if (_failures.TryDequeue(out var scripted))
+        {
+            if (scripted.Stall > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(scripted.Stall, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            if (scripted.Status is { } failure)
+            {
+                if (scripted.RetryAfterSeconds is { } retryAfter)
+                {
+                    context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                await WriteErrorAsync(context, anthropic, failure, ErrorMessage(failure), ct);
+                return;
+            }
         }
 
         if (knobs.Status is { } status)
@@ -545,3 +593,6 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         ClientGone,
     }
 }
+
+/// <summary>A failure queued by <see cref="FakeLlmUpstream.FailNext"/> or <see cref="FakeLlmUpstream.StallNext"/>.</summary>
+internal sealed record ScriptedFailure(int? Status, int? RetryAfterSeconds, TimeSpan Stall);

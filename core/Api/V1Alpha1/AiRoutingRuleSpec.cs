@@ -26,6 +26,9 @@ public sealed class RouteSpec
     public RetrySpec? Retry { get; set; }
 
     public CircuitBreakerSpec? CircuitBreaker { get; set; }
+
+    /// <summary>How long one attempt may wait for the response to start (headers), in seconds. Default 60.</summary>
+    public int TimeoutSeconds { get; set; } = 60;
 }
 
 public sealed class RouteTarget

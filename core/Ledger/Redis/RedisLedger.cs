@@ -153,11 +153,7 @@ public sealed class RedisLedger : IBudgetLedger
         }
 
         var now = _time.GetUtcNow();
-        var keys = new RedisKey[4 + charges.Count];
-        keys[0] = _leasesKey;
-        keys[1] = ReservationKey(requestId);
-        keys[2] = SettledKey(requestId);
-        keys[3] = _indexKey;
+        var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[3 + (8 * charges.Count)];
         values[0] = requestId;
         values[1] = (now + _options.LeaseDuration).ToUnixTimeMilliseconds();
@@ -227,11 +223,7 @@ public sealed class RedisLedger : IBudgetLedger
         }
 
         var now = _time.GetUtcNow();
-        var keys = new RedisKey[4 + charges.Count];
-        keys[0] = _leasesKey;
-        keys[1] = ReservationKey(requestId);
-        keys[2] = SettledKey(requestId);
-        keys[3] = _indexKey;
+        var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[2 + (6 * charges.Count)];
         values[0] = requestId;
         values[1] = Ttl(_options.SettledRetention);
@@ -344,6 +336,17 @@ public sealed class RedisLedger : IBudgetLedger
 
     private RedisKey CounterKey(LedgerCharge charge) =>
         string.Create(CultureInfo.InvariantCulture, $"{_options.KeyPrefix}c:{EscapeKeyPart(charge.Budget)}:{EscapeKeyPart(charge.Scope)}:{charge.Window.Start.ToUnixTimeSeconds()}");
+
+    /// <summary>The keys the reserve and settle-charges scripts take first (leases, reservation, marker, index), then room for one counter per charge.</summary>
+    private RedisKey[] RequestKeys(string requestId, int counters)
+    {
+        var keys = new RedisKey[4 + counters];
+        keys[0] = _leasesKey;
+        keys[1] = ReservationKey(requestId);
+        keys[2] = SettledKey(requestId);
+        keys[3] = _indexKey;
+        return keys;
+    }
 
     private RedisKey ReservationKey(string requestId) => _options.KeyPrefix + "r:" + requestId;
 

@@ -1,5 +1,6 @@
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
+using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Events;
 
@@ -10,7 +11,7 @@ public sealed class UsageRecorderTests : IDisposable
     [Fact]
     public async Task Records_go_to_the_spool_while_the_ledger_is_down_and_replay_in_order_exactly_once()
     {
-        await using var ledger = new FlakyLedger(EmbeddedLedger.Open(Path.Combine(_directory, "ledger.jsonl"), TimeProvider.System)) { Down = true };
+        await using var ledger = new SwitchableLedger(EmbeddedLedger.Open(Path.Combine(_directory, "ledger.jsonl"), TimeProvider.System)) { Down = true };
         var sink = new ListSink();
         using var spool = UsageSpool.Open(Path.Combine(_directory, "usage.spool"));
         using var recorder = new UsageRecorder(ledger, sink, spool);
@@ -37,7 +38,7 @@ public sealed class UsageRecorderTests : IDisposable
     [Fact]
     public async Task Replay_stops_at_the_first_failure_and_keeps_the_rest()
     {
-        await using var ledger = new FlakyLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true };
+        await using var ledger = new SwitchableLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true };
         using var spool = UsageSpool.InMemory();
         using var recorder = new UsageRecorder(ledger, new ListSink(), spool);
         await recorder.RecordAsync(UsageSpoolTests.Record("a"), CancellationToken.None);
@@ -85,28 +86,5 @@ public sealed class UsageRecorderTests : IDisposable
 
             return ValueTask.CompletedTask;
         }
-    }
-
-    private sealed class FlakyLedger(EmbeddedLedger inner) : IBudgetLedger
-    {
-        public bool Down { get; set; }
-
-        public string Name => "flaky";
-
-        public bool IsReady => !Down;
-
-        public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("down") : inner.ReserveAsync(requestId, charges, cancellationToken);
-
-        public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("down") : inner.SettleAsync(requestId, actual, cancellationToken);
-
-        public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-            Down ? throw new LedgerUnavailableException("down") : inner.SettleAsync(requestId, charges, actual, cancellationToken);
-
-        public ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
-            inner.SnapshotAsync(now, cancellationToken);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -1,5 +1,6 @@
 using Tollgate.Core.Policy;
 using Tollgate.Core.RateLimits;
+using Tollgate.Core.Routing;
 using Tollgate.Core.Serialization;
 using Tollgate.TestSupport;
 
@@ -161,7 +162,18 @@ public sealed class PolicyLoaderTests : IDisposable
     [Theory]
     [InlineData("limits: { requestsPerMinute: 0 }", "spec.limits.requestsPerMinute: must be positive (got 0)")]
     [InlineData("limits: { tokensPerMinute: -5 }", "spec.limits.tokensPerMinute: must be positive (got -5)")]
-    public void Invalid_rate_limit_is_named(string spec, string expected)
+    [InlineData("limits: { maxInputTokens: 0 }", "spec.limits.maxInputTokens: must be positive (got 0)")]
+    [InlineData("route: { retry: { attempts: 11 } }", "spec.route.retry.attempts: must be from 0 to 10 (got 11)")]
+    [InlineData("route: { retry: { backoff: linear } }", "spec.route.retry.backoff: must be one of exponential, constant (got \"linear\")")]
+    [InlineData("route: { circuitBreaker: { failureRatio: 1.5 } }", "spec.route.circuitBreaker.failureRatio: must be above 0 and at most 1 (got 1.5)")]
+    [InlineData("route: { circuitBreaker: { breakSeconds: 0 } }", "spec.route.circuitBreaker.breakSeconds: must be at least 1 (got 0)")]
+    [InlineData("route: { timeoutSeconds: 0 }", "spec.route.timeoutSeconds: must be from 1 to 3600 (got 0)")]
+    [InlineData("route: { targets: [{ provider: anthropic, model: m, baseUrl: \"ftp://x\" }] }", "spec.route.targets[0].baseUrl: must be an absolute http(s) URL without a query (got \"ftp://x\")")]
+    [InlineData("route: { targets: [{ provider: anthropic, model: m, apiKeySecretRef: { name: ../etc, key: k } }] }", "spec.route.targets[0].apiKeySecretRef.name: must be a Secret name (got \"../etc\")")]
+    [InlineData("route: { targets: [{ provider: gemini, model: m }] }", "spec.route.targets[0].provider: must be one of anthropic, openai (got \"gemini\")")]
+    [InlineData("cache: { enabled: true, ttlSeconds: 0 }", "spec.cache.ttlSeconds: must be at least 1 (got 0)")]
+    [InlineData("fallback: { onBudgetExceeded: { model: a, response: b } }", "spec.fallback.onBudgetExceeded: must set exactly one of model or response")]
+    public void Invalid_routing_rule_field_is_named(string spec, string expected)
     {
         var ex = Assert.Throws<DocumentException>(() => Compile($$"""
             apiVersion: tollgate.io/v1alpha1
@@ -176,7 +188,7 @@ public sealed class PolicyLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Rules_with_limits_compile_to_rate_limits_keyed_by_namespace_and_name()
+    public void Routing_rules_compile_in_priority_order_and_the_first_match_applies()
     {
         var policy = Compile("""
             apiVersion: tollgate.io/v1alpha1
@@ -190,10 +202,16 @@ public sealed class PolicyLoaderTests : IDisposable
             spec: { route: { targets: [{ provider: anthropic, model: claude-haiku-4-5 }] } }
             """);
 
-        var limit = Assert.Single(policy.RateLimits);
-        Assert.Equal(new RateLimitCharge("ci/paced", 60, 100000), limit.Charge);
-        Assert.Single(policy.MatchingRateLimits(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "anthropic", "claude-sonnet-4-5")));
-        Assert.Empty(policy.MatchingRateLimits(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "openai", "gpt-4o")));
+        Assert.Equal(["ci/paced", "route-only"], policy.Routes.Select(r => r.Name));
+        var paced = policy.RouteFor(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "anthropic", "claude-sonnet-4-5"));
+        Assert.Equal(new RateLimitCharge("ci/paced", 60, 100000), paced!.RateLimit);
+        Assert.Empty(paced.Targets);
+
+        var routed = policy.RouteFor(new RequestContext("", new Dictionary<string, string>(), new Dictionary<string, string>(), "openai", "gpt-4o"));
+        Assert.Equal("route-only", routed!.Name);
+        Assert.Null(routed.RateLimit);
+        Assert.Equal(new CompiledTarget(0, "anthropic", "claude-haiku-4-5", null, null), Assert.Single(routed.Targets));
+        Assert.Equal(RouteResilience.Default, routed.Resilience);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
