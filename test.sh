@@ -4,15 +4,18 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-# Programs the tests start as real processes (later components add prometheus, alertmanager).
+# Programs the tests start as real processes: the SDKs' runtime, Redis, Prometheus and Alertmanager (and their promtool/amtool).
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v kubectl >/dev/null 2>&1 || command -v kustomize >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
-  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq "${need_apt[@]}"
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 # The official OpenAI and Anthropic SDKs, driven through the meter by Meter.Tests (versions pinned in the lock file).

@@ -44,6 +44,9 @@ public sealed class RedisUsageStream : IUsageSink
     public static RedisUsageStream For(RedisLedger ledger, UsageStreamOptions options, TimeProvider time) =>
         new(ledger.Scripts, ledger.Options.KeyPrefix, options, time);
 
+    /// <summary>The exporter's view: the stream of the ledger at <paramref name="ledger"/>'s prefix, read with its connection.</summary>
+    public static RedisUsageStream Reader(RedisLedger ledger, TimeProvider time) => For(ledger, new UsageStreamOptions(), time);
+
     public async ValueTask AppendAsync(UsageEvent usageEvent, CancellationToken cancellationToken)
     {
         var oldest = (_time.GetUtcNow() - _options.Retention).ToUnixTimeMilliseconds();
@@ -58,30 +61,106 @@ public sealed class RedisUsageStream : IUsageSink
     public async Task<IReadOnlyList<UsageEvent>> ReadAllAsync(CancellationToken cancellationToken)
     {
         var list = new List<UsageEvent>();
-        RedisValue position = "-";
+        await foreach (var usageEvent in ReadRangeAsync(DateTimeOffset.MinValue, DateTimeOffset.MaxValue, cancellationToken))
+        {
+            list.Add(usageEvent);
+        }
+
+        return list;
+    }
+
+    /// <summary>The entries appended between two times (entry ids are their append time), oldest first, read in pages.</summary>
+    public async IAsyncEnumerable<UsageEvent> ReadRangeAsync(DateTimeOffset from, DateTimeOffset to, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        const int Page = 1000;
+        RedisValue start = from == DateTimeOffset.MinValue ? "-" : from.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        RedisValue end = to == DateTimeOffset.MaxValue ? "+" : to.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         while (true)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var entries = await _redis.Database.StreamRangeAsync(_stream, position, "+", 1000);
+            var entries = await _redis.ExecuteAsync(db => db.StreamRangeAsync(_stream, start, end, Page), cancellationToken);
             foreach (var entry in entries)
             {
-                if (entry.Id == position)
-                {
-                    continue;
-                }
-
-                list.Add(UsageEventJson.Parse((byte[])entry["event"]!));
+                yield return UsageEventJson.Parse((byte[])entry["event"]!);
             }
 
-            if (entries.Length < 1000)
+            if (entries.Length < Page)
             {
-                return list;
+                yield break;
             }
 
-            position = entries[^1].Id;
+            // Exclusive start after the last entry read ("(" needs Redis 6.2).
+            start = "(" + entries[^1].Id;
         }
     }
+
+    /// <summary>Creates the consumer group (at the start of the stream) unless it exists.</summary>
+    public async Task EnsureGroupAsync(string group, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _redis.ExecuteAsync(db => db.StreamCreateConsumerGroupAsync(_stream, group, StreamPosition.Beginning, createStream: true), cancellationToken);
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // Another exporter, or an earlier run, created it.
+        }
+    }
+
+    /// <summary>
+    /// Reads for a consumer of a group: its own pending entries (delivered before, never acknowledged) when
+    /// <paramref name="pending"/>, else new ones.
+    /// </summary>
+    public async Task<IReadOnlyList<UsageStreamEntry>> ReadGroupAsync(string group, string consumer, bool pending, int count, CancellationToken cancellationToken)
+    {
+        var entries = await _redis.ExecuteAsync(
+            db => db.StreamReadGroupAsync(_stream, group, consumer, pending ? StreamPosition.Beginning : StreamPosition.NewMessages, count),
+            cancellationToken);
+        var list = new List<UsageStreamEntry>(entries.Length);
+        foreach (var entry in entries)
+        {
+            // A pending entry trimmed away by retention comes back without fields: nothing is left to count.
+            if (!entry.IsNull && entry["event"] is { IsNull: false } json)
+            {
+                list.Add(new UsageStreamEntry(entry.Id!, UsageEventJson.Parse((byte[])json!)));
+            }
+            else
+            {
+                list.Add(new UsageStreamEntry(entry.Id!, null));
+            }
+        }
+
+        return list;
+    }
+
+    public Task AcknowledgeAsync(string group, IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+        _redis.ExecuteAsync(db => db.StreamAcknowledgeAsync(_stream, group, [.. ids.Select(id => (RedisValue)id)]), cancellationToken);
+
+    /// <summary>Stores a consumer's state (what it has counted, and up to which entry) under <c>&lt;prefix&gt;exporter:&lt;name&gt;</c>.</summary>
+    public Task SaveStateAsync(string name, string state, CancellationToken cancellationToken) =>
+        _redis.ExecuteAsync(db => db.StringSetAsync(KeyPrefix + "exporter:" + name, state), cancellationToken);
+
+    public async Task<string?> LoadStateAsync(string name, CancellationToken cancellationToken) =>
+        await _redis.ExecuteAsync(db => db.StringGetAsync(KeyPrefix + "exporter:" + name), cancellationToken);
+
+    /// <summary>Orders two stream entry ids (<c>ms-seq</c>).</summary>
+    public static int CompareIds(string a, string b)
+    {
+        var (am, aSeq) = ParseId(a);
+        var (bm, bSeq) = ParseId(b);
+        return am != bm ? am.CompareTo(bm) : aSeq.CompareTo(bSeq);
+    }
+
+    private static (long Ms, long Seq) ParseId(string id)
+    {
+        var dash = id.IndexOf('-', StringComparison.Ordinal);
+        return dash < 0
+            ? (long.Parse(id, System.Globalization.CultureInfo.InvariantCulture), 0)
+            : (long.Parse(id.AsSpan(0, dash), System.Globalization.CultureInfo.InvariantCulture), long.Parse(id.AsSpan(dash + 1), System.Globalization.CultureInfo.InvariantCulture));
+    }
 }
+
+/// <summary>One stream entry: its id and its event (null when retention removed it while it was pending).</summary>
+public sealed record UsageStreamEntry(string Id, UsageEvent? Event);
 
 /// <summary>How long the usage stream keeps events and request-id markers.</summary>
 public sealed record UsageStreamOptions

@@ -23,6 +23,7 @@ namespace Tollgate.Core.Events;
 /// <param name="Budgets">What every matching budget decided and was charged.</param>
 /// <param name="Route">The routing rule's decision, or null when no rule applied.</param>
 /// <param name="Cache">hit, miss or stored when the rule caches; null otherwise.</param>
+/// <param name="SavedUsd">On a cache hit, what the provider call it avoided cost.</param>
 public sealed record UsageEvent(
     string RequestId,
     DateTimeOffset Time,
@@ -40,7 +41,8 @@ public sealed record UsageEvent(
     int Status,
     IReadOnlyList<BudgetCharge> Budgets,
     RouteDecision? Route = null,
-    string? Cache = null);
+    string? Cache = null,
+    decimal SavedUsd = 0m);
 
 /// <summary>What a routing rule did with a request.</summary>
 /// <param name="Rule">The rule, <c>namespace/name</c>.</param>

@@ -99,6 +99,11 @@ public static class UsageEventJson
             json.WriteString("cache", e.Cache);
         }
 
+        if (e.SavedUsd != 0)
+        {
+            json.WriteNumber("saved_usd", e.SavedUsd);
+        }
+
         json.WriteEndObject();
     }
 
@@ -161,7 +166,8 @@ public static class UsageEventJson
             Required(root, "status").GetInt32(),
             budgets,
             route,
-            root.TryGetProperty("cache", out var cache) ? cache.GetString() : null);
+            root.TryGetProperty("cache", out var cache) ? cache.GetString() : null,
+            root.TryGetProperty("saved_usd", out var saved) ? saved.GetDecimal() : 0m);
     }
 
     private static JsonElement Required(JsonElement element, string name) =>

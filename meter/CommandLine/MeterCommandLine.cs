@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Tollgate.Core.Estimation;
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Meter.Hosting;
 

@@ -401,7 +401,7 @@ internal sealed class ProxyHandler(
         metrics.CacheSaved.WithLabels(servedLabels.Namespace, servedLabels.Team, servedLabels.Repo, servedLabels.Pipeline, servedLabels.AgentStep, provider, cached.Model)
             .Inc((double)cached.CostUsd);
         await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
-            started, null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit");
+            started, null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
     }
 
     private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
@@ -432,12 +432,13 @@ internal sealed class ProxyHandler(
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
     private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
-        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null)
+        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null,
+        decimal savedUsd = 0m)
     {
         var charges = BudgetGuard.ChargesToSettle(admission);
         var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
         var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
-            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult);
+            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
         try
         {
             // CancellationToken.None: this is the commit step; the client leaving must not abandon it.

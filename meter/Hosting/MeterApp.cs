@@ -6,6 +6,7 @@ using Tollgate.Core.Budgets;
 using Tollgate.Core.Caching;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Core.Pricing;

@@ -22,7 +22,7 @@ internal static class FallbackResponses
         switch (dialect, stream)
         {
             case (ApiDialect.AnthropicMessages, false):
-                Json(buffer, w => AnthropicMessage(w, id, model, text, outputTokens: 0));
+                Json(buffer, w => AnthropicMessage(w, id, model, text));
                 break;
             case (ApiDialect.AnthropicMessages, true):
                 Event(buffer, "message_start", w =>
@@ -30,15 +30,7 @@ internal static class FallbackResponses
                     w.WriteString("type", "message_start");
                     w.WritePropertyName("message");
                     w.WriteStartObject();
-                    w.WriteString("id", "msg_tollgate_" + id);
-                    w.WriteString("type", "message");
-                    w.WriteString("role", "assistant");
-                    w.WriteString("model", model);
-                    w.WriteStartArray("content");
-                    w.WriteEndArray();
-                    w.WriteNull("stop_reason");
-                    w.WriteNull("stop_sequence");
-                    Usage(w, "input_tokens", "output_tokens");
+                    AnthropicMessage(w, id, model, text: null);
                     w.WriteEndObject();
                 });
                 Event(buffer, "content_block_start", w =>
@@ -84,21 +76,11 @@ internal static class FallbackResponses
             case (ApiDialect.OpenAIChatCompletions, false):
                 Json(buffer, w =>
                 {
-                    w.WriteString("id", "chatcmpl-tollgate-" + id);
-                    w.WriteString("object", "chat.completion");
-                    w.WriteNumber("created", created);
-                    w.WriteString("model", model);
-                    w.WriteStartArray("choices");
-                    w.WriteStartObject();
-                    w.WriteNumber("index", 0);
-                    w.WritePropertyName("message");
-                    w.WriteStartObject();
-                    w.WriteString("role", "assistant");
-                    w.WriteString("content", text);
-                    w.WriteEndObject();
-                    w.WriteString("finish_reason", "stop");
-                    w.WriteEndObject();
-                    w.WriteEndArray();
+                    ChatCompletion(w, id, created, model, chunk: false, m =>
+                    {
+                        m.WriteString("role", "assistant");
+                        m.WriteString("content", text);
+                    }, "stop");
                     Usage(w, "prompt_tokens", "completion_tokens", "total_tokens");
                 });
                 break;
@@ -149,25 +131,34 @@ internal static class FallbackResponses
         return response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
     }
 
-    private static void AnthropicMessage(Utf8JsonWriter w, string id, string model, string text, long outputTokens)
+    /// <summary>A whole message, or with <paramref name="text"/> null the empty one that opens a stream.</summary>
+    private static void AnthropicMessage(Utf8JsonWriter w, string id, string model, string? text)
     {
         w.WriteString("id", "msg_tollgate_" + id);
         w.WriteString("type", "message");
         w.WriteString("role", "assistant");
         w.WriteString("model", model);
         w.WriteStartArray("content");
-        w.WriteStartObject();
-        w.WriteString("type", "text");
-        w.WriteString("text", text);
-        w.WriteEndObject();
+        if (text is not null)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "text");
+            w.WriteString("text", text);
+            w.WriteEndObject();
+        }
+
         w.WriteEndArray();
-        w.WriteString("stop_reason", "end_turn");
+        if (text is null)
+        {
+            w.WriteNull("stop_reason");
+        }
+        else
+        {
+            w.WriteString("stop_reason", "end_turn");
+        }
+
         w.WriteNull("stop_sequence");
-        w.WritePropertyName("usage");
-        w.WriteStartObject();
-        w.WriteNumber("input_tokens", 0);
-        w.WriteNumber("output_tokens", outputTokens);
-        w.WriteEndObject();
+        Usage(w, "input_tokens", "output_tokens");
     }
 
     private static void Response(Utf8JsonWriter w, string id, long created, string model, string? text, string status)
@@ -204,31 +195,34 @@ internal static class FallbackResponses
     }
 
     private static void ChatChunk(ArrayBufferWriter<byte> buffer, string id, long created, string model, Action<Utf8JsonWriter>? delta, string? finish) =>
-        Data(buffer, w =>
-        {
-            w.WriteString("id", "chatcmpl-tollgate-" + id);
-            w.WriteString("object", "chat.completion.chunk");
-            w.WriteNumber("created", created);
-            w.WriteString("model", model);
-            w.WriteStartArray("choices");
-            w.WriteStartObject();
-            w.WriteNumber("index", 0);
-            w.WritePropertyName("delta");
-            w.WriteStartObject();
-            delta?.Invoke(w);
-            w.WriteEndObject();
-            if (finish is null)
-            {
-                w.WriteNull("finish_reason");
-            }
-            else
-            {
-                w.WriteString("finish_reason", finish);
-            }
+        Data(buffer, w => ChatCompletion(w, id, created, model, chunk: true, d => delta?.Invoke(d), finish));
 
-            w.WriteEndObject();
-            w.WriteEndArray();
-        });
+    /// <summary>A chat completion or one of its stream chunks: the same object with <c>message</c> or <c>delta</c>.</summary>
+    private static void ChatCompletion(Utf8JsonWriter w, string id, long created, string model, bool chunk, Action<Utf8JsonWriter> choice, string? finish)
+    {
+        w.WriteString("id", "chatcmpl-tollgate-" + id);
+        w.WriteString("object", chunk ? "chat.completion.chunk" : "chat.completion");
+        w.WriteNumber("created", created);
+        w.WriteString("model", model);
+        w.WriteStartArray("choices");
+        w.WriteStartObject();
+        w.WriteNumber("index", 0);
+        w.WritePropertyName(chunk ? "delta" : "message");
+        w.WriteStartObject();
+        choice(w);
+        w.WriteEndObject();
+        if (finish is null)
+        {
+            w.WriteNull("finish_reason");
+        }
+        else
+        {
+            w.WriteString("finish_reason", finish);
+        }
+
+        w.WriteEndObject();
+        w.WriteEndArray();
+    }
 
     private static void Usage(Utf8JsonWriter w, params string[] fields)
     {

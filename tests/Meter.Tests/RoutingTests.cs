@@ -60,6 +60,7 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
 
     [Theory]
     [InlineData(500)]
+    [InlineData(429)]
     [InlineData(529)]
     public async Task Upstream_failure_falls_back_to_the_next_target(int status)
     {
@@ -258,5 +259,31 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
         var scrape = await meter.ScrapeAsync();
         Assert.Equal(1, scrape.Sum("tollgate_fallbacks_total", ("kind", "budget_response")));
         Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "fallback")));
+    }
+
+    [Fact]
+    public async Task Every_routing_decision_is_in_the_usage_event_and_never_the_prompt()
+    {
+        var sink = new RecordingSink();
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 0 }") + "\n  cache: { enabled: true, ttlSeconds: 60 }", usageSink: sink);
+        _secondary.FailNext(1, 503);
+        var body = MeterHarness.AnthropicBody().Replace("Review this diff.", $"Secret prompt {Guid.NewGuid()}", StringComparison.Ordinal);
+
+        using var routed = await meter.SendAsync(MeterHarness.Request("/v1/messages", body, MeterHarness.Tags(agentStep: "review"), ("x-fake-usage", "input=300,output=40")));
+        using var cached = await meter.SendAsync(MeterHarness.Request("/v1/messages", body, MeterHarness.Tags(agentStep: "review")));
+
+        var first = sink.For(routed.Headers.GetValues("x-tollgate-request-id").Single());
+        Assert.Equal(new Core.Events.RouteDecision("ci/reviews", 1, "anthropic", "claude-haiku-4-5", 2, "upstream"), first.Route);
+        Assert.Equal("stored", first.Cache);
+        Assert.Equal("fallback", first.Outcome);
+        Assert.Equal(new Core.Usage.TokenUsage(300, 40, 0, 0, 0), first.Tokens);
+        Assert.Equal("review", first.Tags["agent_step"]);
+
+        var second = sink.For(cached.Headers.GetValues("x-tollgate-request-id").Single());
+        Assert.Equal(("cached", "hit", 0m), (second.Outcome, second.Cache, second.CostUsd));
+        Assert.Equal("ci/reviews", second.Route!.Rule);
+
+        var serialized = System.Text.Encoding.UTF8.GetString(Core.Events.UsageEventJson.Serialize(first));
+        Assert.DoesNotContain("Secret prompt", serialized, StringComparison.Ordinal);
     }
 }

@@ -12,7 +12,24 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
 
     public IDatabase Database => _database;
 
-    public async Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken)
+    public Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            async database =>
+            {
+                try
+                {
+                    return await database.ScriptEvaluateAsync(script.Hash, keys, values);
+                }
+                catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+                {
+                    // The server lost its script cache (a restart, a failover or SCRIPT FLUSH); EVAL runs and caches it again.
+                    return await database.ScriptEvaluateAsync(script.Text, keys, values);
+                }
+            },
+            cancellationToken);
+
+    /// <summary>Runs any command, failing fast while disconnected and mapping every kind of unavailability.</summary>
+    public async Task<T> ExecuteAsync<T>(Func<IDatabase, Task<T>> command, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!connection.IsConnected)
@@ -22,15 +39,7 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
 
         try
         {
-            try
-            {
-                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken);
-            }
-            catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
-            {
-                // The server lost its script cache (a restart, a failover or SCRIPT FLUSH); EVAL runs and caches it again.
-                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken);
-            }
+            return await command(_database).WaitAsync(cancellationToken);
         }
         catch (RedisConnectionException ex)
         {
@@ -48,7 +57,11 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
 
     private static readonly string[] UnavailablePrefixes = ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"];
 
-    /// <summary>A server loading its data, running a long script, just demoted to replica, or out of memory: transient, not a bug.</summary>
+    /// <summary>
+    /// A server loading its data, running a long script, just demoted to replica, or out of memory: transient, not a bug.
+    /// The error code is the whole first word (BUSY is transient, BUSYGROUP is not).
+    /// </summary>
     public static bool IsUnavailable(RedisServerException ex) =>
-        Array.Exists(UnavailablePrefixes, prefix => ex.Message.StartsWith(prefix, StringComparison.Ordinal));
+        Array.Exists(UnavailablePrefixes, prefix => ex.Message.StartsWith(prefix, StringComparison.Ordinal)
+            && (ex.Message.Length == prefix.Length || ex.Message[prefix.Length] == ' '));
 }

@@ -65,7 +65,7 @@ public sealed class UsageRecorderTests : IDisposable
         Assert.Equal(0.4m, Assert.Single(await second.SnapshotAsync(record.Charges[0].Window.Start, CancellationToken.None)).Spent);
     }
 
-    private static async Task<decimal> SpentAsync(IBudgetLedger ledger)
+    private static async Task<decimal> SpentAsync(SwitchableLedger ledger)
     {
         var day = UsageSpoolTests.Record("x").Charges[0].Window.Start;
         return (await ledger.SnapshotAsync(day, CancellationToken.None)).Sum(c => c.Spent);

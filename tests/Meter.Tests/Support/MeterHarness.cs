@@ -38,7 +38,8 @@ public sealed class MeterHarness : IAsyncDisposable
     public string LedgerPath => Path.Combine(Directory, "ledger.jsonl");
 
     public static async Task<MeterHarness> StartAsync(
-        FakeLlmUpstream upstream, string? policy = null, Func<MeterOptions, MeterOptions>? configure = null, string? directory = null, TimeProvider? time = null, Core.Ledger.IBudgetLedger? ledger = null)
+        FakeLlmUpstream upstream, string? policy = null, Func<MeterOptions, MeterOptions>? configure = null, string? directory = null, TimeProvider? time = null,
+        Core.Ledger.IBudgetLedger? ledger = null, Core.Events.IUsageSink? usageSink = null)
     {
         directory ??= System.IO.Directory.CreateTempSubdirectory("tollgate-meter-").FullName;
         var policyPath = Path.Combine(directory, "policy.yaml");
@@ -56,7 +57,7 @@ public sealed class MeterHarness : IAsyncDisposable
             Upstreams = new Dictionary<string, Uri> { ["anthropic"] = upstream.BaseUri, ["openai"] = upstream.BaseUri },
         };
         options = configure?.Invoke(options) ?? options;
-        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger });
+        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger, UsageSink = usageSink });
         await app.StartAsync();
         return new MeterHarness(app, directory, upstream);
     }

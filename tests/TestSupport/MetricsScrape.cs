@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Tollgate.Meter.Tests.Support;
+namespace Tollgate.TestSupport;
 
 /// <summary>A parsed Prometheus text exposition, for asserting series values.</summary>
 public sealed partial class MetricsScrape(string text)

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Net;
 
-namespace Tollgate.Meter.Hosting;
+namespace Tollgate.Core.Hosting;
 
 /// <summary>Parses <c>host:port</c> as the <c>--listen</c> flags take it.</summary>
-internal static class EndpointParser
+public static class EndpointParser
 {
     public static bool TryParse(string value, out IPEndPoint endpoint, out string? error)
     {

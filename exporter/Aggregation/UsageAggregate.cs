@@ -1,0 +1,157 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tollgate.Core.Events;
+
+namespace Tollgate.Exporter.Aggregation;
+
+/// <summary>
+/// The running totals the exporter publishes, built from usage events: the same series the meter publishes for its own
+/// requests, for the whole cluster. It is a pure function of the events applied, and it is saved with the stream
+/// position it covers, so an exporter that restarts resumes from its totals instead of counting anything twice.
+/// Not thread-safe: one consumer applies events; readers take a <see cref="Copy"/>.
+/// </summary>
+internal sealed class UsageAggregate
+{
+    public static readonly double[] LatencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+    public static readonly double[] TtftBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+    public static readonly string[] TokenTypes = ["input", "output", "cache_read", "cache_write", "reasoning"];
+
+    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    /// <summary>Counter values by series (<see cref="Key"/>; label order fixed per metric).</summary>
+    public Dictionary<string, double> Counters { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Histograms by series: bucket counts (non-cumulative, one per bound plus +Inf), then sum.</summary>
+    public Dictionary<string, Histogram> Histograms { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Per day (yyyy-MM-dd, UTC) the amount charged to each budget scope: <c>budget|scope|unit</c> → amount.</summary>
+    public Dictionary<string, Dictionary<string, decimal>> BudgetDaily { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Per day the cost by team and repo: <c>team|repo</c> → dollars.</summary>
+    public Dictionary<string, Dictionary<string, decimal>> CostDaily { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The id of the last stream entry applied ("0-0" before the first).</summary>
+    public string LastEntryId { get; set; } = "0-0";
+
+    public long Events { get; set; }
+
+    /// <summary>Adds one request's event to every series it belongs to.</summary>
+    public void Apply(UsageEvent e)
+    {
+        Events++;
+        var ns = e.Namespace;
+        var team = Tag(e, "team");
+        var repo = Tag(e, "repo");
+        var pipeline = Tag(e, "pipeline");
+        var step = Tag(e, "agent_step");
+        long[] tokens = [e.Tokens.Input, e.Tokens.Output, e.Tokens.CacheRead, e.Tokens.CacheWrite, e.Tokens.Reasoning];
+        for (var i = 0; i < TokenTypes.Length; i++)
+        {
+            if (tokens[i] > 0)
+            {
+                Add(Key("tollgate_tokens_total", ns, team, repo, pipeline, step, e.Provider, e.Model, TokenTypes[i]), tokens[i]);
+            }
+        }
+
+        if (e.CostUsd > 0)
+        {
+            Add(Key("tollgate_cost_usd_total", ns, team, repo, pipeline, step, e.Provider, e.Model), (double)e.CostUsd);
+        }
+
+        if (e.SavedUsd > 0)
+        {
+            Add(Key("tollgate_cache_saved_usd_total", ns, team, repo, pipeline, step, e.Provider, e.Model), (double)e.SavedUsd);
+        }
+
+        Add(Key("tollgate_requests_total", ns, team, repo, e.Provider, e.Model, e.Outcome), 1);
+        if (e.Outcome is "forwarded" or "fallback" or "upstream_error")
+        {
+            Observe(Key("tollgate_prompt_latency_seconds", ns, team, repo, e.Provider, e.Model, e.Streaming ? "true" : "false"), LatencyBuckets, e.LatencySeconds);
+            if (e.TimeToFirstTokenSeconds is { } ttft)
+            {
+                Observe(Key("tollgate_time_to_first_token_seconds", ns, team, repo, e.Provider, e.Model), TtftBuckets, ttft);
+            }
+        }
+
+        var day = Day(e.Time);
+        foreach (var charge in e.Budgets)
+        {
+            if (charge.Amount > 0)
+            {
+                AddDaily(BudgetDaily, day, $"{charge.Budget}|{charge.Scope}|{charge.Unit}", charge.Amount);
+            }
+        }
+
+        if (e.CostUsd > 0)
+        {
+            AddDaily(CostDaily, day, $"{team}|{repo}", e.CostUsd);
+        }
+    }
+
+    /// <summary>Forgets daily history older than <paramref name="keep"/> days before <paramref name="now"/>.</summary>
+    public void Prune(DateTimeOffset now, int keep)
+    {
+        var horizon = Day(now.AddDays(-keep));
+        foreach (var table in new[] { BudgetDaily, CostDaily })
+        {
+            foreach (var day in table.Keys.Where(d => string.CompareOrdinal(d, horizon) < 0).ToList())
+            {
+                table.Remove(day);
+            }
+        }
+    }
+
+    public static string Day(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static UsageAggregate FromJson(string json) => JsonSerializer.Deserialize<UsageAggregate>(json, Json) ?? new UsageAggregate();
+
+    /// <summary>A deep copy for readers (scrapes, forecasts) while the consumer keeps applying.</summary>
+    public UsageAggregate Copy() => FromJson(ToJson());
+
+    /// <summary>A series key: the metric name, a space, and the label values as a JSON array (any character may occur in a tag).</summary>
+    public static string Key(string metric, params string[] labels) => metric + " " + JsonSerializer.Serialize(labels);
+
+    /// <summary>Splits a key back into metric and label values.</summary>
+    public static (string Metric, string[] Labels) Split(string key)
+    {
+        var space = key.IndexOf(' ', StringComparison.Ordinal);
+        return (key[..space], JsonSerializer.Deserialize<string[]>(key[(space + 1)..]) ?? []);
+    }
+
+    private static string Tag(UsageEvent e, string key) => e.Tags.TryGetValue(key, out var value) ? value : string.Empty;
+
+    private static void AddDaily(Dictionary<string, Dictionary<string, decimal>> table, string day, string key, decimal amount)
+    {
+        if (!table.TryGetValue(day, out var row))
+        {
+            row = new Dictionary<string, decimal>(StringComparer.Ordinal);
+            table[day] = row;
+        }
+
+        row[key] = row.GetValueOrDefault(key) + amount;
+    }
+
+    private void Add(string key, double amount) => Counters[key] = Counters.GetValueOrDefault(key) + amount;
+
+    private void Observe(string key, double[] bounds, double value)
+    {
+        if (!Histograms.TryGetValue(key, out var histogram))
+        {
+            histogram = new Histogram { Buckets = new long[bounds.Length + 1] };
+            Histograms[key] = histogram;
+        }
+
+        var index = Array.FindIndex(bounds, bound => value <= bound);
+        histogram.Buckets[index < 0 ? bounds.Length : index]++;
+        histogram.Sum += value;
+    }
+
+    internal sealed class Histogram
+    {
+        public long[] Buckets { get; set; } = [];
+
+        public double Sum { get; set; }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Text;
+
+namespace Tollgate.Exporter.Aggregation;
+
+/// <summary>Renders a <see cref="UsageAggregate"/> as the usage families of the metric contract.</summary>
+internal static class UsageSeriesWriter
+{
+    public static void Write(UsageAggregate aggregate, StringBuilder output)
+    {
+        var writer = new ExpositionWriter(output);
+        var counters = aggregate.Counters.Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
+        var histograms = aggregate.Histograms.Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
+        foreach (var (name, family) in MetricFamilies.All)
+        {
+            writer.Family(name, family.Type, family.Help);
+            if (family.Type == "counter")
+            {
+                foreach (var (split, value) in counters[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
+                {
+                    writer.Sample(name, family.Labels, split.Labels, value);
+                }
+
+                continue;
+            }
+
+            var bounds = MetricFamilies.BucketsOf(name);
+            foreach (var (split, histogram) in histograms[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
+            {
+                long cumulative = 0;
+                for (var i = 0; i <= bounds.Length; i++)
+                {
+                    cumulative += histogram.Buckets[i];
+                    var le = i < bounds.Length ? ExpositionWriter.Number(bounds[i]) : "+Inf";
+                    writer.Sample(name + "_bucket", family.Labels, split.Labels, cumulative, ("le", le));
+                }
+
+                writer.Sample(name + "_sum", family.Labels, split.Labels, histogram.Sum);
+                writer.Sample(name + "_count", family.Labels, split.Labels, cumulative);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Ledger;
+using Tollgate.Exporter.Aggregation;
+
+namespace Tollgate.Exporter.Budgets;
+
+/// <summary>
+/// The budget gauges (<c>tollgate_budget_limit</c>, <c>_spent</c>, <c>_used_ratio</c>, <c>_forecast</c>) for every budget
+/// and scope of the policy, from the ledger's counters, and the month-end cost forecast by team and repo from the usage
+/// history. Forecasts use <see cref="SpendForecast"/> (spent + P95 of the last seven days × days left).
+/// </summary>
+internal static class BudgetSeriesWriter
+{
+    private static readonly string[] BudgetLabels = ["budget", "scope", "unit", "period"];
+    private static readonly string[] TeamLabels = ["team", "repo"];
+
+    public static void Write(IReadOnlyList<CompiledBudget> budgets, IReadOnlyList<CounterSnapshot> counters, UsageAggregate history, DateTimeOffset now, StringBuilder output)
+    {
+        var writer = new ExpositionWriter(output);
+        var rows = new List<(string[] Labels, decimal Limit, decimal Spent, decimal Forecast)>();
+        var byBudget = counters.ToLookup(c => c.Budget, StringComparer.Ordinal);
+        foreach (var budget in budgets)
+        {
+            var window = PeriodWindow.Containing(budget.Period, now);
+            var scopes = byBudget[budget.Name].Where(c => c.Window.Start == window.Start).ToDictionary(c => c.Scope, c => c.Spent, StringComparer.Ordinal);
+            if (scopes.Count == 0 && budget.AppliesPer.Count == 0)
+            {
+                scopes[string.Empty] = 0m;
+            }
+
+            foreach (var (scope, spent) in scopes.OrderBy(s => s.Key, StringComparer.Ordinal))
+            {
+                var daily = DailyHistory(history.BudgetDaily, $"{budget.Name}|{scope}|{budget.UnitName}", now);
+                rows.Add(([budget.Name, scope, budget.UnitName, budget.PeriodName], budget.Limit, spent, SpendForecast.Project(spent, daily, window, now)));
+            }
+        }
+
+        writer.Family("tollgate_budget_limit", "gauge", "Budget limit per period, in the budget's unit.");
+        rows.ForEach(r => writer.Sample("tollgate_budget_limit", BudgetLabels, r.Labels, (double)r.Limit));
+        writer.Family("tollgate_budget_spent", "gauge", "Settled spend in the current period, in the budget's unit.");
+        rows.ForEach(r => writer.Sample("tollgate_budget_spent", BudgetLabels, r.Labels, (double)r.Spent));
+        writer.Family("tollgate_budget_used_ratio", "gauge", "Settled spend divided by the limit (1 = exhausted).");
+        rows.ForEach(r => writer.Sample("tollgate_budget_used_ratio", BudgetLabels, r.Labels, (double)(r.Spent / r.Limit)));
+        writer.Family("tollgate_budget_forecast", "gauge", "Spend projected to the end of the period (spent + P95 of the last 7 days' daily spend × days left), in the budget's unit.");
+        rows.ForEach(r => writer.Sample("tollgate_budget_forecast", BudgetLabels, r.Labels, (double)r.Forecast));
+
+        // Cost by team and repo, projected to the end of the calendar month.
+        var month = PeriodWindow.Containing(BudgetPeriod.Month, now);
+        var keys = history.CostDaily.Values.SelectMany(row => row.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        writer.Family("tollgate_cost_forecast_usd", "gauge", "Cost projected to the end of the month by team and repo (month to date + P95 of the last 7 days × days left), in US dollars.");
+        foreach (var key in keys)
+        {
+            var monthToDate = history.CostDaily.Where(d => string.CompareOrdinal(d.Key, UsageAggregate.Day(month.Start)) >= 0).Sum(d => d.Value.GetValueOrDefault(key));
+            var forecast = SpendForecast.Project(monthToDate, DailyHistory(history.CostDaily, key, now), month, now);
+            writer.Sample("tollgate_cost_forecast_usd", TeamLabels, key.Split('|', 2), (double)forecast);
+        }
+    }
+
+    /// <summary>
+    /// The last seven full days (today excluded), oldest first: those the history covers, a day it covers without spend
+    /// for the key as 0. Empty when the history covers none of them (a new exporter), so the forecast uses the run rate.
+    /// </summary>
+    private static decimal[] DailyHistory(Dictionary<string, Dictionary<string, decimal>> table, string key, DateTimeOffset now) =>
+        [.. Enumerable.Range(1, SpendForecast.HistoryDays).Reverse()
+            .Select(back => UsageAggregate.Day(now.AddDays(-back)))
+            .Where(table.ContainsKey)
+            .Select(day => table[day].GetValueOrDefault(key))];
+}

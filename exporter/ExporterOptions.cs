@@ -1,0 +1,25 @@
+namespace Tollgate.Exporter;
+
+/// <summary>The exporter's configuration (command line, or the Deployment the operator writes).</summary>
+public sealed record ExporterOptions
+{
+    /// <summary>Endpoint for /metrics, /api/v1/usage, /healthz and /readyz. Default 0.0.0.0:9465.</summary>
+    public string Listen { get; init; } = "0.0.0.0:9465";
+
+    /// <summary>The shared ledger, <c>redis://host:port[/db]</c> (required).</summary>
+    public string Ledger { get; init; } = string.Empty;
+
+    /// <summary>AiBudget/AiRoutingRule YAML (file or folder) for budget limits; reloaded when it changes.</summary>
+    public string? PolicyPath { get; init; }
+
+    /// <summary>File holding the bearer token the usage export API requires; the API is disabled without one.</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>This exporter's name in the consumer group (one exporter runs at a time; the name keeps its pending entries its own).</summary>
+    public string ConsumerName { get; init; } = "exporter-0";
+
+    /// <summary>Where the aggregate is saved: <c>&lt;prefix&gt;exporter:&lt;StateName&gt;</c>.</summary>
+    public string StateName { get; init; } = "state";
+
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+}

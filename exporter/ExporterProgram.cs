@@ -1,0 +1,101 @@
+using System.CommandLine;
+using Tollgate.Core.Hosting;
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Serialization;
+using Tollgate.Exporter.Hosting;
+
+namespace Tollgate.Exporter;
+
+/// <summary>Entry point: parse, connect, serve. A start-up failure exits non-zero with one line that names its cause.</summary>
+public static class ExporterProgram
+{
+    private static readonly Option<string> Listen = new("--listen") { Description = "Endpoint host:port for /metrics, /api/v1/usage, /healthz, /readyz.", DefaultValueFactory = _ => "0.0.0.0:9465" };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "The shared Redis ledger, redis://host:port[/db] (required)." };
+    private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget YAML file or folder, for budget limits and gauges." };
+    private static readonly Option<string?> TokenFile = new("--token-file") { Description = "File with the bearer token the usage export API requires (disabled without)." };
+    private static readonly Option<string> Consumer = new("--consumer") { Description = "Name in the usage stream's consumer group.", DefaultValueFactory = _ => "exporter-0" };
+
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Tollgate exporter: the cluster's AI token usage, cost and budgets as Prometheus series, and a usage export API.");
+        foreach (var option in new Option[] { Listen, Ledger, Policy, TokenFile, Consumer })
+        {
+            root.Options.Add(option);
+        }
+
+        var result = root.Parse(args);
+        if (args.Any(a => a is "--help" or "-h" or "--version"))
+        {
+            return await result.InvokeAsync();
+        }
+
+        var error = result.Errors.Count > 0 ? result.Errors[0].Message : Validate(result);
+        if (error is not null)
+        {
+            await Console.Error.WriteLineAsync($"tollgate-exporter: {error}");
+            return 2;
+        }
+
+        var options = new ExporterOptions
+        {
+            Listen = result.GetValue(Listen)!,
+            Ledger = result.GetValue(Ledger)!,
+            PolicyPath = result.GetValue(Policy),
+            TokenFile = result.GetValue(TokenFile),
+            ConsumerName = result.GetValue(Consumer)!,
+        };
+
+        ExporterApp app;
+        try
+        {
+            app = await ExporterApp.CreateAsync(options);
+        }
+        catch (DocumentException ex)
+        {
+            await Console.Error.WriteLineAsync($"tollgate-exporter: {ex.Message}");
+            return 1;
+        }
+
+        await using (app)
+        {
+            await app.StartAsync();
+            await app.WaitForShutdownAsync();
+        }
+
+        return 0;
+    }
+
+    private static string? Validate(ParseResult result)
+    {
+        if (result.GetValue(Ledger) is not { Length: > 0 } ledger)
+        {
+            return "--ledger: required (redis://host:port[/db])";
+        }
+
+        try
+        {
+            _ = RedisLedgerAddress.Parse(ledger);
+        }
+        catch (FormatException ex)
+        {
+            return $"--ledger: {ex.Message}";
+        }
+
+        if (!EndpointParser.TryParse(result.GetValue(Listen)!, out _, out var listenError))
+        {
+            return $"--listen: {listenError}";
+        }
+
+        if (result.GetValue(TokenFile) is { } tokenFile && !File.Exists(tokenFile))
+        {
+            return $"--token-file: {tokenFile} does not exist";
+        }
+
+        if (result.GetValue(Policy) is { } policy && !File.Exists(policy) && !Directory.Exists(policy))
+        {
+            return $"--policy: {policy} does not exist";
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,123 @@
+using System.Text;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Tollgate.Core.Events;
+using Tollgate.Core.Hosting;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.Exporter.Aggregation;
+using Tollgate.Exporter.Api;
+using Tollgate.Exporter.Budgets;
+using Tollgate.Exporter.Streaming;
+
+namespace Tollgate.Exporter.Hosting;
+
+/// <summary>
+/// The exporter: one Kestrel endpoint serving <c>/metrics</c> (the cluster's usage series and budget gauges),
+/// <c>/api/v1/usage</c>, <c>/healthz</c> and <c>/readyz</c>, and the consumer that folds the usage stream into them.
+/// </summary>
+public sealed class ExporterApp : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly RedisLedger _ledger;
+
+    private ExporterApp(WebApplication app, RedisLedger ledger)
+    {
+        _app = app;
+        _ledger = ledger;
+    }
+
+    public Uri Address { get; private set; } = new("http://127.0.0.1");
+
+    public static async Task<ExporterApp> CreateAsync(ExporterOptions options, TimeProvider? time = null, LogLevel minimumLogLevel = LogLevel.Information, CancellationToken cancellationToken = default)
+    {
+        time ??= TimeProvider.System;
+        if (!EndpointParser.TryParse(options.Listen, out var endpoint, out var error))
+        {
+            throw new ArgumentException($"--listen: {error}", nameof(options));
+        }
+
+        var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(options.Ledger), time, cancellationToken);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(ExporterApp).Assembly.GetName().Name });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(minimumLogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(endpoint);
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(time);
+        services.AddSingleton<IBudgetLedger>(ledger);
+        services.AddSingleton(RedisUsageStream.Reader(ledger, time));
+        services.AddSingleton<AggregateHolder>();
+        services.AddSingleton<PolicySource>();
+        services.AddSingleton<UsageExportEndpoint>();
+        services.AddHostedService<UsageStreamConsumer>();
+
+        var app = builder.Build();
+        app.MapGet("/metrics", (HttpContext context) => WriteMetricsAsync(context));
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", (AggregateHolder holder, IBudgetLedger l) =>
+            holder.Ready && l.IsReady ? Results.Text("ready\n") : Results.Text(l.IsReady ? "catching up with the usage stream\n" : "ledger unavailable\n", statusCode: 503));
+        app.MapGet("/api/v1/usage", (HttpContext context, UsageExportEndpoint export) => export.HandleAsync(context));
+        return new ExporterApp(app, ledger);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken);
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Address = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        Log.Listening(_app.Services.GetRequiredService<ILogger<ExporterApp>>(), Address.ToString(), _ledger.Options.Address.ToString());
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await _ledger.DisposeAsync();
+    }
+
+    private static async Task WriteMetricsAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var holder = services.GetRequiredService<AggregateHolder>();
+        var ledger = services.GetRequiredService<IBudgetLedger>();
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var aggregate = holder.Current;
+        var output = new StringBuilder(64 * 1024);
+        UsageSeriesWriter.Write(aggregate, output);
+        try
+        {
+            var counters = await ledger.SnapshotAsync(now, context.RequestAborted);
+            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output);
+        }
+        catch (LedgerUnavailableException ex)
+        {
+            // No gauges beats stale ones that look current; the ledger gauge and the alert on it tell why.
+            Log.GaugesSkipped(services.GetRequiredService<ILogger<ExporterApp>>(), ex.Message);
+        }
+
+        var writer = new ExpositionWriter(output);
+        writer.Family("tollgate_ledger_ready", "gauge", "1 when the exporter reaches the ledger, 0 when it cannot.");
+        writer.Sample("tollgate_ledger_ready", [], [], ledger.IsReady ? 1 : 0);
+        writer.Family("tollgate_exporter_events_total", "counter", "Usage events folded into the totals, since the totals began.");
+        writer.Sample("tollgate_exporter_events_total", [], [], aggregate.Events);
+        writer.Family("tollgate_exporter_duplicates_total", "counter", "Usage stream entries delivered again after a restart and skipped, since this process started.");
+        writer.Sample("tollgate_exporter_duplicates_total", [], [], holder.Duplicates);
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await context.Response.WriteAsync(output.ToString(), context.RequestAborted);
+    }
+}

@@ -1,0 +1,19 @@
+namespace Tollgate.Exporter;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "The usage stream is unavailable: {Reason}; retrying")]
+    public static partial void StreamUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Resumed from saved totals: {Events} events up to stream entry {LastEntryId}")]
+    public static partial void StateLoaded(ILogger logger, long events, string lastEntryId);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Exporter listening on {Address}, ledger {Ledger}")]
+    public static partial void Listening(ILogger logger, string address, string ledger);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Budget gauges skipped: {Reason}")]
+    public static partial void GaugesSkipped(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Policy reload failed, keeping the last good policy: {Reason}")]
+    public static partial void PolicyReloadFailed(ILogger logger, string reason);
+}
