@@ -38,6 +38,7 @@ internal sealed class ProxyHandler(
     RetryBudget retryBudget,
     HttpMessageInvoker routingInvoker,
     ResponseCache cache,
+    DailySpendHistory spendHistory,
     MeterMetrics metrics,
     MeterOptions options,
     TimeProvider time,
@@ -437,6 +438,11 @@ internal sealed class ProxyHandler(
     {
         var charges = BudgetGuard.ChargesToSettle(admission);
         var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
+        for (var i = 0; i < charges.Count; i++)
+        {
+            spendHistory.Add(admission.At, charges[i].Budget, charges[i].Scope, amounts[i]);
+        }
+
         var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
             time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
         try

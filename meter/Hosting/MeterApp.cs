@@ -117,6 +117,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(limiter);
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));
+        services.AddSingleton(new DailySpendHistory());
         services.AddSingleton(new SecretFiles(options.SecretsDirectory, time));
         services.AddSingleton<TargetPipelines>();
         services.AddSingleton<RouteEndpoints>();

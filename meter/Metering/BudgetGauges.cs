@@ -8,11 +8,8 @@ namespace Tollgate.Meter.Metering;
 /// Publishes the budget gauges at scrape time from the ledger's counters and the current policy, removing series of
 /// budgets or scopes that no longer exist so dashboards do not show ghosts.
 /// </summary>
-internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, PolicyProvider policy, TimeProvider time)
+internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, PolicyProvider policy, DailySpendHistory history, TimeProvider time)
 {
-    // A forecast from the first minutes of a period extrapolates noise; wait for an hour of data.
-    private static readonly TimeSpan MinimumElapsed = TimeSpan.FromHours(1);
-
     private readonly Lock _gate = new();
     private HashSet<(string, string, string, string)> _published = [];
 
@@ -73,8 +70,7 @@ internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, P
     {
         var key = (budget.Name, scope, budget.UnitName, budget.PeriodName);
         seen.Add(key);
-        var elapsed = now - window.Start;
-        var forecast = elapsed < MinimumElapsed ? spent : spent * (decimal)(window.Length / elapsed);
+        var forecast = SpendForecast.Project(spent, history.LastDays(budget.Name, scope, now), window, now);
         metrics.BudgetLimit.WithLabels(key.Name, scope, key.UnitName, key.PeriodName).Set((double)budget.Limit);
         metrics.BudgetSpent.WithLabels(key.Name, scope, key.UnitName, key.PeriodName).Set((double)spent);
         metrics.BudgetUsedRatio.WithLabels(key.Name, scope, key.UnitName, key.PeriodName).Set((double)(spent / budget.Limit));
