@@ -105,11 +105,16 @@ public static partial class PolicyCompiler
         }
 
         ValidateMatch(spec.Match, "spec.match", Fail);
+        // The same rules as the CRD's schema: the file a meter reads and what kubectl apply accepts must agree.
         for (var i = 0; i < spec.Alerts.Thresholds.Count; i++)
         {
-            if (spec.Alerts.Thresholds[i] is < 1 or > 1000)
+            if (spec.Alerts.Thresholds[i] is < 1 or > 100)
             {
-                Fail($"spec.alerts.thresholds[{i}]", $"must be a percentage between 1 and 1000 (got {spec.Alerts.Thresholds[i]})");
+                Fail($"spec.alerts.thresholds[{i}]", $"must be a percentage from 1 to 100 (got {spec.Alerts.Thresholds[i]})");
+            }
+            else if (i > 0 && spec.Alerts.Thresholds[i] <= spec.Alerts.Thresholds[i - 1])
+            {
+                Fail($"spec.alerts.thresholds[{i}]", $"must be above the one before it: thresholds ascend (got {spec.Alerts.Thresholds[i]} after {spec.Alerts.Thresholds[i - 1]})");
             }
         }
 

@@ -5,7 +5,8 @@ namespace Tollgate.Exporter.Aggregation;
 /// <summary>Renders a <see cref="UsageAggregate"/> as the usage families of the metric contract.</summary>
 internal static class UsageSeriesWriter
 {
-    public static void Write(UsageAggregate aggregate, StringBuilder output)
+    /// <param name="firstSeen">Decides which series are shown at zero on their first scrape (see <see cref="SeriesIntroductions"/>).</param>
+    public static void Write(UsageAggregate aggregate, StringBuilder output, SeriesIntroductions firstSeen)
     {
         var writer = new ExpositionWriter(output);
         var counters = aggregate.Counters.Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
@@ -17,7 +18,7 @@ internal static class UsageSeriesWriter
             {
                 foreach (var (split, value) in counters[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
                 {
-                    writer.Sample(name, family.Labels, split.Labels, value);
+                    writer.Sample(name, family.Labels, split.Labels, firstSeen.Introduce(name, split.Labels) ? 0 : value);
                 }
 
                 continue;
@@ -26,15 +27,16 @@ internal static class UsageSeriesWriter
             var bounds = MetricFamilies.BucketsOf(name);
             foreach (var (split, histogram) in histograms[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
             {
+                var zero = firstSeen.Introduce(name, split.Labels);
                 long cumulative = 0;
                 for (var i = 0; i <= bounds.Length; i++)
                 {
-                    cumulative += histogram.Buckets[i];
+                    cumulative += zero ? 0 : histogram.Buckets[i];
                     var le = i < bounds.Length ? ExpositionWriter.Number(bounds[i]) : "+Inf";
                     writer.Sample(name + "_bucket", family.Labels, split.Labels, cumulative, ("le", le));
                 }
 
-                writer.Sample(name + "_sum", family.Labels, split.Labels, histogram.Sum);
+                writer.Sample(name + "_sum", family.Labels, split.Labels, zero ? 0 : histogram.Sum);
                 writer.Sample(name + "_count", family.Labels, split.Labels, cumulative);
             }
         }

@@ -60,6 +60,7 @@ public sealed class ExporterApp : IAsyncDisposable
         services.AddSingleton<IBudgetLedger>(ledger);
         services.AddSingleton(RedisUsageStream.Reader(ledger, time));
         services.AddSingleton<AggregateHolder>();
+        services.AddSingleton<SeriesIntroductions>();
         services.AddSingleton<PolicySource>();
         services.AddSingleton<UsageExportEndpoint>();
         services.AddHostedService<UsageStreamConsumer>();
@@ -98,7 +99,7 @@ public sealed class ExporterApp : IAsyncDisposable
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
         var aggregate = holder.Current;
         var output = new StringBuilder(64 * 1024);
-        UsageSeriesWriter.Write(aggregate, output);
+        UsageSeriesWriter.Write(aggregate, output, services.GetRequiredService<SeriesIntroductions>());
         try
         {
             var counters = await ledger.SnapshotAsync(now, context.RequestAborted);

@@ -11,7 +11,8 @@ namespace Tollgate.Exporter.Streaming;
 /// again after a crash. On start the saved aggregate is loaded, so counters continue instead of restarting from zero.
 /// </summary>
 internal sealed class UsageStreamConsumer(
-    RedisUsageStream stream, AggregateHolder holder, ExporterOptions options, TimeProvider time, ILogger<UsageStreamConsumer> logger) : BackgroundService
+    RedisUsageStream stream, AggregateHolder holder, SeriesIntroductions introductions, ExporterOptions options, TimeProvider time, ILogger<UsageStreamConsumer> logger)
+    : BackgroundService
 {
     public const string Group = "tollgate-exporter";
     private const int BatchSize = 500;
@@ -61,7 +62,9 @@ internal sealed class UsageStreamConsumer(
         var saved = await stream.LoadStateAsync(options.StateName, cancellationToken);
         if (saved is not null)
         {
-            holder.Replace(UsageAggregate.FromJson(saved));
+            var restored = UsageAggregate.FromJson(saved);
+            introductions.Restored(restored);
+            holder.Replace(restored);
             Log.StateLoaded(logger, holder.Current.Events, holder.Current.LastEntryId);
         }
     }

@@ -46,7 +46,10 @@ internal sealed class ExporterHarness : IAsyncDisposable
         return new ExporterHarness(app, directory);
     }
 
-    /// <summary>Scrapes until the exporter has folded in <paramref name="events"/> events.</summary>
+    /// <summary>
+    /// Scrapes until the exporter has folded in <paramref name="events"/> events, then once more: a series is published
+    /// at zero on the first scrape that meets it.
+    /// </summary>
     public async Task<MetricsScrape> ScrapeWhenAsync(long events)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -55,7 +58,7 @@ internal sealed class ExporterHarness : IAsyncDisposable
             var scrape = new MetricsScrape(await Client.GetStringAsync("/metrics"));
             if (scrape.Sum("tollgate_exporter_events_total") >= events || DateTime.UtcNow > deadline)
             {
-                return scrape;
+                return new MetricsScrape(await Client.GetStringAsync("/metrics"));
             }
 
             await Task.Delay(50);

@@ -140,4 +140,29 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
         Assert.Equal(0, scrape.Sum("tollgate_budget_used_ratio", ("budget", "org-daily")));
         Assert.True(scrape.Sum("tollgate_cost_forecast_usd", ("team", "payments"), ("repo", "checkout")) > 0);
     }
+
+    [Fact]
+    public async Task A_new_series_is_first_published_at_zero_so_increase_counts_its_first_requests()
+    {
+        var address = ExporterHarness.Db(redis, 6);
+        await using var ledger = await ExporterHarness.LedgerAsync(address);
+        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        await using var exporter = await ExporterHarness.StartAsync(address);
+        await stream.AppendAsync(ExporterHarness.Event("z-1", Now, team: "newcomers", input: 700, output: 70, cost: 0.002m), CancellationToken.None);
+
+        MetricsScrape first;
+        do
+        {
+            first = new MetricsScrape(await exporter.Client.GetStringAsync("/metrics"));
+        }
+        while (first.Sum("tollgate_exporter_events_total") < 1);
+
+        var second = new MetricsScrape(await exporter.Client.GetStringAsync("/metrics"));
+
+        Assert.True(first.Has("tollgate_tokens_total", ("team", "newcomers"), ("type", "input")));
+        Assert.Equal(0, first.Sum("tollgate_tokens_total", ("team", "newcomers"), ("type", "input")));
+        Assert.Equal(0, first.Sum("tollgate_prompt_latency_seconds_count", ("team", "newcomers")));
+        Assert.Equal(700, second.Sum("tollgate_tokens_total", ("team", "newcomers"), ("type", "input")));
+        Assert.Equal(1, second.Sum("tollgate_prompt_latency_seconds_count", ("team", "newcomers")));
+    }
 }

@@ -22,6 +22,9 @@ internal static class Tools
 
     public static string Amtool => Require("amtool", "apt-get install prometheus-alertmanager");
 
+    /// <summary>The Prometheus server (the Debian package that also carries promtool).</summary>
+    public static string Prometheus => Require("prometheus", "apt-get install prometheus");
+
     /// <summary>The Alertmanager server: Debian names it prometheus-alertmanager, upstream alertmanager.</summary>
     public static string Alertmanager =>
         FindOnPath("prometheus-alertmanager") ?? FindOnPath("alertmanager") ?? throw Missing("prometheus-alertmanager", "apt-get install prometheus-alertmanager");

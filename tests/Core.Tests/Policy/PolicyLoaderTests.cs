@@ -40,6 +40,8 @@ public sealed class PolicyLoaderTests : IDisposable
     [Theory]
     [InlineData("spec: { limit: { amount: 5, unit: usd, period: day }, hardcap: true }", "spec.hardcap: unknown field", 4)]
     [InlineData("spec: { limit: { amount: 5, unit: usd, period: year } }", "spec.limit.period: must be one of day, week, month (got \"year\")", 4)]
+    [InlineData("spec: { limit: { amount: 5 }, alerts: { thresholds: [75, 150] } }", "spec.alerts.thresholds[1]: must be a percentage from 1 to 100 (got 150)", 4)]
+    [InlineData("spec: { limit: { amount: 5 }, alerts: { thresholds: [90, 75] } }", "spec.alerts.thresholds[1]: must be above the one before it: thresholds ascend (got 75 after 90)", 4)]
     [InlineData("spec: { limit: { amount: lots, unit: usd, period: day } }", "spec.limit.amount: has the wrong type (expected a number)", 4)]
     [InlineData("spec: { limit: { amount: 0, unit: usd, period: day } }", "spec.limit.amount: must be greater than 0", 4)]
     [InlineData("spec: { limit: { amount: 5, unit: eur, period: day } }", "spec.limit.unit: must be one of usd, tokens (got \"eur\")", 4)]

@@ -1,0 +1,289 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+
+namespace Tollgate.Operator.Webhooks;
+
+public enum InjectionOutcome
+{
+    Injected,
+    NamespaceNotMetered,
+    OptedOut,
+    AlreadyInjected,
+}
+
+/// <summary>What the webhook decided for a pod; <see cref="Patch"/> is set only for <see cref="InjectionOutcome.Injected"/>.</summary>
+public sealed record InjectionResult(InjectionOutcome Outcome, JsonPatch? Patch);
+
+/// <summary>
+/// Decides whether a pod gets the meter and builds the RFC 6902 patch that adds it. Pure: no I/O, so the
+/// admission endpoint stays a thin shell and every decision here is testable on plain pod manifests.
+/// </summary>
+public sealed class SidecarInjector(IOptions<SidecarOptions> options)
+{
+    public const string ContainerName = "tollgate-meter";
+    public const string InjectAnnotation = "tollgate.io/inject";
+    public const string InjectedAnnotation = "tollgate.io/injected";
+    public const string KeepBaseUrlsAnnotation = "tollgate.io/keep-base-urls";
+
+    public const string PolicyVolume = "tollgate-policy";
+    public const string ProviderKeysVolume = "tollgate-provider-keys";
+    public const string SpoolVolume = "tollgate-spool";
+    public const string TmpVolume = "tollgate-tmp";
+
+    public const string PolicyPath = "/etc/tollgate/policy";
+    public const string SecretsPath = "/etc/tollgate/secrets";
+    public const string SpoolPath = "/var/lib/tollgate";
+
+    public const string AnthropicBaseUrlVariable = "ANTHROPIC_BASE_URL";
+    public const string OpenAiBaseUrlVariable = "OPENAI_BASE_URL";
+
+    private readonly SidecarOptions _options = options.Value;
+
+    public InjectionResult Inject(V1Pod pod, NamespaceInfo podNamespace)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        ArgumentNullException.ThrowIfNull(podNamespace);
+        var spec = pod.Spec ?? throw new ArgumentException("The pod has no spec.", nameof(pod));
+        var annotations = pod.Metadata?.Annotations;
+
+        if (!podNamespace.IsMetered)
+        {
+            return new(InjectionOutcome.NamespaceNotMetered, null);
+        }
+
+        if (annotations is not null && annotations.TryGetValue(InjectAnnotation, out var inject) && string.Equals(inject, "false", StringComparison.OrdinalIgnoreCase))
+        {
+            return new(InjectionOutcome.OptedOut, null);
+        }
+
+        // The container, not the annotation, is the proof: a copied pod template may carry the annotation without the sidecar.
+        if ((spec.InitContainers ?? []).Concat(spec.Containers ?? []).Any(c => c.Name == ContainerName))
+        {
+            return new(InjectionOutcome.AlreadyInjected, null);
+        }
+
+        var keepBaseUrls = annotations is not null && annotations.TryGetValue(KeepBaseUrlsAnnotation, out var keep) && string.Equals(keep, "true", StringComparison.OrdinalIgnoreCase);
+        var operations = new List<JsonPatchOperation>();
+
+        // Environment first, at the original indexes: the sidecar is inserted at the front of the init containers
+        // afterwards, which shifts them.
+        var baseUrls = new[]
+        {
+            new V1EnvVar { Name = AnthropicBaseUrlVariable, Value = $"http://127.0.0.1:{_options.ProxyPort.ToString(CultureInfo.InvariantCulture)}" },
+            new V1EnvVar { Name = OpenAiBaseUrlVariable, Value = $"http://127.0.0.1:{_options.ProxyPort.ToString(CultureInfo.InvariantCulture)}/v1" },
+        };
+        AddBaseUrls(operations, "containers", spec.Containers ?? [], baseUrls, keepBaseUrls);
+        AddBaseUrls(operations, "initContainers", spec.InitContainers ?? [], baseUrls, keepBaseUrls);
+
+        var volumes = Volumes();
+        if (spec.Volumes is null or { Count: 0 })
+        {
+            operations.Add(JsonPatchOperation.Add(JsonPointer.Of("spec", "volumes"), new JsonArray([.. volumes.Select(ToNode)])));
+        }
+        else
+        {
+            operations.AddRange(volumes.Select(v => JsonPatchOperation.Add(JsonPointer.Of("spec", "volumes", "-"), ToNode(v))));
+        }
+
+        // First among the init containers: native sidecars start in order, so one placed first is running (and
+        // ready, by its startup probe) before any other init container that may already call a model.
+        var sidecar = ToNode(Sidecar(pod, podNamespace));
+        operations.Add(spec.InitContainers is null or { Count: 0 }
+            ? JsonPatchOperation.Add(JsonPointer.Of("spec", "initContainers"), new JsonArray(sidecar))
+            : JsonPatchOperation.Add(JsonPointer.Of("spec", "initContainers", 0), sidecar));
+
+        if (pod.Metadata is null)
+        {
+            operations.Add(JsonPatchOperation.Add(JsonPointer.Of("metadata"), new JsonObject { ["annotations"] = new JsonObject { [InjectedAnnotation] = "true" } }));
+        }
+        else if (annotations is null)
+        {
+            operations.Add(JsonPatchOperation.Add(JsonPointer.Of("metadata", "annotations"), new JsonObject { [InjectedAnnotation] = "true" }));
+        }
+        else
+        {
+            operations.Add(JsonPatchOperation.Add(JsonPointer.Of("metadata", "annotations", InjectedAnnotation), "true"));
+        }
+
+        return new(InjectionOutcome.Injected, new JsonPatch(operations));
+    }
+
+    /// <summary>
+    /// The identity tags this pod gets, by tag: the first source of each mapping that is present with a non-empty
+    /// value at admission. A missing label would reach the meter as an empty string through the downward API and
+    /// pin the tag to "" so that no request header could fill it in; leaving the tag out keeps it the request's.
+    /// </summary>
+    public IReadOnlyList<(string Tag, IdentitySource Source)> IdentityOf(V1Pod pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var found = new List<(string, IdentitySource)>();
+        foreach (var mapping in _options.EffectiveIdentity)
+        {
+            var source = mapping.Sources.FirstOrDefault(s =>
+                (s.Kind == IdentitySourceKind.Label ? pod.Metadata?.Labels : pod.Metadata?.Annotations) is { } values
+                && values.TryGetValue(s.Key, out var value)
+                && !string.IsNullOrEmpty(value));
+            if (source is not null)
+            {
+                found.Add((mapping.Tag, source));
+            }
+        }
+
+        return found;
+    }
+
+    private static void AddBaseUrls(List<JsonPatchOperation> operations, string list, IList<V1Container> containers, V1EnvVar[] baseUrls, bool keepBaseUrls)
+    {
+        for (var i = 0; i < containers.Count; i++)
+        {
+            var env = containers[i].Env;
+            if (env is null)
+            {
+                operations.Add(JsonPatchOperation.Add(JsonPointer.Of("spec", list, i, "env"), new JsonArray([.. baseUrls.Select(ToNode)])));
+                continue;
+            }
+
+            foreach (var variable in baseUrls)
+            {
+                var existing = Enumerable.Range(0, env.Count).Where(j => env[j].Name == variable.Name).ToList();
+                if (existing.Count == 0)
+                {
+                    operations.Add(JsonPatchOperation.Add(JsonPointer.Of("spec", list, i, "env", "-"), ToNode(variable)));
+                }
+                else if (!keepBaseUrls)
+                {
+                    // The whole entry is replaced, not its value: an entry with valueFrom must not end up with both.
+                    operations.AddRange(existing.Select(j => JsonPatchOperation.Replace(JsonPointer.Of("spec", list, i, "env", j), ToNode(variable))));
+                }
+            }
+        }
+    }
+
+    private V1Container Sidecar(V1Pod pod, NamespaceInfo podNamespace)
+    {
+        var o = _options;
+        var identity = IdentityOf(pod);
+        var args = new List<string>
+        {
+            "--listen", $"127.0.0.1:{o.ProxyPort.ToString(CultureInfo.InvariantCulture)}",
+            "--admin-listen", $"0.0.0.0:{o.AdminPort.ToString(CultureInfo.InvariantCulture)}",
+            "--policy", PolicyPath,
+            "--ledger", EscapeExpansion(o.Ledger),
+            // The root filesystem is read-only; the spool lives on an emptyDir that survives restarts of the sidecar.
+            "--spool", SpoolPath + "/usage.spool",
+            "--secrets-dir", SecretsPath,
+            "--namespace", podNamespace.Name,
+        };
+        foreach (var (key, value) in podNamespace.Labels.OrderBy(l => l.Key, StringComparer.Ordinal))
+        {
+            args.Add("--namespace-label");
+            args.Add(EscapeExpansion($"{key}={value}"));
+        }
+
+        var env = new List<V1EnvVar>();
+        foreach (var (tag, source) in identity)
+        {
+            var variable = TagVariable(tag);
+            env.Add(new V1EnvVar { Name = variable, ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = source.FieldPath } } });
+            args.Add("--tag");
+            args.Add($"{EscapeExpansion(tag)}=$({variable})");
+        }
+
+        args.AddRange(o.ExtraArgs);
+
+        // Optional: the keys may instead come from routing rules' Secrets; a missing key is the meter's error to report.
+        env.Add(SecretEnv("TOLLGATE_ANTHROPIC_API_KEY", o.AnthropicKeyName));
+        env.Add(SecretEnv("TOLLGATE_OPENAI_API_KEY", o.OpenAiKeyName));
+
+        var readyz = new V1HTTPGetAction { Port = o.AdminPort, Path = "/readyz" };
+        return new V1Container
+        {
+            Name = ContainerName,
+            Image = o.Image,
+            ImagePullPolicy = o.ImagePullPolicy,
+            // A native sidecar: started before the app containers, stopped after them, and not waited for, so a
+            // Job completes when its own containers exit.
+            RestartPolicy = "Always",
+            Args = args,
+            Env = env,
+            Ports = [new V1ContainerPort { ContainerPort = o.AdminPort, Name = "tollgate-admin", Protocol = "TCP" }],
+            // Gates everything after the sidecar until the meter can meter (ledger reachable, policy loaded).
+            StartupProbe = new V1Probe { HttpGet = readyz, PeriodSeconds = 1, TimeoutSeconds = 1, FailureThreshold = 300 },
+            ReadinessProbe = new V1Probe { HttpGet = readyz, PeriodSeconds = 10, TimeoutSeconds = 2, FailureThreshold = 3 },
+            Resources = Resources(o.Resources),
+            SecurityContext = new V1SecurityContext
+            {
+                RunAsNonRoot = true,
+                RunAsUser = o.RunAsUser,
+                AllowPrivilegeEscalation = false,
+                ReadOnlyRootFilesystem = true,
+                Privileged = false,
+                Capabilities = new V1Capabilities { Drop = ["ALL"] },
+                SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+            },
+            VolumeMounts =
+            [
+                new V1VolumeMount { MountPath = PolicyPath, Name = PolicyVolume, ReadOnlyProperty = true },
+                // Under its own name: the meter reads routing rules' keys as <secrets-dir>/<secret>/<key>.
+                new V1VolumeMount { MountPath = $"{SecretsPath}/{o.ProviderSecretName}", Name = ProviderKeysVolume, ReadOnlyProperty = true },
+                new V1VolumeMount { MountPath = SpoolPath, Name = SpoolVolume },
+                new V1VolumeMount { MountPath = "/tmp", Name = TmpVolume },
+            ],
+        };
+    }
+
+    private V1EnvVar SecretEnv(string name, string key) =>
+        new() { Name = name, ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Key = key, Name = _options.ProviderSecretName, Optional = true } } };
+
+    private List<V1Volume> Volumes() =>
+    [
+        // Not optional: until the operator has written the namespace's policy the pod waits, rather than run with no budgets.
+        new V1Volume { Name = PolicyVolume, ConfigMap = new V1ConfigMapVolumeSource { Name = _options.PolicyConfigMapName } },
+        new V1Volume { Name = ProviderKeysVolume, Secret = new V1SecretVolumeSource { SecretName = _options.ProviderSecretName, Optional = true } },
+        new V1Volume { Name = SpoolVolume, EmptyDir = new V1EmptyDirVolumeSource() },
+        new V1Volume { Name = TmpVolume, EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory", SizeLimit = new ResourceQuantity("16Mi") } },
+    ];
+
+    private static V1ResourceRequirements Resources(SidecarResources r)
+    {
+        static Dictionary<string, ResourceQuantity>? Of(string? cpu, string? memory)
+        {
+            var values = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal);
+            if (cpu is not null)
+            {
+                values["cpu"] = new ResourceQuantity(cpu);
+            }
+
+            if (memory is not null)
+            {
+                values["memory"] = new ResourceQuantity(memory);
+            }
+
+            return values.Count == 0 ? null : values;
+        }
+
+        return new V1ResourceRequirements { Limits = Of(r.CpuLimit, r.MemoryLimit), Requests = Of(r.CpuRequest, r.MemoryRequest) };
+    }
+
+    /// <summary><c>TOLLGATE_TAG_</c> plus the tag in upper case with every other character than A-Z, 0-9 made <c>_</c>.</summary>
+    public static string TagVariable(string tag)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        var name = new StringBuilder("TOLLGATE_TAG_");
+        foreach (var c in tag.ToUpperInvariant())
+        {
+            name.Append(c is (>= 'A' and <= 'Z') or (>= '0' and <= '9') ? c : '_');
+        }
+
+        return name.ToString();
+    }
+
+    // The kubelet expands $(VAR) in args; a literal "$(" must be written "$$(" to reach the meter unchanged.
+    private static string EscapeExpansion(string value) => value.Replace("$(", "$$(", StringComparison.Ordinal);
+
+    private static JsonNode ToNode<T>(T value) => JsonNode.Parse(KubernetesJson.Serialize(value))!;
+}
