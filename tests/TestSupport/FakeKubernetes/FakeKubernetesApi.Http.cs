@@ -251,8 +251,6 @@ public sealed partial class FakeKubernetesApi
         _ => throw ApiError.BadRequest($"dryRun: Unsupported value: \"{value}\": supported values: \"All\""),
     };
 
-    // ---- discovery ----
-
     private static JsonObject VersionDocument() => new()
     {
         ["major"] = "1",
@@ -426,7 +424,7 @@ public sealed partial class FakeKubernetesApi
     {
         public static DeleteOptions Parse(IQueryCollection query, string body, bool dryRunQuery)
         {
-            if (string.IsNullOrWhiteSpace(body))
+            if (string.IsNullOrWhiteSpace(body) || body.Trim() == "null")
             {
                 return new DeleteOptions(null, null, dryRunQuery);
             }

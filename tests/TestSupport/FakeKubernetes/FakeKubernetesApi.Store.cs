@@ -11,8 +11,6 @@ public sealed partial class FakeKubernetesApi
 {
     private const string GenerateNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
-    // ---- reads ----
-
     private JsonObject GetLocked(ApiResource resource, string? ns, string name)
     {
         var key = KeyFor(resource, ns, name);
@@ -136,8 +134,6 @@ public sealed partial class FakeKubernetesApi
 
         return state;
     }
-
-    // ---- writes ----
 
     private (JsonObject Result, int Code) CreateLocked(ApiResource resource, string? ns, JsonObject body, bool dryRun)
     {
@@ -521,8 +517,6 @@ public sealed partial class FakeKubernetesApi
         return RemoveLocked(key, namespaceObject.DeepClone().AsObject());
     }
 
-    // ---- commit ----
-
     /// <summary>Stores <paramref name="obj"/> at the next resourceVersion and records the event watchers will see.</summary>
     private JsonObject Commit(ChangeType type, ObjectKey key, JsonObject obj, JsonObject? previous)
     {
@@ -577,8 +571,6 @@ public sealed partial class FakeKubernetesApi
             }
         }
     }
-
-    // ---- per-type behaviour ----
 
     private void PrepareCreateForType(ApiResource resource, JsonObject obj)
     {
@@ -697,8 +689,6 @@ public sealed partial class FakeKubernetesApi
             throw ApiError.Invalid(resource, Json.Name(obj), errors);
         }
     }
-
-    // ---- helpers ----
 
     private static void CheckTypeMeta(ApiResource resource, JsonObject body)
     {

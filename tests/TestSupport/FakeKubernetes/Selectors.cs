@@ -222,9 +222,6 @@ internal sealed class FieldSelector
 
     public bool IsEverything => _terms.Count == 0;
 
-    /// <summary>The name this selector pins, when it is exactly <c>metadata.name=x</c> (what client-go's single-object informers send).</summary>
-    public string? SingleName => _terms is [{ Field: "metadata.name", Equal: true } only] ? only.Value : null;
-
     public static FieldSelector Parse(string? text, ApiResource resource)
     {
         if (string.IsNullOrWhiteSpace(text))
