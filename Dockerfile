@@ -73,6 +73,6 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS operator
 WORKDIR /app
 COPY --from=build /out/operator /app/
 USER $APP_UID
-# 8443: the admission webhook (HTTPS). 8080: /metrics, /healthz, /readyz.
-EXPOSE 8443 8080
+# 9443: the admission webhook (HTTPS). 8080: /metrics, /healthz, /readyz.
+EXPOSE 9443 8080
 ENTRYPOINT ["dotnet", "/app/Tollgate.Operator.dll"]

@@ -155,7 +155,17 @@ internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptio
             return false;
         }
 
-        var expected = File.ReadAllText(options.TokenFile).Trim();
+        string expected;
+        try
+        {
+            // Read per request: a rotated Secret takes effect at once, and a Secret mounted later enables the API.
+            expected = File.ReadAllText(options.TokenFile).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
         var header = request.Headers.Authorization.ToString();
         if (expected.Length == 0 || !header.StartsWith("Bearer ", StringComparison.Ordinal))
         {

@@ -9,7 +9,7 @@ public sealed class SidecarOptions
     public const string SectionName = "Tollgate:Sidecar";
 
     /// <summary>The meter image, e.g. <c>ghcr.io/example/tollgate-meter:1.2.3</c>.</summary>
-    public string Image { get; set; } = "tollgate-meter:latest";
+    public string Image { get; set; } = "tollgate/meter:latest";
 
     public string ImagePullPolicy { get; set; } = "IfNotPresent";
 
