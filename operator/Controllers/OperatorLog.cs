@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tollgate.Operator.Controllers;
+
+internal static partial class OperatorLog
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Debug, Message = "Listed {Count} {Kind} objects at resourceVersion {ResourceVersion}")]
+    public static partial void Listed(ILogger logger, string kind, int count, string resourceVersion);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Debug, Message = "Watch of {Kind} ended at resourceVersion {ResourceVersion}; resuming")]
+    public static partial void WatchEnded(ILogger logger, string kind, string? resourceVersion);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Watch of {Kind} expired at resourceVersion {ResourceVersion}; listing again")]
+    public static partial void WatchExpired(ILogger logger, string kind, string? resourceVersion);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Watch of {Kind} failed; retrying in {Delay}")]
+    public static partial void WatchFailed(ILogger logger, Exception exception, string kind, TimeSpan delay);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "Reconcile of {Kind} {Key} failed: {Error}; retrying in {Delay}")]
+    public static partial void ReconcileFailed(ILogger logger, Exception? exception, string kind, string key, string error, TimeSpan delay);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Information, Message = "Wrote policy ConfigMap {Namespace}/{Name} with checksum {Checksum}")]
+    public static partial void PolicyWritten(ILogger logger, string @namespace, string name, string checksum);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "Deleted policy ConfigMap {Namespace}/{Name}: the namespace is no longer metered")]
+    public static partial void PolicyDeleted(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Left {Kind} {Key} out of the policy: {Error}")]
+    public static partial void ResourceInvalid(ILogger logger, string kind, string key, string error);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Started leading as {Identity}")]
+    public static partial void StartedLeading(ILogger logger, string identity);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Information, Message = "Stopped leading as {Identity}")]
+    public static partial void StoppedLeading(ILogger logger, string identity);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Warning, Message = "Leader election failed")]
+    public static partial void LeaderElectionFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,85 @@
+using System.Runtime.InteropServices;
+using k8s;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Ledger.Redis;
+
+namespace Tollgate.Operator.Hosting;
+
+/// <summary>
+/// Runs the controllers in a cluster until SIGTERM or Ctrl+C. Settings come from environment variables (the
+/// Deployment in config/manager) or <c>--Key=value</c> flags, both in .NET configuration form:
+/// <list type="bullet">
+/// <item><c>Tollgate__Operator__Namespace</c> (default <c>POD_NAMESPACE</c>, else tollgate-system),
+/// <c>Tollgate__Operator__StatusRefreshInterval</c> (a TimeSpan, default 00:00:30)</item>
+/// <item><c>Tollgate__LeaderElection__Enabled</c>, <c>__LeaseName</c>, <c>__LeaseNamespace</c>, <c>__Identity</c>,
+/// <c>__LeaseDuration</c>, <c>__RenewDeadline</c>, <c>__RetryPeriod</c></item>
+/// <item><c>Tollgate__Ledger__Address</c>: the Redis ledger (<c>redis://host:port</c>) budget status is read from; required</item>
+/// </list>
+/// </summary>
+internal static class OperatorRunner
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
+        var options = ReadOptions(configuration);
+        var ledgerAddress = configuration["Tollgate:Ledger:Address"];
+        if (string.IsNullOrWhiteSpace(ledgerAddress))
+        {
+            await Console.Error.WriteLineAsync("Tollgate:Ledger:Address (env Tollgate__Ledger__Address) is required, e.g. redis://tollgate-redis:6379");
+            return 2;
+        }
+
+        using var loggerFactory = LoggerFactory.Create(builder => builder.AddSimpleConsole(o => o.SingleLine = true).AddConfiguration(configuration.GetSection("Logging")));
+        using var stop = new CancellationTokenSource();
+
+        // SIGTERM is how the kubelet asks a pod to stop; the loops end and in-flight reconciles are cancelled.
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+
+        var time = TimeProvider.System;
+        using var client = new Kubernetes(KubernetesClientConfiguration.BuildDefaultConfig());
+        await using IBudgetLedger ledger = await RedisLedger.ConnectAsync(
+            new RedisLedgerOptions { Address = RedisLedgerAddress.Parse(ledgerAddress) }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
+        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory);
+        await host.StartAsync(stop.Token);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Asked to stop.
+        }
+
+        await host.StopAsync();
+        return 0;
+    }
+
+    internal static OperatorOptions ReadOptions(IConfiguration configuration)
+    {
+        var options = new OperatorOptions
+        {
+            Namespace = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } podNamespace ? podNamespace : "tollgate-system",
+        };
+        configuration.GetSection("Tollgate:Operator").Bind(options);
+        var election = configuration.GetSection("Tollgate:LeaderElection");
+        options.LeaderElection = election.GetValue("Enabled", options.LeaderElection);
+        options.LeaseName = election.GetValue("LeaseName", options.LeaseName)!;
+        options.LeaseNamespace = election.GetValue("LeaseNamespace", options.LeaseNamespace);
+        options.Identity = election.GetValue("Identity", options.Identity)!;
+        options.LeaseDuration = election.GetValue("LeaseDuration", options.LeaseDuration);
+        options.RenewDeadline = election.GetValue("RenewDeadline", options.RenewDeadline);
+        options.RetryPeriod = election.GetValue("RetryPeriod", options.RetryPeriod);
+        return options;
+    }
+}
