@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
-using k8s;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Operator.Webhooks;
+using k8s;
 
 namespace Tollgate.Operator.Hosting;
 
@@ -52,6 +54,28 @@ internal static class OperatorRunner
             new RedisLedgerOptions { Address = RedisLedgerAddress.Parse(ledgerAddress) }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
         await using var host = new OperatorHost(client, ledger, options, time, loggerFactory);
         await host.StartAsync(stop.Token);
+
+        // Every replica serves the webhook (leader or not), with a certificate the rotator keeps issued and patched in.
+        var tls = configuration.GetSection(WebhookTlsOptions.SectionName).Get<WebhookTlsOptions>() ?? new WebhookTlsOptions();
+        var certificates = new ServingCertificateSource();
+        using var rotator = new WebhookTlsRotator(
+            new WebhookCertificateStore(client, Options.Create(tls), time, loggerFactory.CreateLogger<WebhookCertificateStore>()),
+            new CaBundlePatcher(client, loggerFactory.CreateLogger<CaBundlePatcher>()),
+            certificates,
+            Options.Create(tls),
+            time,
+            loggerFactory.CreateLogger<WebhookTlsRotator>());
+        await rotator.StartAsync(stop.Token);
+        await using var webhook = WebhookHost.Create(
+            configuration.GetSection(WebhookHostOptions.SectionName).Get<WebhookHostOptions>() ?? new WebhookHostOptions(),
+            configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions(),
+            host.NamespaceLookup,
+            certificates);
+        await webhook.StartAsync(stop.Token);
+
+        var metrics = configuration.GetSection("Tollgate:Metrics");
+        await using var health = HealthServer.Create(metrics["ListenAddress"] ?? "0.0.0.0", metrics.GetValue("Port", 8080), host, () => certificates.Current is not null);
+        await health.StartAsync(stop.Token);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token);
@@ -61,6 +85,8 @@ internal static class OperatorRunner
             // Asked to stop.
         }
 
+        await rotator.StopAsync(CancellationToken.None);
+        await webhook.StopAsync(CancellationToken.None);
         await host.StopAsync();
         return 0;
     }

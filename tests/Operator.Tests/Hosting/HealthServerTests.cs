@@ -1,0 +1,44 @@
+using System.Net;
+using System.Net.Sockets;
+using Tollgate.Operator.Hosting;
+using Tollgate.Operator.Tests.Controllers;
+using Tollgate.TestSupport;
+
+namespace Tollgate.Operator.Tests.Hosting;
+
+public sealed class HealthServerTests
+{
+    [Fact]
+    public async Task Readiness_waits_for_synced_caches_and_a_webhook_certificate_but_not_for_leadership()
+    {
+        await using var cluster = await OperatorCluster.StartAsync();
+        await using var host = await cluster.StartOperatorAsync(OperatorCluster.Options("replica-a"));
+        var certificateLoaded = false;
+        var port = FreePort();
+        await using var health = HealthServer.Create("127.0.0.1", port, host, () => certificateLoaded);
+        await health.StartAsync(CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await host.Synced.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        using (var notReady = await client.GetAsync("/readyz"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
+            Assert.Equal("webhook certificate not loaded yet\n", await notReady.Content.ReadAsStringAsync());
+        }
+
+        certificateLoaded = true;
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/readyz")).StatusCode);
+
+        var metrics = new MetricsScrape(await client.GetStringAsync("/metrics"));
+        Assert.Equal(host.IsLeading ? 1 : 0, metrics.Sum("tollgate_operator_leader"));
+        Assert.True(metrics.Has("tollgate_operator_reconciles_total"));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
