@@ -22,14 +22,14 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     private IReadOnlyList<JsonObject> Objects => rendered.Objects;
 
     [Fact]
-    public void Default_brings_both_crds_the_rules_and_the_dashboards_but_no_samples()
+    public void Default_brings_both_crds_the_rules_the_dashboards_and_the_samples()
     {
         var crds = OfKind("CustomResourceDefinition").Select(Name).Order(StringComparer.Ordinal);
         Assert.Equal(["aibudgets.tollgate.io", "airoutingrules.tollgate.io"], crds);
         Assert.Single(OfKind("PrometheusRule"));
         Assert.Equal("1", Single("ConfigMap", "tollgate-dashboards")["metadata"]!["labels"]!["grafana_dashboard"]!.ToString());
-        Assert.Empty(OfKind("AiBudget"));
-        Assert.Empty(OfKind("AiRoutingRule"));
+        Assert.Equal(3, OfKind("AiBudget").Count);
+        Assert.Equal(Namespace, Assert.Single(OfKind("AiRoutingRule"))["metadata"]!["namespace"]!.GetValue<string>());
     }
 
     [Fact]
