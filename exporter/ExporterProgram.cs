@@ -3,6 +3,7 @@ using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Core.Serialization;
 using Tollgate.Exporter.Hosting;
+using Tollgate.Exporter.OpenCost;
 
 namespace Tollgate.Exporter;
 
@@ -14,19 +15,37 @@ public static class ExporterProgram
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget YAML file or folder, for budget limits and gauges." };
     private static readonly Option<string?> TokenFile = new("--token-file") { Description = "File with the bearer token the usage export API requires (disabled without)." };
     private static readonly Option<string> Consumer = new("--consumer") { Description = "Name in the usage stream's consumer group.", DefaultValueFactory = _ => "exporter-0" };
+    private static readonly Argument<string> PluginConfig = new("config") { Description = "The plugin's JSON config: {\"ledger\":\"redis://host:port/db\",\"currency\":\"USD\"}." };
 
     public static async Task<int> Main(string[] args)
     {
+        // OpenCost runs <name>.ocplugin.<os>.<arch> with the config path as the only argument, so a binary published
+        // or copied under such a name is the plugin without a wrapper script.
+        if (Path.GetFileName(Environment.ProcessPath) is { } executable && executable.Contains(".ocplugin.", StringComparison.Ordinal)
+            && args is not ["opencost-plugin", ..])
+        {
+            args = ["opencost-plugin", .. args];
+        }
+
         var root = new RootCommand("Tollgate exporter: the cluster's AI token usage, cost and budgets as Prometheus series, and a usage export API.");
         foreach (var option in new Option[] { Listen, Ledger, Policy, TokenFile, Consumer })
         {
             root.Options.Add(option);
         }
 
+        var openCostPlugin = new Command("opencost-plugin", "Serve AI spend to OpenCost as a custom-cost plugin (go-plugin over gRPC); OpenCost starts it with its config file.");
+        openCostPlugin.Arguments.Add(PluginConfig);
+        root.Subcommands.Add(openCostPlugin);
+
         var result = root.Parse(args);
         if (args.Any(a => a is "--help" or "-h" or "--version"))
         {
             return await result.InvokeAsync();
+        }
+
+        if (result.Errors.Count == 0 && result.CommandResult.Command == openCostPlugin)
+        {
+            return await OpenCostPlugin.RunAsync(result.GetValue(PluginConfig)!, Console.Out, Console.Error);
         }
 
         var error = result.Errors.Count > 0 ? result.Errors[0].Message : Validate(result);
