@@ -12,6 +12,11 @@ public static class MeterProgram
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
+        if (AuditCommandLine.Handles(args))
+        {
+            return await AuditCommandLine.RunAsync(args, output, error, cancellationToken);
+        }
+
         if (MeterCommandLine.WantsHelp(args))
         {
             return await MeterCommandLine.Command.Parse(args).InvokeAsync(cancellationToken: cancellationToken);

@@ -156,7 +156,7 @@ internal static class MeterCommandLine
 
     private static RootCommand Build()
     {
-        var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
+        var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
         foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
         {
             root.Options.Add(option);
