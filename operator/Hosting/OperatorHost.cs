@@ -42,7 +42,7 @@ public sealed class OperatorHost : IAsyncDisposable
         _namespaces = new Informer<V1Namespace>(new NamespaceSource(client), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.Namespace"));
         _budgets = new Informer<AiBudget>(new CustomResourceSource<AiBudget>(client, AiBudget.Plural, namespaced: false), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AiBudget"));
         _rules = new Informer<AiRoutingRule>(new CustomResourceSource<AiRoutingRule>(client, AiRoutingRule.Plural, namespaced: true), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AiRoutingRule"));
-        NamespaceLookup = new NamespaceCache(_namespaces);
+        NamespaceLookup = new NamespaceCache(_namespaces, _rules, options.Namespace);
 
         var renderer = new PolicyRenderer();
         var policy = new NamespacePolicyController(client, _namespaces, _budgets, _rules, renderer, options.Namespace, loggerFactory.CreateLogger<NamespacePolicyController>());

@@ -3,6 +3,9 @@ namespace Tollgate.Operator.Webhooks;
 /// <summary>A namespace as the webhook needs it: its name and labels.</summary>
 public sealed record NamespaceInfo(string Name, IReadOnlyDictionary<string, string> Labels)
 {
+    /// <summary>Secrets the routing rules that apply to the namespace take target keys from (mounted into the sidecar).</summary>
+    public IReadOnlyList<string> RouteSecrets { get; init; } = [];
+
     public const string MeterLabel = "tollgate.io/meter";
     public const string MeterEnabled = "enabled";
 

@@ -79,7 +79,7 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
         AddBaseUrls(operations, "containers", spec.Containers ?? [], baseUrls, keepBaseUrls);
         AddBaseUrls(operations, "initContainers", spec.InitContainers ?? [], baseUrls, keepBaseUrls);
 
-        var volumes = Volumes();
+        var volumes = Volumes(podNamespace);
         if (spec.Volumes is null or { Count: 0 })
         {
             operations.Add(JsonPatchOperation.Add(JsonPointer.Of("spec", "volumes"), new JsonArray([.. volumes.Select(ToNode)])));
@@ -230,6 +230,8 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
                 new V1VolumeMount { MountPath = PolicyPath, Name = PolicyVolume, ReadOnlyProperty = true },
                 // Under its own name: the meter reads routing rules' keys as <secrets-dir>/<secret>/<key>.
                 new V1VolumeMount { MountPath = $"{SecretsPath}/{o.ProviderSecretName}", Name = ProviderKeysVolume, ReadOnlyProperty = true },
+                .. RouteSecrets(podNamespace).Select(secret =>
+                    new V1VolumeMount { MountPath = $"{SecretsPath}/{secret}", Name = RouteSecretVolume(secret), ReadOnlyProperty = true }),
                 new V1VolumeMount { MountPath = SpoolPath, Name = SpoolVolume },
                 new V1VolumeMount { MountPath = "/tmp", Name = TmpVolume },
             ],
@@ -239,14 +241,30 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
     private V1EnvVar SecretEnv(string name, string key) =>
         new() { Name = name, ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Key = key, Name = _options.ProviderSecretName, Optional = true } } };
 
-    private List<V1Volume> Volumes() =>
+    private List<V1Volume> Volumes(NamespaceInfo podNamespace) =>
     [
         // Not optional: until the operator has written the namespace's policy the pod waits, rather than run with no budgets.
         new V1Volume { Name = PolicyVolume, ConfigMap = new V1ConfigMapVolumeSource { Name = _options.PolicyConfigMapName } },
         new V1Volume { Name = ProviderKeysVolume, Secret = new V1SecretVolumeSource { SecretName = _options.ProviderSecretName, Optional = true } },
+        .. RouteSecrets(podNamespace).Select(secret =>
+            new V1Volume { Name = RouteSecretVolume(secret), Secret = new V1SecretVolumeSource { SecretName = secret, Optional = true } }),
         new V1Volume { Name = SpoolVolume, EmptyDir = new V1EmptyDirVolumeSource() },
         new V1Volume { Name = TmpVolume, EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory", SizeLimit = new ResourceQuantity("16Mi") } },
     ];
+
+    /// <summary>
+    /// The routing rules' key Secrets besides the provider one, each mounted (optional: a rule may name a Secret that
+    /// only some namespaces have; the meter then skips that target and says why) under its own name.
+    /// </summary>
+    private IEnumerable<string> RouteSecrets(NamespaceInfo podNamespace) =>
+        podNamespace.RouteSecrets.Where(s => s != _options.ProviderSecretName).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+
+    /// <summary>A volume name for a Secret: DNS-label safe and within 63 characters.</summary>
+    public static string RouteSecretVolume(string secret)
+    {
+        var name = "tollgate-key-" + secret.Replace('.', '-');
+        return name.Length <= 63 ? name : name[..54] + "-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret)))[..8].ToLowerInvariant();
+    }
 
     private static V1ResourceRequirements Resources(SidecarResources r)
     {

@@ -139,4 +139,33 @@ public sealed class NamespaceSelectionTests
         Assert.Equal("a", lookup.Labels["team"]);
         Assert.Null(await host.NamespaceLookup.FindAsync("no-such-namespace", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task The_webhooks_lookup_names_the_key_secrets_of_the_namespaces_and_the_operator_namespaces_rules()
+    {
+        await using var cluster = await StartAsync();
+        var host = await cluster.StartOperatorAsync();
+        await cluster.LabelNamespaceAsync("ci-a", metered: true);
+        var own = Rule("own", "ci-a", "claude-haiku-4-5");
+        own["spec"]!["route"]!["targets"]![0]!["apiKeySecretRef"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "anthropic-ci", ["key"] = "apiKey" };
+        var shared = Rule("shared", OperatorNamespace, "gpt-4o-mini");
+        shared["spec"]!["route"]!["targets"]![0]!["provider"] = "openai";
+        shared["spec"]!["route"]!["targets"]![0]!["apiKeySecretRef"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "openai-ci", ["key"] = "apiKey" };
+        var elsewhere = Rule("elsewhere", "ci-b", "claude-haiku-4-5");
+        elsewhere["spec"]!["route"]!["targets"]![0]!["apiKeySecretRef"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "not-mine", ["key"] = "apiKey" };
+        await cluster.LabelNamespaceAsync("ci-b", metered: true);
+        await cluster.ApplyRuleAsync(own);
+        await cluster.ApplyRuleAsync(shared);
+        await cluster.ApplyRuleAsync(elsewhere);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var lookup = await host.NamespaceLookup.FindAsync("ci-a", CancellationToken.None);
+        while (lookup?.RouteSecrets.Count != 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            lookup = await host.NamespaceLookup.FindAsync("ci-a", CancellationToken.None);
+        }
+
+        Assert.Equal(["anthropic-ci", "openai-ci"], lookup!.RouteSecrets);
+    }
 }

@@ -172,6 +172,37 @@ public sealed class SidecarInjectorTests
     public void Tag_variables_are_valid_environment_names(string tag, string variable) =>
         Assert.Equal(variable, SidecarInjector.TagVariable(tag));
 
+    [Fact]
+    public void Secrets_of_the_namespaces_routing_rules_are_mounted_into_the_sidecar_only_and_optional()
+    {
+        var ns = PodManifests.MeteredNamespace with { RouteSecrets = ["openai-ci", "tollgate-provider-keys", "anthropic.ci"] };
+        var patch = Injector.Inject(PodManifests.Pod(PodManifests.JobPod), ns).Patch!;
+        var pod = PodManifests.Pod(Rfc6902.Apply(PodManifests.Json(PodManifests.JobPod), JsonNode.Parse(patch.ToUtf8Bytes())!.AsArray()));
+
+        var sidecar = Assert.Single(pod.Spec.InitContainers, c => c.Name == SidecarInjector.ContainerName);
+        var mounts = sidecar.VolumeMounts.Where(m => m.MountPath.StartsWith(SidecarInjector.SecretsPath, StringComparison.Ordinal))
+            .Select(m => (m.MountPath, m.Name)).ToList();
+        Assert.Equal(
+            [
+                ("/etc/tollgate/secrets/tollgate-provider-keys", SidecarInjector.ProviderKeysVolume),
+                ("/etc/tollgate/secrets/anthropic.ci", "tollgate-key-anthropic-ci"),
+                ("/etc/tollgate/secrets/openai-ci", "tollgate-key-openai-ci"),
+            ],
+            mounts);
+        var volume = Assert.Single(pod.Spec.Volumes, v => v.Name == "tollgate-key-openai-ci");
+        Assert.Equal(("openai-ci", true), (volume.Secret.SecretName, volume.Secret.Optional));
+        Assert.All(pod.Spec.Containers, c => Assert.DoesNotContain(c.VolumeMounts ?? [], m => m.Name.StartsWith("tollgate-key-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void A_long_secret_name_gets_a_short_unique_volume_name()
+    {
+        var name = SidecarInjector.RouteSecretVolume(new string('a', 80));
+
+        Assert.True(name.Length <= 63);
+        Assert.NotEqual(name, SidecarInjector.RouteSecretVolume(new string('a', 81)));
+    }
+
     private static List<JsonPatchOperation> Inject(string yaml) =>
         [.. Injector.Inject(PodManifests.Pod(yaml), PodManifests.MeteredNamespace).Patch!.Operations];
 
