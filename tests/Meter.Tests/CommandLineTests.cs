@@ -56,7 +56,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
             metadata: { name: crash-safe }
             spec: { limit: { amount: 1000000, unit: tokens, period: day } }
             """);
-        var (proxy, admin) = (MeterProcess.FreePort(), MeterProcess.FreePort());
+        var (proxy, admin) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
         string[] args = ["--policy", policy, "--ledger", ledger, "--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{admin}",
             "--upstream", $"anthropic={fixture.Upstream.BaseUri}", "--upstream", $"openai={fixture.Upstream.BaseUri}"];
         var adminUri = new Uri($"http://127.0.0.1:{admin}");

@@ -51,7 +51,7 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
     [Fact]
     public async Task Upstream_down_answers_502_with_a_clear_body()
     {
-        var port = FreePort();
+        var port = LocalMachine.FreeLoopbackPort();
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream, configure: o => o with
         {
             Upstreams = new Dictionary<string, Uri> { ["anthropic"] = new($"http://127.0.0.1:{port}"), ["openai"] = new($"http://127.0.0.1:{port}") },
@@ -133,10 +133,4 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
         Assert.NotEqual("text/plain; version=0.0.4; charset=utf-8", notAdmin.Content.Headers.ContentType?.ToString());
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -162,7 +162,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
                 spec: { limit: { amount: 1000000, unit: tokens, period: day } }
                 """);
             var address = Redis.Address + "/3";
-            var (proxy, admin) = (MeterProcess.FreePort(), MeterProcess.FreePort());
+            var (proxy, admin) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
             await using (var meter = MeterProcess.Start("--policy", policy, "--ledger", address, "--spool", Path.Combine(directory, "usage.spool"),
                 "--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{admin}", "--upstream", $"anthropic={fixture.Upstream.BaseUri}"))
             {

@@ -37,7 +37,7 @@ internal sealed class AlertmanagerProcess : IAsyncDisposable
     public static async Task<AlertmanagerProcess> StartAsync(string configFile, params string[] extraArguments)
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-alertmanager-").FullName;
-        var port = Tools.FreeLoopbackPort();
+        var port = LocalMachine.FreeLoopbackPort();
         var start = new ProcessStartInfo(Tools.Alertmanager)
         {
             UseShellExecute = false,

@@ -56,7 +56,7 @@ internal sealed class PrometheusProcess : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var storage = Directory.CreateTempSubdirectory("tollgate-prometheus-tsdb-").FullName;
-            var port = Tools.FreeLoopbackPort();
+            var port = LocalMachine.FreeLoopbackPort();
             var start = new ProcessStartInfo(Tools.Prometheus)
             {
                 UseShellExecute = false,

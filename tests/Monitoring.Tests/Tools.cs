@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Tollgate.Monitoring.Tests;
 
@@ -27,17 +25,17 @@ internal static class Tools
 
     /// <summary>The Alertmanager server: Debian names it prometheus-alertmanager, upstream alertmanager.</summary>
     public static string Alertmanager =>
-        FindOnPath("prometheus-alertmanager") ?? FindOnPath("alertmanager") ?? throw Missing("prometheus-alertmanager", "apt-get install prometheus-alertmanager");
+        LocalMachine.FindOnPath("prometheus-alertmanager") ?? LocalMachine.FindOnPath("alertmanager") ?? throw Missing("prometheus-alertmanager", "apt-get install prometheus-alertmanager");
 
     /// <summary><c>kubectl kustomize</c>, or a standalone <c>kustomize build</c> where only that is installed.</summary>
     public static Task<ToolResult> KustomizeAsync(string directory)
     {
-        if (FindOnPath("kubectl") is { } kubectl)
+        if (LocalMachine.FindOnPath("kubectl") is { } kubectl)
         {
             return RunAsync(kubectl, ["kustomize", directory]);
         }
 
-        if (FindOnPath("kustomize") is { } kustomize)
+        if (LocalMachine.FindOnPath("kustomize") is { } kustomize)
         {
             return RunAsync(kustomize, ["build", directory]);
         }
@@ -77,28 +75,8 @@ internal static class Tools
         return new ToolResult(command, process.ExitCode, (await stdout) + (await stderr));
     }
 
-    public static string? FindOnPath(string name)
-    {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(directory, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
 
-        return null;
-    }
-
-    public static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string Require(string name, string install) => FindOnPath(name) ?? throw Missing(name, install);
+    private static string Require(string name, string install) => LocalMachine.FindOnPath(name) ?? throw Missing(name, install);
 
     private static InvalidOperationException Missing(string name, string install) =>
         new($"{name} is not on PATH. The monitoring tests run the real {name}: run ./test.sh, which installs it ({install}).");

@@ -12,10 +12,7 @@ internal static class Kubectl
     public static async Task<string> KustomizeTextAsync(string directory)
     {
         // Building with the real tool is the point of these tests, so a missing kubectl fails them instead of skipping.
-        var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(d => Path.Combine(d, "kubectl"))
-            .FirstOrDefault(File.Exists)
+        var kubectl = LocalMachine.FindOnPath("kubectl")
             ?? throw new InvalidOperationException("kubectl is not on PATH: run ./test.sh, which installs it (apt package kubernetes-client)");
         var start = new ProcessStartInfo(kubectl)
         {

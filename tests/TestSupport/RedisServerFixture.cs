@@ -28,7 +28,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
     internal RedisServerFixture(bool durable)
     {
         Durable = durable;
-        _executable = FindOnPath("redis-server")
+        _executable = LocalMachine.FindOnPath("redis-server")
             ?? throw new InvalidOperationException(
                 "redis-server is not on PATH. The Redis ledger tests run against a real redis-server: run ./test.sh, which installs it (apt-get install redis-server).");
     }
@@ -50,7 +50,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         // The free port can be taken between probing and binding; another port then does.
         for (var attempt = 1; ; attempt++)
         {
-            Port = FreePort();
+            Port = LocalMachine.FreeLoopbackPort();
             try
             {
                 await StartAsync();
@@ -208,26 +208,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         return reply.ToString();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
-    private static string? FindOnPath(string name)
-    {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(directory, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
 }
 
 /// <summary>A <see cref="RedisServerFixture"/> whose data survives a kill and restart (append-only file, fsync always).</summary>

@@ -48,7 +48,7 @@ internal sealed class MeterProcess : IAsyncDisposable
         }
 
         var directory = Directory.CreateTempSubdirectory("tollgate-opencost-meter-").FullName;
-        var (listen, admin) = (FreePort(), FreePort());
+        var (listen, admin) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -149,10 +149,4 @@ internal sealed class MeterProcess : IAsyncDisposable
 
     private static Uri Loopback(int port) => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"));
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

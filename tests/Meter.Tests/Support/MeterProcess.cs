@@ -100,12 +100,6 @@ public sealed class MeterProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown hooks run, exactly like an OOM kill or a node failure.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Tollgate.Operator.Hosting;
 using Tollgate.Operator.Tests.Controllers;
 using Tollgate.TestSupport;
@@ -14,7 +13,7 @@ public sealed class HealthServerTests
         await using var cluster = await OperatorCluster.StartAsync();
         await using var host = await cluster.StartOperatorAsync(OperatorCluster.Options("replica-a"));
         var certificateLoaded = false;
-        var port = FreePort();
+        var port = LocalMachine.FreeLoopbackPort();
         await using var health = HealthServer.Create("127.0.0.1", port, host, () => certificateLoaded);
         await health.StartAsync(CancellationToken.None);
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -35,10 +34,4 @@ public sealed class HealthServerTests
         Assert.True(metrics.Has("tollgate_operator_reconciles_total"));
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
