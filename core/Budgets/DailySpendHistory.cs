@@ -10,6 +10,7 @@ public sealed class DailySpendHistory
 {
     private const int KeepDays = SpendForecast.HistoryDays + 1;
     private readonly ConcurrentDictionary<(DateOnly Day, string Budget, string Scope), decimal> _amounts = new();
+    private int _prunedDay;
 
     public void Add(DateTimeOffset at, string budget, string scope, decimal amount)
     {
@@ -20,7 +21,10 @@ public sealed class DailySpendHistory
 
         var day = DateOnly.FromDateTime(at.UtcDateTime);
         _amounts.AddOrUpdate((day, budget, scope), amount, (_, sum) => sum + amount);
-        if (_amounts.Count > 4096)
+
+        // Once per new day, not per request: ConcurrentDictionary.Count takes every lock, and days only age daily.
+        var last = Volatile.Read(ref _prunedDay);
+        if (day.DayNumber > last && Interlocked.CompareExchange(ref _prunedDay, day.DayNumber, last) == last)
         {
             Prune(day);
         }

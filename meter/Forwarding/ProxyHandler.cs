@@ -149,7 +149,10 @@ internal sealed class ProxyHandler(
         var requestId = Guid.CreateVersion7().ToString("N");
         context.Response.Headers["x-tollgate-request-id"] = requestId;
         var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
-        var route = policy.Current.RouteFor(request);
+
+        // One snapshot for the whole request: a reload in between must not route by one policy and budget by another.
+        var snapshot = policy.Current;
+        var route = snapshot.RouteFor(request);
         var sendBody = injected ?? body.Memory;
 
         if (route?.MaxInputTokens is { } maxInput && billable && estimator.Measure(body.Span, provider) is var measured && measured > maxInput)
@@ -202,7 +205,7 @@ internal sealed class ProxyHandler(
         // Budgets see the model that will be sent: a rule that routes Sonnet to Haiku is charged to Haiku's budgets.
         var budgetRequest = plan is null ? request : request with { Model = plan.PrimaryModel };
         var admission = billable
-            ? await guard.AdmitAsync(policy.Current, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
+            ? await guard.AdmitAsync(snapshot, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
             : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
 
         if (admission.Kind == AdmissionKind.Blocked && route?.BudgetFallback is { } budgetFallback)
@@ -225,7 +228,7 @@ internal sealed class ProxyHandler(
                 // The fallback model is a request of its own for the budgets: those that cover only the dear model let it through.
                 var fallbackRequest = request with { Model = cheaper };
                 var fallbackPrice = pricing.Resolve(provider, cheaper);
-                var second = await guard.AdmitAsync(policy.Current, fallbackRequest, requestId,
+                var second = await guard.AdmitAsync(snapshot, fallbackRequest, requestId,
                     () => Estimate(fallbackPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted);
                 if (second.Kind == AdmissionKind.Allowed)
                 {
