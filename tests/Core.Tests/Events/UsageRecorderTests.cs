@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.TestSupport;
@@ -8,10 +9,13 @@ public sealed class UsageRecorderTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-recorder-").FullName;
 
+    // The records are stamped on a fixed day; the ledger's clock must stand on that day too, or its day window ages out.
+    private readonly FakeTimeProvider _clock = new(UsageSpoolTests.Record("clock").Event!.Time.AddMinutes(1));
+
     [Fact]
     public async Task Records_go_to_the_spool_while_the_ledger_is_down_and_replay_in_order_exactly_once()
     {
-        await using var ledger = new SwitchableLedger(EmbeddedLedger.Open(Path.Combine(_directory, "ledger.jsonl"), TimeProvider.System)) { Down = true };
+        await using var ledger = new SwitchableLedger(EmbeddedLedger.Open(Path.Combine(_directory, "ledger.jsonl"), _clock)) { Down = true };
         var sink = new ListSink();
         using var spool = UsageSpool.Open(Path.Combine(_directory, "usage.spool"));
         using var recorder = new UsageRecorder(ledger, sink, spool);
@@ -38,7 +42,7 @@ public sealed class UsageRecorderTests : IDisposable
     [Fact]
     public async Task Replay_stops_at_the_first_failure_and_keeps_the_rest()
     {
-        await using var ledger = new SwitchableLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true };
+        await using var ledger = new SwitchableLedger(EmbeddedLedger.InMemory(_clock)) { Down = true };
         using var spool = UsageSpool.InMemory();
         using var recorder = new UsageRecorder(ledger, new ListSink(), spool);
         await recorder.RecordAsync(UsageSpoolTests.Record("a"), CancellationToken.None);
@@ -54,12 +58,12 @@ public sealed class UsageRecorderTests : IDisposable
     {
         var path = Path.Combine(_directory, "ledger.jsonl");
         var record = UsageSpoolTests.Record("a", 0.4m);
-        await using (var first = EmbeddedLedger.Open(path, TimeProvider.System))
+        await using (var first = EmbeddedLedger.Open(path, _clock))
         {
             await first.SettleAsync(record.RequestId, record.Charges, record.Amounts, CancellationToken.None);
         }
 
-        await using var second = EmbeddedLedger.Open(path, TimeProvider.System);
+        await using var second = EmbeddedLedger.Open(path, _clock);
         await second.SettleAsync(record.RequestId, record.Charges, record.Amounts, CancellationToken.None);
 
         Assert.Equal(0.4m, Assert.Single(await second.SnapshotAsync(record.Charges[0].Window.Start, CancellationToken.None)).Spent);
