@@ -59,4 +59,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "Request refused by routing rule {Rule}: about {Tokens} input tokens, the limit is {Limit}")]
     public static partial void InputTooLarge(ILogger logger, string rule, long tokens, long limit);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Refused {Method} {Path}: the endpoint is not metered (--allow-unmetered lets it through)")]
+    public static partial void EndpointRefused(ILogger logger, string method, string path);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Forwarded {Method} {Path} unmetered with the client's own key (team {Team}, repo {Repo})")]
+    public static partial void UnmeteredForwarded(ILogger logger, string method, string path, string team, string repo);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Error, Message = "Request {RequestId} failed inside the meter")]
+    public static partial void RequestFailed(ILogger logger, string requestId, Exception exception);
 }

@@ -68,4 +68,10 @@ public sealed record MeterOptions
 
     /// <summary>How long an upstream may stay silent before the request is abandoned. Default 10 minutes.</summary>
     public TimeSpan UpstreamActivityTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Path globs of endpoints the meter does not meter but lets through, unmetered and without its provider key
+    /// (<c>--allow-unmetered</c>). Every other unknown endpoint is refused with 403.
+    /// </summary>
+    public IReadOnlyList<string> AllowUnmetered { get; init; } = [];
 }

@@ -59,11 +59,22 @@ public static class RequestTags
             }
 
             var count = 0;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (++count > MaxKeys)
                 {
                     return $"The {headerName} header has more than {MaxKeys} keys.";
+                }
+
+                if (property.Name.Length is 0 or > MaxValueLength || HasControl(property.Name))
+                {
+                    return $"The {headerName} header has a key that is empty, longer than {MaxValueLength} characters or holds control characters.";
+                }
+
+                if (!seen.Add(property.Name))
+                {
+                    return $"The {headerName} header gives the key \"{property.Name}\" twice; send each key once.";
                 }
 
                 if (property.Value.ValueKind != JsonValueKind.String)
@@ -75,6 +86,16 @@ public static class RequestTags
                 if (value.Length > MaxValueLength)
                 {
                     return $"The {headerName} header's key \"{property.Name}\" is longer than {MaxValueLength} characters.";
+                }
+
+                if (string.IsNullOrWhiteSpace(value))
+                {
+                    return $"The {headerName} header's key \"{property.Name}\" is blank; give it a value or leave the key out.";
+                }
+
+                if (HasControl(value))
+                {
+                    return $"The {headerName} header's key \"{property.Name}\" holds control characters.";
                 }
 
                 // The pod's identity wins: a job cannot bill its spend to another team by editing a header.
@@ -90,6 +111,20 @@ public static class RequestTags
         {
             return $"The {headerName} header is not valid JSON ({ex.Message.Split(" Path:")[0].TrimEnd('.')}). Expected a JSON object of strings, e.g. {{\"team\":\"payments\",\"repo\":\"checkout\",\"pipeline\":\"pr-review\"}}.";
         }
+    }
+
+    private static bool HasControl(string text)
+    {
+        foreach (var c in text)
+        {
+            // Line and paragraph separators end a log line as surely as \n does.
+            if (char.IsControl(c) || c is '\u2028' or '\u2029')
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static string Example(IReadOnlyList<string> keys) =>

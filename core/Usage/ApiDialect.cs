@@ -3,11 +3,14 @@ namespace Tollgate.Core.Usage;
 /// <summary>The provider API a request speaks; decides how its body and usage are read.</summary>
 public enum ApiDialect
 {
-    /// <summary>Any other path: forwarded untouched and not metered.</summary>
+    /// <summary>A call whose body the meter does not read (free or explicitly unmetered endpoints).</summary>
     Passthrough,
     AnthropicMessages,
     AnthropicCountTokens,
     OpenAIChatCompletions,
+
+    /// <summary>OpenAI's legacy <c>/v1/completions</c>: the chat wire shape for usage, <c>text</c> instead of <c>delta</c> in chunks.</summary>
+    OpenAICompletions,
     OpenAIResponses,
     OpenAIEmbeddings,
 }

@@ -40,12 +40,7 @@ public sealed class ExporterApp : IAsyncDisposable
         var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(options.Ledger), time, cancellationToken);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(ExporterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
         builder.Logging.SetMinimumLevel(minimumLogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel =>

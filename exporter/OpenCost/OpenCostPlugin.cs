@@ -89,12 +89,7 @@ internal static partial class OpenCostPlugin
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(OpenCostPlugin).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
         // stdout belongs to the handshake; go-plugin forwards the plugin's stderr into the host's log.
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

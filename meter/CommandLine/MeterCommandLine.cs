@@ -24,6 +24,7 @@ internal static class MeterCommandLine
     private static readonly Option<string[]> NamespaceLabel = new("--namespace-label") { Description = "Label key=value of that namespace (repeatable)." };
     private static readonly Option<long> MaxRequestBytes = new("--max-request-bytes") { Description = "Largest request body accepted.", DefaultValueFactory = _ => 32L * 1024 * 1024 };
     private static readonly Option<string> InputEstimate = new("--input-estimate") { Description = "How input tokens are bounded before the provider reports them: tokenizer (o200k, accurate) or bytes (one per byte, no vocabulary in memory).", DefaultValueFactory = _ => "tokenizer" };
+    private static readonly Option<string[]> AllowUnmetered = new("--allow-unmetered") { Description = "Path glob (repeatable) of an endpoint the meter does not meter that may pass anyway: forwarded with the client's own key, counted as unmetered, never priced. Without it such endpoints get 403 endpoint_not_metered." };
     private static readonly Option<long> DefaultMaxOutputTokens = new("--default-max-output-tokens") { Description = "Output tokens reserved when a request sets no max tokens.", DefaultValueFactory = _ => 4096 };
 
     public static RootCommand Command { get; } = Build();
@@ -119,6 +120,15 @@ internal static class MeterCommandLine
             }
         }
 
+        var allowUnmetered = result.GetValue(AllowUnmetered) ?? [];
+        foreach (var glob in allowUnmetered)
+        {
+            if (!glob.StartsWith('/') || glob.Length > 256 || glob.Any(c => char.IsControl(c) || c is '%' or '\\' or ';' or '?' or '#'))
+            {
+                return (null, $"--allow-unmetered: expected a path glob such as /v1/files* (got \"{glob}\")");
+            }
+        }
+
         var keys = new Dictionary<string, string>(StringComparer.Ordinal);
         if (environment("TOLLGATE_ANTHROPIC_API_KEY") is { Length: > 0 } anthropicKey)
         {
@@ -148,6 +158,7 @@ internal static class MeterCommandLine
             DefaultMaxOutputTokens = result.GetValue(DefaultMaxOutputTokens),
             InputEstimate = inputEstimate,
             ApiKeys = keys,
+            AllowUnmetered = allowUnmetered,
         };
         return (options, null);
     }
@@ -157,7 +168,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, AllowUnmetered })
         {
             root.Options.Add(option);
         }

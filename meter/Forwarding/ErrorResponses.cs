@@ -17,7 +17,14 @@ internal static class ErrorResponses
     // Safe here because the body is application/json, never embedded in HTML.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static Task WriteAsync(HttpContext context, int status, ApiDialect dialect, string type, string message, Action<Utf8JsonWriter>? extra = null)
+    /// <summary>The request id the meter gives every request it answers, in <c>x-tollgate-request-id</c> and every error body.</summary>
+    public const string RequestIdHeader = "x-tollgate-request-id";
+
+    public static Task WriteAsync(HttpContext context, int status, ApiDialect dialect, string type, string message, Action<Utf8JsonWriter>? extra = null) =>
+        WriteAsync(context, status, dialect == ApiDialect.Passthrough ? Providers.OpenAI : Providers.Of(dialect), type, message, extra);
+
+    /// <summary>An error in the shape of <paramref name="provider"/>'s own errors, so that its SDKs print the message.</summary>
+    public static Task WriteAsync(HttpContext context, int status, string provider, string type, string message, Action<Utf8JsonWriter>? extra = null)
     {
         var response = context.Response;
         response.StatusCode = status;
@@ -26,7 +33,7 @@ internal static class ErrorResponses
         using (var json = new Utf8JsonWriter(buffer, WriterOptions))
         {
             json.WriteStartObject();
-            var anthropic = Providers.Of(dialect) == Providers.Anthropic && dialect != ApiDialect.Passthrough;
+            var anthropic = provider == Providers.Anthropic;
             if (anthropic)
             {
                 json.WriteString("type", "error");
@@ -42,6 +49,11 @@ internal static class ErrorResponses
 
             json.WriteEndObject();
             extra?.Invoke(json);
+            if (response.Headers.TryGetValue(RequestIdHeader, out var requestId))
+            {
+                json.WriteString("request_id", requestId.ToString());
+            }
+
             json.WriteEndObject();
         }
 
@@ -96,6 +108,7 @@ internal static class ErrorResponses
     {
         "budget_exceeded" or "rate_limit_exceeded" => "rate_limit_error",
         "invalid_request" or "invalid_metadata" or "missing_metadata" => "invalid_request_error",
+        "endpoint_not_metered" => "permission_error",
         "request_too_large" => "request_too_large",
         "upstream_unavailable" or "ledger_unavailable" => "api_error",
         _ => "api_error",

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Caching;
+using Tollgate.Core.Endpoints;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.RateLimits;
@@ -27,6 +28,7 @@ namespace Tollgate.Meter.Forwarding;
 /// </summary>
 internal sealed class ProxyHandler(
     IHttpForwarder forwarder,
+    EndpointPolicy endpoints,
     UpstreamRegistry upstreams,
     PolicyProvider policy,
     PricingCatalog pricing,
@@ -57,21 +59,82 @@ internal sealed class ProxyHandler(
     public async Task HandleAsync(HttpContext context)
     {
         var started = time.GetTimestamp();
-        var dialect = DialectRouter.Route(context.Request);
-        if (dialect == ApiDialect.Passthrough)
+        var requestId = Guid.CreateVersion7().ToString("N");
+        context.Response.Headers[ErrorResponses.RequestIdHeader] = requestId;
+        try
         {
-            await PassThroughAsync(context);
+            await RouteAsync(context, requestId, started);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
+        {
+            // The client left; nothing is owed to it.
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request",
+                $"The request could not be read ({(ex.StatusCode == StatusCodes.Status408RequestTimeout ? "the body arrived too slowly" : "malformed HTTP framing")}).");
+        }
+        catch (Exception ex)
+        {
+            // Never an empty 500, never exception text: the log has the detail under the request id.
+            Log.RequestFailed(logger, requestId, ex);
+            if (context.Response.HasStarted)
+            {
+                context.Abort();
+                return;
+            }
+
+            await WriteFailureAsync(context, requestId, StatusCodes.Status500InternalServerError, "internal_error",
+                $"The meter failed to handle this request; its log has the details under request id {requestId}.");
+        }
+    }
+
+    private static Task WriteFailureAsync(HttpContext context, string requestId, int status, string type, string message)
+    {
+        context.Response.Clear();
+        context.Response.Headers[ErrorResponses.RequestIdHeader] = requestId;
+        return ErrorResponses.WriteAsync(context, status, ProviderHint(context.Request), type, message);
+    }
+
+    private async Task RouteAsync(HttpContext context, string requestId, long started)
+    {
+        var request = context.Request;
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
+        var query = rawTarget.IndexOf('?');
+        if (!CanonicalPath.TryCanonicalize(query < 0 ? rawTarget : rawTarget.AsSpan(0, query), out var path, out var pathError))
+        {
+            RecordRejected(null, ProviderHint(request), string.Empty);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, ProviderHint(request), "invalid_request", pathError!);
             return;
         }
 
-        var provider = Providers.Of(dialect);
-        var upstream = upstreams.Get(provider);
-        var (headerName, header) = MetadataHeader(context.Request);
-        var tagResult = RequestTags.Parse(header, headerName, options.IdentityTags, options.RequiredTags);
+        var endpoint = endpoints.Classify(request.Method, path, request.Headers.ContainsKey("anthropic-version"));
+        if (endpoint.Kind == EndpointKind.Refused)
+        {
+            Log.EndpointRefused(logger, request.Method, path);
+            RecordRejected(null, endpoint.Provider, string.Empty);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status403Forbidden, endpoint.Provider, "endpoint_not_metered",
+                $"The meter does not meter {request.Method} {path}, so it refuses it: spend it cannot price would escape every budget. "
+                + $"If pipelines need this endpoint, start the meter with --allow-unmetered '{path}' (globs such as '/v1/files*' work); it is then forwarded unmetered and without the meter's provider key, so the client must send its own.",
+                json =>
+                {
+                    json.WriteString("method", request.Method);
+                    json.WriteString("path", path);
+                });
+            return;
+        }
+
+        // From here on the provider is sent the canonical path, the one that was classified, never the client's spelling.
+        request.Path = new PathString(path);
+        var provider = endpoint.Provider;
+        var (headerName, header, headerError) = MetadataHeader(request);
+        var tagResult = headerError is null
+            ? RequestTags.Parse(header, headerName, options.IdentityTags, options.RequiredTags)
+            : TagParseResult.Invalid(headerError, []);
         if (tagResult.Tags is null)
         {
             RecordRejected(tagResult.Tags, provider, string.Empty);
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect,
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, provider,
                 tagResult.MissingKeys.Count > 0 ? "missing_metadata" : "invalid_metadata", tagResult.Error!,
                 json =>
                 {
@@ -90,15 +153,23 @@ internal sealed class ProxyHandler(
         }
 
         var tags = tagResult.Tags;
+        var upstream = upstreams.Get(provider);
         if (upstream is null)
         {
             RecordRejected(tags, provider, string.Empty);
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, dialect, "upstream_unavailable",
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
                 $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>.");
             return;
         }
 
-        var body = await ReadBodyAsync(context.Request, options.MaxRequestBodyBytes, context.RequestAborted);
+        if (endpoint.Dialect == ApiDialect.Passthrough)
+        {
+            await ForwardUnbilledAsync(context, endpoint, upstream, tags, path);
+            return;
+        }
+
+        var dialect = endpoint.Dialect;
+        var body = await ReadBodyAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
         try
         {
             if (body.TooLarge)
@@ -114,15 +185,14 @@ internal sealed class ProxyHandler(
             {
                 shape = RequestShape.Read(body.Span);
             }
-            catch (JsonException ex)
+            catch (RequestBodyException ex)
             {
                 RecordRejected(tags, provider, string.Empty);
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request",
-                    $"The request body is not a valid JSON object: {ex.Message.Split(" Path:")[0]}");
+                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", ex.Message);
                 return;
             }
 
-            await MeterAsync(context, dialect, upstream, tags, body, shape, started);
+            await MeterAsync(context, dialect, upstream, tags, body, shape, requestId, started);
         }
         finally
         {
@@ -131,7 +201,7 @@ internal sealed class ProxyHandler(
     }
 
     private async Task MeterAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
-        RequestBody body, RequestShape shape, long started)
+        RequestBody body, RequestShape shape, string requestId, long started)
     {
         var provider = upstream.Provider;
         var model = shape.Model ?? string.Empty;
@@ -139,15 +209,13 @@ internal sealed class ProxyHandler(
         var requested = pricing.Resolve(provider, model);
         var billable = dialect != ApiDialect.AnthropicCountTokens;
 
-        var strip = dialect == ApiDialect.OpenAIChatCompletions && shape.Stream && !shape.IncludeUsageRequested;
+        var strip = dialect is ApiDialect.OpenAIChatCompletions or ApiDialect.OpenAICompletions && shape.Stream && !shape.IncludeUsageRequested;
         var injected = strip ? InjectIncludeUsage(body.Span) : null;
 
         long? inputEstimate = null;
         long InputEstimate() => inputEstimate ??= billable ? estimator.Estimate(body.Span, provider) : 0;
         var outputEstimate = dialect is ApiDialect.OpenAIEmbeddings or ApiDialect.AnthropicCountTokens ? 0 : shape.MaxOutputTokens ?? options.DefaultMaxOutputTokens;
 
-        var requestId = Guid.CreateVersion7().ToString("N");
-        context.Response.Headers["x-tollgate-request-id"] = requestId;
         var request = new RequestContext(options.Namespace, options.NamespaceLabels, tags, provider, model);
 
         // One snapshot for the whole request: a reload in between must not route by one policy and budget by another.
@@ -294,7 +362,7 @@ internal sealed class ProxyHandler(
             context.Features.Set(originalBody);
         }
 
-        var outcome = plan?.Fallback is null ? RequestOutcomes.Forwarded : RequestOutcomes.Fallback;
+        var outcome = plan?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
         if (plan?.Fallback == "upstream")
         {
             metrics.Fallbacks.WithLabels(plan.Route.Name, "upstream").Inc();
@@ -304,7 +372,8 @@ internal sealed class ProxyHandler(
         var estimated = false;
         if (error == ForwarderError.None || context.Response.HasStarted)
         {
-            usage = ActualUsage(observation, InputEstimate, context.Response.StatusCode, out estimated);
+            var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
+            usage = ActualUsage(observation, InputEstimate, outputEstimate, cut, context.Response.StatusCode, out estimated);
             if (context.Response.StatusCode >= 400)
             {
                 outcome = RequestOutcomes.UpstreamError;
@@ -462,25 +531,42 @@ internal sealed class ProxyHandler(
         }
     }
 
-    private async Task PassThroughAsync(HttpContext context)
+    /// <summary>
+    /// Forwards a call that costs nothing the meter can price: a free endpoint with the meter's key, or one an operator
+    /// allowed unmetered with the client's own key. Counted, never charged; the body is streamed, not read.
+    /// </summary>
+    private async Task ForwardUnbilledAsync(HttpContext context, EndpointDecision endpoint, Upstream upstream, IReadOnlyDictionary<string, string> tags, string path)
     {
-        var upstream = upstreams.Get(DialectRouter.ProviderOfPassthrough(context.Request));
-        if (upstream is null)
+        var free = endpoint.Kind == EndpointKind.Free;
+        if (!free)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, ApiDialect.Passthrough, "upstream_unavailable", "No upstream is configured for this request.");
-            return;
+            // The meter's key is for the calls it meters: an unmetered call must spend the client's own credentials.
+            upstream = upstream with { ApiKey = null };
+            Log.UnmeteredForwarded(logger, context.Request.Method, path, Tag(tags, "team"), Tag(tags, "repo"));
         }
 
         context.Features.Set(upstream);
         var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, UpstreamTransformer.Instance);
-        if (error != ForwarderError.None && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        var outcome = free ? RequestOutcomes.Unbilled : RequestOutcomes.Unmetered;
+        if (error != ForwarderError.None)
         {
             LogForwarderError(context, upstream.Provider, error);
-            await WriteUpstreamErrorAsync(context, ApiDialect.Passthrough, upstream, error);
+            outcome = RequestOutcomes.UpstreamError;
+            if (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                await WriteUpstreamErrorAsync(context, ApiDialect.Passthrough, upstream, error);
+            }
         }
+        else if (context.Response.StatusCode >= 400)
+        {
+            outcome = RequestOutcomes.UpstreamError;
+        }
+
+        metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), upstream.Provider,
+            string.Empty), outcome);
     }
 
-    private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, int status, out bool estimated)
+    private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, long outputEstimate, bool cut, int status, out bool estimated)
     {
         estimated = false;
         if (observation is { ReportedByProvider: true })
@@ -494,12 +580,15 @@ internal sealed class ProxyHandler(
             return observation?.Usage ?? TokenUsage.Zero;
         }
 
-        // The response ended before the provider reported usage (an abandoned or cut stream). Keep what it did report
-        // (Anthropic's message_start has the input) and estimate the rest: each content event carries at least a token.
+        // No usage report. Keep what the provider did report (Anthropic's message_start has the input) and estimate the rest.
+        // A cut stream (the client or the upstream left) ran as far as its content events, at least one token each; a response
+        // that completed and still reported nothing is charged its whole reservation, so that hiding usage never pays.
         estimated = true;
         var partial = observation?.Usage ?? TokenUsage.Zero;
         var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate();
-        return partial with { Input = input, Output = Math.Max(partial.Output, observation?.DeltaEvents ?? 0) };
+        var seen = Math.Max(partial.Output, observation?.DeltaEvents ?? 0);
+        var output = cut ? Math.Max(seen, 1) : Math.Max(seen, outputEstimate);
+        return partial with { Input = input, Output = output };
     }
 
     private static BudgetEstimate Estimate(ModelPrice price, long input, long output)
@@ -526,17 +615,32 @@ internal sealed class ProxyHandler(
         return JsonSerializer.SerializeToUtf8Bytes(node);
     }
 
-    private static (string Name, string? Value) MetadataHeader(HttpRequest request)
+    /// <summary>
+    /// The tagging header: <c>X-Tollgate-Metadata</c> or its alias. One value only; when both are sent they must agree,
+    /// because a gateway in front may read the other one.
+    /// </summary>
+    private static (string Name, string? Value, string? Error) MetadataHeader(HttpRequest request)
     {
-        if (request.Headers.TryGetValue(RequestTags.HeaderName, out var value))
+        var primary = request.Headers[RequestTags.HeaderName];
+        var alias = request.Headers[RequestTags.AliasHeaderName];
+        if (primary.Count > 1 || alias.Count > 1)
         {
-            return (RequestTags.HeaderName, value.ToString());
+            return (RequestTags.HeaderName, null, $"Send the {(primary.Count > 1 ? RequestTags.HeaderName : RequestTags.AliasHeaderName)} header once; it was sent {Math.Max(primary.Count, alias.Count)} times.");
         }
 
-        return request.Headers.TryGetValue(RequestTags.AliasHeaderName, out var alias)
-            ? (RequestTags.AliasHeaderName, alias.ToString())
-            : (RequestTags.HeaderName, null);
+        if (primary.Count == 1 && alias.Count == 1 && !string.Equals(primary[0], alias[0], StringComparison.Ordinal))
+        {
+            return (RequestTags.HeaderName, null, $"The {RequestTags.HeaderName} and {RequestTags.AliasHeaderName} headers disagree; send one of them.");
+        }
+
+        return primary.Count == 1 ? (RequestTags.HeaderName, primary[0], null)
+            : alias.Count == 1 ? (RequestTags.AliasHeaderName, alias[0], null)
+            : (RequestTags.HeaderName, null, null);
     }
+
+    /// <summary>The provider whose error shape suits a request refused before its endpoint is known.</summary>
+    private static string ProviderHint(HttpRequest request) =>
+        request.Headers.ContainsKey("anthropic-version") ? Providers.Anthropic : Providers.OpenAI;
 
     private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
 
@@ -565,11 +669,17 @@ internal sealed class ProxyHandler(
 
     private static Task WriteUpstreamErrorAsync(HttpContext context, ApiDialect dialect, Upstream upstream, ForwarderError error)
     {
-        var exception = context.GetForwarderErrorFeature()?.Exception;
-        var reason = exception?.InnerException?.Message ?? exception?.Message ?? error.ToString();
-        var status = error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
-        return ErrorResponses.WriteAsync(context, status, dialect, "upstream_unavailable",
-            $"The meter could not get a response from the {upstream.Provider} upstream at {upstream.DestinationPrefix}: {reason}");
+        // The exception stays in the log: its text can name internal hosts and addresses.
+        var (status, reason) = error switch
+        {
+            ForwarderError.RequestTimedOut => (StatusCodes.Status504GatewayTimeout, "it did not answer in time"),
+            ForwarderError.Request => (StatusCodes.Status502BadGateway, "the connection failed"),
+            ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination or ForwarderError.ResponseBodyCanceled => (StatusCodes.Status502BadGateway, "its response broke off"),
+            ForwarderError.NoAvailableDestinations => (StatusCodes.Status502BadGateway, "every routed target is unavailable"),
+            _ => (StatusCodes.Status502BadGateway, "the exchange failed"),
+        };
+        return ErrorResponses.WriteAsync(context, status, dialect == ApiDialect.Passthrough ? upstream.Provider : Providers.Of(dialect), "upstream_unavailable",
+            $"The meter could not get a response from the {upstream.Provider} upstream: {reason}. Retry; if it persists, the meter's log has the cause under request id {context.Response.Headers[ErrorResponses.RequestIdHeader]}.");
     }
 
     private static async ValueTask<RequestBody> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)

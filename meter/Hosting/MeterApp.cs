@@ -68,12 +68,7 @@ public sealed class MeterApp : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
         builder.Logging.SetMinimumLevel(settings.MinimumLogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
@@ -124,6 +119,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(sp => new HttpMessageInvoker(new RoutingHandler(sp.GetRequiredService<TargetPipelines>(), sp.GetRequiredService<MeterMetrics>())));
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
+        services.AddSingleton(new Core.Endpoints.EndpointPolicy(options.AllowUnmetered));
         services.AddSingleton<BudgetGauges>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();

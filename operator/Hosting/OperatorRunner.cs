@@ -33,7 +33,11 @@ internal static class OperatorRunner
             return 2;
         }
 
-        using var loggerFactory = LoggerFactory.Create(builder => builder.AddSimpleConsole(o => o.SingleLine = true).AddConfiguration(configuration.GetSection("Logging")));
+        using var loggerFactory = LoggerFactory.Create(builder =>
+        {
+            Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder);
+            builder.AddConfiguration(configuration.GetSection("Logging"));
+        });
         using var stop = new CancellationTokenSource();
 
         // SIGTERM is how the kubelet asks a pod to stop; the loops end and in-flight reconciles are cancelled.

@@ -50,12 +50,7 @@ public sealed class WebhookHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         if (configureLogging is null)
         {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.UseUtcTimestamp = true;
-            });
+            Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         }
         else

@@ -137,7 +137,8 @@ public sealed class AccountingTests(UpstreamFixture fixture) : IClassFixture<Ups
 
         var scrape = await meter.ScrapeAsync();
         Assert.Equal(0, scrape.Sum("tollgate_tokens_total"));
-        Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "forwarded")));
+        Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "unbilled")));
+        Assert.Equal(0, scrape.Sum("tollgate_requests_total", ("outcome", "forwarded")));
     }
 
     [Fact]

@@ -45,7 +45,8 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.StartsWith("The request body is not a valid JSON object", body.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("The request body is not valid JSON (line 1, byte 1).", body.RootElement.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal(response.Headers.GetValues("x-tollgate-request-id").Single(), body.RootElement.GetProperty("request_id").GetString());
     }
 
     [Fact]
@@ -63,8 +64,12 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
         var message = body.RootElement.GetProperty("error").GetProperty("message").GetString()!;
         Assert.Equal("api_error", body.RootElement.GetProperty("error").GetProperty("type").GetString());
         Assert.Equal("upstream_unavailable", body.RootElement.GetProperty("error").GetProperty("tollgate_type").GetString());
-        Assert.StartsWith($"The meter could not get a response from the anthropic upstream at http://127.0.0.1:{port}: ", message, StringComparison.Ordinal);
-        Assert.Contains("refused", message, StringComparison.OrdinalIgnoreCase);
+        Assert.StartsWith("The meter could not get a response from the anthropic upstream: the connection failed.", message, StringComparison.Ordinal);
+
+        // The exception (with the upstream's address) stays in the log; the client gets the request id to look it up.
+        Assert.DoesNotContain("127.0.0.1", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("refused", message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(response.Headers.GetValues("x-tollgate-request-id").Single(), message, StringComparison.Ordinal);
 
         var scrape = await meter.ScrapeAsync();
         Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "upstream_error")));
@@ -88,13 +93,24 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Other_paths_are_forwarded_untouched_without_tags()
+    public async Task Model_list_is_free_but_still_needs_the_tags()
     {
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
-        using var response = await meter.Client.GetAsync("/v1/models");
+        using (var untagged = await meter.Client.GetAsync("/v1/models"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, untagged.StatusCode);
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.Add("X-Tollgate-Metadata", MeterHarness.Tags());
+        using var response = await meter.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("\"object\":\"list\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(0, (await meter.ScrapeAsync()).Sum("tollgate_requests_total"));
+
+        var scrape = await meter.ScrapeAsync();
+        Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "unbilled"), ("team", "payments")));
+        Assert.Equal(1, scrape.Sum("tollgate_requests_total", ("outcome", "rejected")));
+        Assert.Equal(0, scrape.Sum("tollgate_cost_usd_total"));
     }
 
     [Fact]
