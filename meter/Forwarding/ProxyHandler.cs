@@ -164,7 +164,7 @@ internal sealed class ProxyHandler(
 
         if (endpoint.Dialect == ApiDialect.Passthrough)
         {
-            await ForwardUnbilledAsync(context, endpoint, upstream, tags, path);
+            await ForwardUnbilledAsync(context, endpoint, upstream, tags, path, requestId, started);
             return;
         }
 
@@ -535,7 +535,8 @@ internal sealed class ProxyHandler(
     /// Forwards a call that costs nothing the meter can price: a free endpoint with the meter's key, or one an operator
     /// allowed unmetered with the client's own key. Counted, never charged; the body is streamed, not read.
     /// </summary>
-    private async Task ForwardUnbilledAsync(HttpContext context, EndpointDecision endpoint, Upstream upstream, IReadOnlyDictionary<string, string> tags, string path)
+    private async Task ForwardUnbilledAsync(HttpContext context, EndpointDecision endpoint, Upstream upstream, IReadOnlyDictionary<string, string> tags, string path,
+        string requestId, long started)
     {
         var free = endpoint.Kind == EndpointKind.Free;
         if (!free)
@@ -564,6 +565,10 @@ internal sealed class ProxyHandler(
 
         metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), upstream.Provider,
             string.Empty), outcome);
+
+        // On the usage stream too, so the exporter's request counts match the meter's.
+        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, upstream.Provider, string.Empty, false, TokenUsage.Zero, false, 0m, started, null,
+            outcome, context.Response.StatusCode);
     }
 
     private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, long outputEstimate, bool cut, int status, out bool estimated)
