@@ -14,12 +14,39 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--upstream", "gemini=http://x" }, "tollgate-meter: --upstream: expected anthropic=<url> or openai=<url> (got \"gemini=http://x\")")]
     [InlineData(new[] { "--upstream", "openai=ftp://x" }, "tollgate-meter: --upstream openai: \"ftp://x\" is not an http(s) origin with an optional path prefix")]
     [InlineData(new[] { "--ledger", "redis://cache:abc" }, "tollgate-meter: --ledger: 'redis://cache:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
+    [InlineData(new[] { "--allow-unmetered", "v1/files" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"v1/files\")")]
+    [InlineData(new[] { "--allow-unmetered", "/v1/files%2F*" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"/v1/files%2F*\")")]
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]
     public async Task Bad_flag_exits_2_with_one_line_naming_it(string[] args, string expected)
     {
         await using var meter = MeterProcess.Start(args);
         Assert.Equal(2, await meter.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Equal(expected, meter.StandardError.Trim());
+    }
+
+    [Fact]
+    public async Task Meter_process_logs_one_record_per_line_with_hostile_characters_escaped()
+    {
+        int proxy = LocalMachine.FreeLoopbackPort(), admin = LocalMachine.FreeLoopbackPort();
+        await using var meter = MeterProcess.Start("--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{admin}", "--ledger", "memory",
+            "--upstream", $"openai={fixture.Upstream.BaseUri}", "--upstream", $"anthropic={fixture.Upstream.BaseUri}");
+        await meter.WaitUntilReadyAsync(new Uri($"http://127.0.0.1:{admin}"));
+
+        // U+2028 and U+2029 end a line in many log viewers; the refused path is logged, so it must arrive escaped.
+        var response = await TestSupport.RawHttp.SendAsync(new Uri($"http://127.0.0.1:{proxy}"), "POST", "/v1/%E2%80%A8forged%E2%80%A9line", "{}",
+            [("X-Tollgate-Metadata", MeterHarness.Tags())]);
+        Assert.Equal(403, response.Status);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!meter.StandardOutput.Contains("Refused POST", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(25);
+        }
+
+        var line = meter.StandardOutput.Split('\n').Single(l => l.Contains("Refused POST", StringComparison.Ordinal));
+        Assert.Contains("Refused POST /v1/\\u2028forged\\u2029line: the endpoint is not metered", line, StringComparison.Ordinal);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: Tollgate\.Meter\.Forwarding\.ProxyHandler\[20\] ", line);
+        Assert.DoesNotContain('\u2028', meter.StandardOutput);
     }
 
     [Fact]
