@@ -33,6 +33,10 @@ public static class ExporterProgram
             root.Options.Add(option);
         }
 
+        // The serving mode is the root command itself: without an action of its own, System.CommandLine would demand a
+        // subcommand and refuse the Deployment's arguments ("Required command was not provided").
+        root.SetAction(_ => 0);
+
         var openCostPlugin = new Command("opencost-plugin", "Serve AI spend to OpenCost as a custom-cost plugin (go-plugin over gRPC); OpenCost starts it with its config file.");
         openCostPlugin.Arguments.Add(PluginConfig);
         root.Subcommands.Add(openCostPlugin);
