@@ -8,7 +8,11 @@ public static class BudgetMessages
     public const string DefaultMitigation =
         "Review the pipeline's logs for loops or runaway agents, or ask the platform team to raise the budget.";
 
-    /// <summary>E.g. <c>Repository "transaction-service" has exhausted its daily $50 AI budget at 14:32 UTC.</c></summary>
+    /// <summary>
+    /// E.g. <c>Repository "transaction-service" has exhausted its daily $50 AI budget; refused at 14:32 UTC, it resets at
+    /// 2026-12-04 00:00 UTC.</c> The time is when this request was refused (the ledger does not keep when the budget ran
+    /// out), and the reset is what a pipeline owner needs to know next.
+    /// </summary>
     public static string Exhausted(CompiledBudget budget, string scope, DateTimeOffset at)
     {
         var who = Subject(budget, scope);
@@ -21,7 +25,9 @@ public static class BudgetMessages
             BudgetPeriod.Week => "weekly",
             _ => "monthly",
         };
-        return $"{who} has exhausted its {period} {amount} AI budget at {at.UtcDateTime.ToString("HH:mm", CultureInfo.InvariantCulture)} UTC.";
+        var reset = PeriodWindow.Containing(budget.Period, at).End;
+        return $"{who} has exhausted its {period} {amount} AI budget; refused at {at.UtcDateTime.ToString("HH:mm", CultureInfo.InvariantCulture)} UTC, "
+            + $"it resets at {reset.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC.";
     }
 
     /// <summary>The dashboard link with the budget preselected.</summary>

@@ -9,7 +9,9 @@ public static class BacktestTable
     public static void Write(BacktestReport report, IAnsiConsole console)
     {
         var c = CultureInfo.InvariantCulture;
-        console.MarkupLine(c, $"[bold]Backtest[/] of {Markup.Escape(report.Source)}: {report.Events:N0} events, {report.From:yyyy-MM-dd HH:mm} to {report.To:yyyy-MM-dd HH:mm} UTC");
+        console.MarkupLine(c, report.Events == 0
+            ? $"[bold]Backtest[/] of {Markup.Escape(report.Source)}: no events to replay"
+            : $"[bold]Backtest[/] of {Markup.Escape(report.Source)}: {report.Events:N0} events, {report.From:yyyy-MM-dd HH:mm} to {report.To:yyyy-MM-dd HH:mm} UTC");
         if (report.MalformedLines > 0)
         {
             console.MarkupLine(c, $"[yellow]{report.MalformedLines:N0} malformed lines skipped[/]");

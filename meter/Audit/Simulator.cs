@@ -77,7 +77,7 @@ public sealed class Simulator(Scenario scenario, PricingCatalog pricing, int see
                 var e = new UsageEvent(
                     $"sim{seed.ToString(CultureInfo.InvariantCulture)}-{written.ToString("x8", CultureInfo.InvariantCulture)}",
                     call.Time, scenario.Namespace, tags, call.Step.Provider, call.Step.Model, true, call.Tokens, false, call.Cost,
-                    call.Latency, null, "ok", 200, []);
+                    call.Latency, null, "forwarded", 200, []);
                 UsageEventJson.Write(json, e);
                 await json.FlushAsync(cancellationToken);
                 json.Reset();

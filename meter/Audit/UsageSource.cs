@@ -154,6 +154,6 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
 
         error = null;
         return new UsageEvent(
-            $"csv-{number.ToString(CultureInfo.InvariantCulture)}", time, f[1], tags, f[6], f[7], false, tokens, false, cost, 0, null, "ok", 200, []);
+            $"csv-{number.ToString(CultureInfo.InvariantCulture)}", time, f[1], tags, f[6], f[7], false, tokens, false, cost, 0, null, "forwarded", 200, []);
     }
 }

@@ -205,7 +205,8 @@ internal static class AuditCommandLine
         var location = result.GetValue(Usage)!;
         if (!UsageSource.IsRedis(location) && !File.Exists(location))
         {
-            throw new UsageException($"--usage: {location} does not exist");
+            // A file that is not there is a bad input file, like a bad policy (exit 1), not a mistyped flag (exit 2).
+            throw new FileNotFoundException($"--usage: {location} does not exist");
         }
 
         return new UsageSource(location, pricing, malformed.Add);

@@ -50,7 +50,7 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         Assert.Equal("transaction-service-daily", root.GetProperty("rule_id").GetString());
         Assert.Equal(root.GetProperty("error").GetProperty("message").GetString(), root.GetProperty("detail").GetString());
         Assert.StartsWith("Repository \"transaction-service\" has exhausted its daily $", root.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.EndsWith("AI budget at 14:32 UTC.", root.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.EndsWith("AI budget; refused at 14:32 UTC, it resets at 2026-11-19 00:00 UTC.", root.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal("Review pipeline logs for infinite loops or request a quota increase via the platform team.", root.GetProperty("mitigation").GetString());
         Assert.Equal("https://grafana.example.com/d/tollgate-budgets?var-budget=transaction-service-daily", root.GetProperty("dashboard").GetString());
 
@@ -74,7 +74,8 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         using var body = JsonDocument.Parse(await blocked.Content.ReadAsStringAsync());
         Assert.Equal("error", body.RootElement.GetProperty("type").GetString());
         Assert.Equal("rate_limit_error", body.RootElement.GetProperty("error").GetProperty("type").GetString());
-        Assert.Matches(@"^Repository ""checkout"" has exhausted its daily 1-token AI budget at \d\d:\d\d UTC\.$", body.RootElement.GetProperty("detail").GetString());
+        Assert.Matches(@"^Repository ""checkout"" has exhausted its daily 1-token AI budget; refused at \d\d:\d\d UTC, it resets at \d{4}-\d\d-\d\d 00:00 UTC\.$",
+            body.RootElement.GetProperty("detail").GetString());
         Assert.Equal(body.RootElement.GetProperty("detail").GetString(), body.RootElement.GetProperty("error").GetProperty("message").GetString());
     }
 

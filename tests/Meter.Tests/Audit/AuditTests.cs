@@ -116,6 +116,9 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         Assert.InRange(events.Sum(e => e.Tokens.Input + e.Tokens.CacheRead), 270_000_000, 330_000_000);
         Assert.InRange(events.Count(e => e.Tags["agent_step"] == "review-context"), 700, 950);
         Assert.Equal(["review-context", "review-diff", "review-summary"], events.Select(e => e.Tags["agent_step"]).Distinct().Order());
+
+        // A simulated call is one the meter forwarded: the outcome is a documented tollgate_requests_total value.
+        Assert.Equal(["forwarded"], events.Select(e => e.Outcome).Distinct());
     }
 
     [Fact]
@@ -162,6 +165,20 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         (code, _, stderr) = await RunAsync("backtest", "--policy", "nope.yaml", "--usage", "missing.jsonl");
         Assert.NotEqual(0, code);
         Assert.Single(stderr.Trim().Split('\n'));
+
+        // A usage file that is not there is a bad input file (1, as the README says), not a bad flag (2).
+        (code, _, stderr) = await RunAsync("backtest", "--policy", WriteTemp(SmallBudget, ".yaml"), "--usage", "missing.jsonl");
+        Assert.Equal(1, code);
+        Assert.Equal("tollgate-meter backtest: --usage: missing.jsonl does not exist", stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Backtest_of_a_file_without_events_says_so()
+    {
+        var (code, stdout, _) = await RunAsync("backtest", "--policy", WriteTemp(SmallBudget, ".yaml"), "--usage", WriteTemp("not json\n", ".jsonl"));
+        Assert.Equal(0, code);
+        Assert.Contains("no events to replay", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(" to  UTC", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
