@@ -47,7 +47,7 @@ RUN dotnet publish meter/Meter.csproj -c Release --no-restore -p:UseAppHost=fals
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS meter
 WORKDIR /app
 # Binaries stay root-owned and read-only to the app user. The working directory holds the default ledger journal
-# (tollgate-ledger.jsonl) and its spool, so it must be writable by the app user; pods mount an emptyDir or use Redis.
+# (.tollgate/ledger.jsonl) and its spool, so it must be writable by the app user; pods mount an emptyDir or use Redis.
 RUN mkdir /var/lib/tollgate && chown 1654:1654 /var/lib/tollgate
 COPY --from=build /out/meter /app/
 WORKDIR /var/lib/tollgate

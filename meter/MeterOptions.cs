@@ -24,8 +24,16 @@ public sealed record MeterOptions
         ["openai"] = new("https://api.openai.com"),
     };
 
-    /// <summary>Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>tollgate-ledger.jsonl</c>.</summary>
-    public string Ledger { get; init; } = "tollgate-ledger.jsonl";
+    /// <summary>
+    /// Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>.tollgate/ledger.jsonl</c>: the
+    /// meter's state stays in one directory (ignored by git) instead of littering the working tree.
+    /// </summary>
+    public string Ledger { get; init; } = DefaultLedger;
+
+    /// <summary>Where the meter keeps its state when no path is given.</summary>
+    public const string DataDirectory = ".tollgate";
+
+    public const string DefaultLedger = DataDirectory + "/ledger.jsonl";
 
     /// <summary>True for a <c>redis://</c> ledger address.</summary>
     public static bool IsRedisLedger(string ledger) => ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);

@@ -52,6 +52,11 @@ public sealed class EmbeddedLedger : IBudgetLedger
     /// <summary>Opens (or creates) the journal at <paramref name="path"/>, replays it and compacts it.</summary>
     public static EmbeddedLedger Open(string path, TimeProvider time)
     {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { Length: > 0 } directory)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
         var replay = LedgerJournal.Replay(path);
         var now = time.GetUtcNow();
         var settled = replay.SettledIds.Skip(Math.Max(0, replay.SettledIds.Count - SettledIdsKept)).ToList();

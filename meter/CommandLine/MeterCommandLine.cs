@@ -15,8 +15,8 @@ internal static class MeterCommandLine
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget/AiRoutingRule YAML file or folder; reloaded when it changes." };
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
-    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => "tollgate-ledger.jsonl" };
-    private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool)." };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => MeterOptions.DefaultLedger };
+    private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool; .tollgate/usage.spool for Redis)." };
     private static readonly Option<string> SecretsDir = new("--secrets-dir") { Description = "Folder of routing rules' API key Secrets, as <dir>/<secret>/<key>.", DefaultValueFactory = _ => "/etc/tollgate/secrets" };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
     private static readonly Option<string[]> Tag = new("--tag") { Description = "Identity tag key=value that requests cannot override (repeatable)." };

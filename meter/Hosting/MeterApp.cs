@@ -56,7 +56,7 @@ public sealed class MeterApp : IAsyncDisposable
         var spoolPath = options.SpoolPath ?? options.Ledger switch
         {
             "memory" => null,
-            var redis when MeterOptions.IsRedisLedger(redis) => "tollgate-usage.spool",
+            var redis when MeterOptions.IsRedisLedger(redis) => MeterOptions.DataDirectory + "/usage.spool",
             var file => file + ".spool",
         };
         var spool = spoolPath is null ? UsageSpool.InMemory() : UsageSpool.Open(spoolPath);
