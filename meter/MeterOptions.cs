@@ -24,6 +24,12 @@ public sealed record MeterOptions
         ["openai"] = new("https://api.openai.com"),
     };
 
+    /// <summary>
+    /// A PEM bundle of certificate authorities trusted for upstream TLS in addition to the system trust store (which
+    /// stays the default). None by default.
+    /// </summary>
+    public string? UpstreamCaPath { get; init; }
+
     /// <summary>Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>tollgate-ledger.jsonl</c>.</summary>
     public string Ledger { get; init; } = "tollgate-ledger.jsonl";
 
