@@ -25,6 +25,12 @@ public sealed record MeterOptions
     };
 
     /// <summary>
+    /// A PEM bundle of certificate authorities trusted for upstream TLS in addition to the system trust store (which
+    /// stays the default). None by default.
+    /// </summary>
+    public string? UpstreamCaPath { get; init; }
+
+    /// <summary>
     /// Journal file of the embedded ledger, or <c>memory</c> to keep nothing. Default <c>.tollgate/ledger.jsonl</c>: the
     /// meter's state stays in one directory (ignored by git) instead of littering the working tree.
     /// </summary>

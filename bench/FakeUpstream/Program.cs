@@ -21,7 +21,11 @@ var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsync
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 
-await using var upstream = await FakeLlmUpstream.StartAsync(port);
+// As strict as in the tests (Host, key in the provider's form, anthropic-version), so a benchmark run through a
+// meter that mangles any of them shows up as non-2xx responses. The key is the one stream.lua and nonstream.lua send;
+// run.sh gives the meter no key of its own, so the same key reaches the fake on both paths.
+const string BenchKey = "bench-key";
+await using var upstream = await FakeLlmUpstream.StartAsync(new FakeUpstreamOptions { Port = port, AnthropicKeys = [BenchKey], OpenAiKeys = [BenchKey] });
 
 // Recording would make the fake allocate per request and skew the proxy's measured overhead.
 upstream.RecordRequests = false;

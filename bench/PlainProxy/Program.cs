@@ -6,7 +6,8 @@ using Yarp.ReverseProxy.Forwarder;
 // Bare YARP forwarder for the benchmark baseline:
 //   Tollgate.Bench.PlainProxy --port 8787 --upstream http://127.0.0.1:9000
 // Same Kestrel "slim" host, same SocketsHttpHandler settings and the same YARP IHttpForwarder call as the meter,
-// without tagging, estimation, budgets, ledger, usage scanning or metrics.
+// without tagging, estimation, budgets, ledger, usage scanning or metrics (it does address the upstream by its own
+// authority, as the meter does, or the strict fake provider would refuse every request).
 var port = 8787;
 var upstream = "http://127.0.0.1:9000";
 for (var i = 0; i + 1 < args.Length; i += 2)
@@ -56,7 +57,7 @@ var forwarder = app.Services.GetRequiredService<IHttpForwarder>();
 
 app.Run(async context =>
 {
-    var error = await forwarder.SendAsync(context, upstream, invoker, config, HttpTransformer.Default);
+    var error = await forwarder.SendAsync(context, upstream, invoker, config, UpstreamAuthorityTransformer.Instance);
     if (error != ForwarderError.None && !context.Response.HasStarted)
     {
         context.Response.StatusCode = StatusCodes.Status502BadGateway;
@@ -67,3 +68,18 @@ await app.StartAsync();
 Console.WriteLine($"listening on http://127.0.0.1:{port}");
 await app.WaitForShutdownAsync();
 return 0;
+
+/// <summary>
+/// The default transform plus what any correct proxy to a provider edge must do and the meter does: the upstream's own
+/// authority instead of the client's Host (an edge refuses a foreign one, and so does the strict fake).
+/// </summary>
+internal sealed class UpstreamAuthorityTransformer : HttpTransformer
+{
+    public static UpstreamAuthorityTransformer Instance { get; } = new();
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+        proxyRequest.Headers.Host = null;
+    }
+}

@@ -3,6 +3,7 @@ using System.Globalization;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Hosting;
 
 namespace Tollgate.Meter.CommandLine;
@@ -15,6 +16,7 @@ internal static class MeterCommandLine
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget/AiRoutingRule YAML file or folder; reloaded when it changes." };
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
+    private static readonly Option<string?> UpstreamCa = new("--upstream-ca") { Description = "PEM bundle of CAs trusted for upstream TLS, besides the system trust store." };
     private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => MeterOptions.DefaultLedger };
     private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool; .tollgate/usage.spool for Redis)." };
     private static readonly Option<string> SecretsDir = new("--secrets-dir") { Description = "Folder of routing rules' API key Secrets, as <dir>/<secret>/<key>.", DefaultValueFactory = _ => "/etc/tollgate/secrets" };
@@ -52,6 +54,19 @@ internal static class MeterCommandLine
             }
 
             upstreams[provider] = uri;
+        }
+
+        var upstreamCa = result.GetValue(UpstreamCa);
+        if (upstreamCa is not null)
+        {
+            try
+            {
+                _ = UpstreamTrust.LoadBundle(upstreamCa);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                return (null, $"--upstream-ca: \"{upstreamCa}\" {Reason(ex)}");
+            }
         }
 
         foreach (var (flag, option) in new[] { ("--listen", Listen), ("--admin-listen", AdminListen) })
@@ -147,6 +162,7 @@ internal static class MeterCommandLine
             PolicyPath = result.GetValue(Policy),
             PricingPath = result.GetValue(Pricing),
             Upstreams = upstreams,
+            UpstreamCaPath = upstreamCa,
             Ledger = ledger,
             SpoolPath = result.GetValue(Spool),
             SecretsDirectory = result.GetValue(SecretsDir)!,
@@ -168,13 +184,21 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, AllowUnmetered })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, AllowUnmetered })
         {
             root.Options.Add(option);
         }
 
         return root;
     }
+
+    private static string Reason(Exception ex) => ex switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "does not exist",
+        UnauthorizedAccessException => "cannot be read (permission denied)",
+        InvalidDataException => ex.Message,
+        _ => "cannot be read: " + ex.Message,
+    };
 
     private static bool TrySplit(string value, out string key, out string rest)
     {

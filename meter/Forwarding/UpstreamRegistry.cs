@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Tollgate.Meter.Forwarding;
@@ -8,15 +9,21 @@ namespace Tollgate.Meter.Forwarding;
 /// <summary>
 /// One <see cref="HttpMessageInvoker"/> per provider (and per extra endpoint a routing rule names), built once: the
 /// forwarder needs an invoker, not an HttpClient, because HttpClient buffers and times out in ways that break streamed
-/// completions.
+/// completions. Every invoker, routed targets' too, trusts the system store plus the <c>--upstream-ca</c> bundle.
 /// </summary>
 internal sealed class UpstreamRegistry : IDisposable
 {
     private readonly Dictionary<string, Upstream> _upstreams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Provider, string Prefix), Upstream> _routed = new();
+    private readonly RemoteCertificateValidationCallback? _certificateValidator;
 
     public UpstreamRegistry(MeterOptions options)
     {
+        if (options.UpstreamCaPath is { } caPath)
+        {
+            _certificateValidator = UpstreamTrust.CreateValidator(UpstreamTrust.LoadBundle(caPath));
+        }
+
         foreach (var (provider, uri) in options.Upstreams)
         {
             _upstreams[provider] = new Upstream(provider, Prefix(uri), CreateInvoker(), options.ApiKeys.GetValueOrDefault(provider));
@@ -39,7 +46,7 @@ internal sealed class UpstreamRegistry : IDisposable
 
     private static string Prefix(Uri uri) => uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
 
-    private static HttpMessageInvoker CreateInvoker()
+    private HttpMessageInvoker CreateInvoker()
     {
         var handler = new SocketsHttpHandler
         {
@@ -54,6 +61,11 @@ internal sealed class UpstreamRegistry : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(15),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
         };
+        if (_certificateValidator is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = _certificateValidator;
+        }
+
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 }

@@ -6,9 +6,9 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Tollgate.Meter.Forwarding;
 
 /// <summary>
-/// Shapes the outgoing request: drops the tagging headers (they are the meter's business, not the provider's), asks for
-/// an uncompressed body so usage can be read as it streams, and swaps in the provider key the meter holds so job
-/// containers never need one.
+/// Shapes the outgoing request: addresses it to the upstream's own authority, drops the tagging headers (they are the
+/// meter's business, not the provider's), asks for an uncompressed body so usage can be read as it streams, and swaps
+/// in the provider key the meter holds so job containers never need one.
 /// </summary>
 internal sealed class UpstreamTransformer : HttpTransformer
 {
@@ -31,6 +31,11 @@ internal sealed class UpstreamTransformer : HttpTransformer
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
         var headers = proxyRequest.Headers;
+
+        // The base transform copies the client's Host (the meter's own 127.0.0.1:8787). Provider edges route by
+        // Host/:authority and refuse a foreign one (Cloudflare: 403 "error code: 1003"), and SocketsHttpHandler would
+        // also take the TLS server name (SNI) from it. Without it, both come from the destination URI.
+        headers.Host = null;
         headers.Remove(RequestTags.HeaderName);
         headers.Remove(RequestTags.AliasHeaderName);
         headers.Remove(HeaderNames.AcceptEncoding);

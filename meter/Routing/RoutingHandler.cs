@@ -93,7 +93,11 @@ internal sealed class RoutingHandler(TargetPipelines pipelines, MeterMetrics met
         };
         foreach (var header in original.Headers)
         {
-            attempt.Headers.TryAddWithoutValidation(header.Key, header.Value);
+            // Each target is addressed by its own authority (and SNI), which the handler takes from the URI.
+            if (!header.Key.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase))
+            {
+                attempt.Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
         }
 
         if (original.Content is not null)

@@ -13,7 +13,7 @@ namespace Tollgate.Meter.Tests;
 /// </summary>
 public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redis) : IClassFixture<UpstreamFixture>, IClassFixture<RedisServerFixture>
 {
-    private const string MeterKey = "sk-meter-held-key";
+    private const string MeterKey = FakeUpstreamOptions.DefaultOpenAiKey;
     private const string ClientKey = "sk-client-own-key";
 
     private const string SpentBudget = """
@@ -130,6 +130,8 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
         var seen = Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker);
         Assert.Equal("/v1/files/upload", seen.Path);
         Assert.Equal("Bearer " + ClientKey, seen.Headers["Authorization"]);
+
+        // The fake provider has no files API: its own 404 comes back unchanged.
         Assert.Equal(404, response.Status);
 
         // Untagged, it is refused like any other call: attribution is not optional.
@@ -333,7 +335,7 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
     [Fact]
     public async Task Unexpected_failure_inside_the_meter_is_a_json_500_with_the_request_id_and_no_exception_text()
     {
-        await using var meter = await MeterHarness.StartAsync(Upstream, SpentBudget, ledger: new ThrowingLedger(), configure: WithKey);
+        await using var meter = await MeterHarness.StartAsync(Upstream, SpentBudget, ledger: new ThrowingLedger());
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags()));
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
@@ -362,13 +364,9 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
         return new RawHttp.Response((int)response.StatusCode, headers, await response.Content.ReadAsStringAsync());
     }
 
-    private static MeterOptions WithKey(MeterOptions options) =>
-        options with { ApiKeys = new Dictionary<string, string> { ["anthropic"] = MeterKey, ["openai"] = MeterKey } };
-
     private Task<MeterHarness> StartAsync(string ledger, Func<MeterOptions, MeterOptions>? configure = null, string? policy = null) =>
         MeterHarness.StartAsync(Upstream, policy, configure: o =>
         {
-            o = WithKey(o);
             if (ledger == "redis")
             {
                 var database = Interlocked.Increment(ref _redisDatabase) % 16;

@@ -17,6 +17,8 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--allow-unmetered", "v1/files" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"v1/files\")")]
     [InlineData(new[] { "--allow-unmetered", "/v1/files%2F*" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"/v1/files%2F*\")")]
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]
+    [InlineData(new[] { "--upstream-ca", "/nonexistent/ca.pem" }, "tollgate-meter: --upstream-ca: \"/nonexistent/ca.pem\" does not exist")]
+    [InlineData(new[] { "--upstream-ca", "/" }, "tollgate-meter: --upstream-ca: \"/\" is a directory, not a PEM file")]
     public async Task Bad_flag_exits_2_with_one_line_naming_it(string[] args, string expected)
     {
         await using var meter = MeterProcess.Start(args);
@@ -88,7 +90,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
             "--upstream", $"anthropic={fixture.Upstream.BaseUri}", "--upstream", $"openai={fixture.Upstream.BaseUri}"];
         var adminUri = new Uri($"http://127.0.0.1:{admin}");
 
-        await using (var first = MeterProcess.Start(args))
+        await using (var first = MeterProcess.Start(MeterHarness.MeterKeyEnvironment, args))
         {
             await first.WaitUntilReadyAsync(adminUri);
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proxy}") };
@@ -105,7 +107,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
             first.Kill();
         }
 
-        await using var second = MeterProcess.Start(args);
+        await using var second = MeterProcess.Start(MeterHarness.MeterKeyEnvironment, args);
         await second.WaitUntilReadyAsync(adminUri);
         using var adminClient = new HttpClient();
         var scrape = new MetricsScrape(await adminClient.GetStringAsync(new Uri(adminUri, "/metrics")));
@@ -114,6 +116,50 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
         var spent = scrape.Sum("tollgate_budget_spent", ("budget", "crash-safe"));
         Assert.InRange(spent, 100 + 500 + 1, 100 + 500 + 200);
         Assert.Contains("recovered 1 unsettled reservations", second.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("just some text\n", "holds no readable PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    [InlineData("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n", "holds no readable PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    [InlineData("-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n", "is not a PEM certificate bundle (")]
+    public async Task Unusable_upstream_ca_exits_2_with_one_line_naming_the_file(string content, string reason)
+    {
+        var bundle = Path.Combine(_directory, "ca.pem");
+        await File.WriteAllTextAsync(bundle, content);
+
+        await using var meter = MeterProcess.Start("--upstream-ca", bundle, "--ledger", "memory");
+
+        Assert.Equal(2, await meter.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var error = Assert.Single(meter.StandardError.Trim().Split('\n'));
+        Assert.StartsWith($"tollgate-meter: --upstream-ca: \"{bundle}\" {reason}", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Meter_process_reaches_an_https_upstream_behind_a_private_ca_over_http2()
+    {
+        using var authority = TestCertificateAuthority.Create();
+        await using var upstream = await FakeLlmUpstream.StartAsync(new FakeUpstreamOptions { Tls = true, CertificateAuthority = authority });
+        var bundle = authority.WritePem(Path.Combine(_directory, "ca.pem"));
+        var origin = upstream.BaseUri.ToString().TrimEnd('/');
+        var (proxy, admin) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
+        var adminUri = new Uri($"http://127.0.0.1:{admin}");
+
+        await using var meter = MeterProcess.Start(MeterHarness.MeterKeyEnvironment,
+            "--upstream", $"anthropic={origin}", "--upstream", $"openai={origin}", "--upstream-ca", bundle,
+            "--ledger", "memory", "--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{admin}");
+        await meter.WaitUntilReadyAsync(adminUri);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proxy}") };
+        using var response = await client.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(), ("x-fake-usage", "input=50,output=9")));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var received = Assert.Single(upstream.Requests);
+        Assert.Equal($"localhost:{upstream.BaseUri.Port}", received.Host);
+        Assert.Equal("localhost", received.TlsServerName);
+        Assert.Equal("HTTP/2", received.Protocol);
+        Assert.Equal(FakeUpstreamOptions.DefaultAnthropicKey, received.ApiKey);
+        using var adminClient = new HttpClient();
+        var scrape = new MetricsScrape(await adminClient.GetStringAsync(new Uri(adminUri, "/metrics")));
+        Assert.Equal(9, scrape.Sum("tollgate_tokens_total", ("type", "output")));
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);

@@ -12,9 +12,14 @@ namespace Tollgate.Meter.Tests;
 /// </summary>
 public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<UpstreamFixture>, IAsyncLifetime
 {
+    /// <summary>The key of the second account, which the routing rule's Secret holds.</summary>
+    private const string RoutedKey = "sk-ant-routed";
+
     private FakeLlmUpstream _secondary = null!;
 
-    public async Task InitializeAsync() => _secondary = await FakeLlmUpstream.StartAsync();
+    // The second endpoint accepts the provider's default key (targets without a Secret carry it) and the rule's own.
+    public async Task InitializeAsync() => _secondary = await FakeLlmUpstream.StartAsync(
+        new FakeUpstreamOptions { AnthropicKeys = [FakeUpstreamOptions.DefaultAnthropicKey, RoutedKey] });
 
     public async Task DisposeAsync() => await _secondary.DisposeAsync();
 
@@ -163,7 +168,7 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-routing-").FullName;
         Directory.CreateDirectory(Path.Combine(directory, "secrets", "anthropic-ci"));
-        await File.WriteAllTextAsync(Path.Combine(directory, "secrets", "anthropic-ci", "apiKey"), "sk-ant-routed\n");
+        await File.WriteAllTextAsync(Path.Combine(directory, "secrets", "anthropic-ci", "apiKey"), RoutedKey + "\n");
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Rule($"""
               route:
                 targets:
@@ -175,7 +180,7 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var received = Assert.Single(_secondary.Requests);
-        Assert.Equal("sk-ant-routed", received.Headers["x-api-key"]);
+        Assert.Equal(RoutedKey, received.ApiKey);
         Assert.DoesNotContain(received.Headers.Values, value => value.Contains("sk-ant-from-the-job", StringComparison.Ordinal));
     }
 

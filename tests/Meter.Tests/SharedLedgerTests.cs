@@ -163,7 +163,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
                 """);
             var address = Redis.Address + "/3";
             var (proxy, admin) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
-            await using (var meter = MeterProcess.Start("--policy", policy, "--ledger", address, "--spool", Path.Combine(directory, "usage.spool"),
+            await using (var meter = MeterProcess.Start(MeterHarness.MeterKeyEnvironment, "--policy", policy, "--ledger", address, "--spool", Path.Combine(directory, "usage.spool"),
                 "--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{admin}", "--upstream", $"anthropic={fixture.Upstream.BaseUri}"))
             {
                 await meter.WaitUntilReadyAsync(new Uri($"http://127.0.0.1:{admin}"));

@@ -86,20 +86,51 @@ public sealed class TaggingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     [Fact]
     public async Task Meter_held_key_replaces_the_callers_key()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, configure: o => o with
-        {
-            ApiKeys = new Dictionary<string, string> { ["anthropic"] = "sk-ant-meter", ["openai"] = "sk-openai-meter" },
-        });
+        // The harness's meter holds the keys the fake issued, as TOLLGATE_*_API_KEY do in production.
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
         var marker = Guid.NewGuid().ToString("N");
         using var anthropic = MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(), ("x-api-key", "job-key"), ("x-test-id", marker + "a"));
         using var openai = MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(), ("Authorization", "Bearer job-key"), ("x-test-id", marker + "o"));
-        (await meter.SendAsync(anthropic)).Dispose();
-        (await meter.SendAsync(openai)).Dispose();
+        using var anthropicResponse = await meter.SendAsync(anthropic);
+        using var openAiResponse = await meter.SendAsync(openai);
 
+        Assert.Equal(HttpStatusCode.OK, anthropicResponse.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, openAiResponse.StatusCode);
         var sentAnthropic = fixture.Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker + "a");
         var sentOpenAi = fixture.Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker + "o");
-        Assert.Equal("sk-ant-meter", Header(sentAnthropic.Headers, "x-api-key"));
-        Assert.Equal("Bearer sk-openai-meter", Header(sentOpenAi.Headers, "Authorization"));
+        Assert.Equal(FakeUpstreamOptions.DefaultAnthropicKey, sentAnthropic.ApiKey);
+        Assert.Equal("Bearer " + FakeUpstreamOptions.DefaultOpenAiKey, Header(sentOpenAi.Headers, "Authorization"));
+        Assert.DoesNotContain(sentAnthropic.Headers.Values.Concat(sentOpenAi.Headers.Values), value => value.Contains("job-key", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_a_meter_key_the_callers_own_key_reaches_the_provider()
+    {
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, configure: o => o with { ApiKeys = new Dictionary<string, string>() });
+        var marker = Guid.NewGuid().ToString("N");
+        using var anthropic = MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(),
+            ("x-api-key", FakeUpstreamOptions.DefaultAnthropicKey), ("x-test-id", marker + "a"));
+        using var openai = MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(),
+            ("Authorization", "Bearer " + FakeUpstreamOptions.DefaultOpenAiKey), ("x-test-id", marker + "o"));
+        using var anthropicResponse = await meter.SendAsync(anthropic);
+        using var openAiResponse = await meter.SendAsync(openai);
+
+        Assert.Equal(HttpStatusCode.OK, anthropicResponse.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, openAiResponse.StatusCode);
+        Assert.Equal(FakeUpstreamOptions.DefaultAnthropicKey, fixture.Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker + "a").ApiKey);
+        Assert.Equal(FakeUpstreamOptions.DefaultOpenAiKey, fixture.Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker + "o").ApiKey);
+    }
+
+    [Fact]
+    public async Task Without_any_key_the_provider_refuses_and_the_meter_passes_its_401_on()
+    {
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, configure: o => o with { ApiKeys = new Dictionary<string, string>() });
+
+        using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags()));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_request_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
     }
 
     private static string? Header(IReadOnlyDictionary<string, string> headers, string name) =>

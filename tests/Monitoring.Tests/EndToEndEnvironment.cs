@@ -120,6 +120,13 @@ public sealed class EndToEndEnvironment : IAsyncLifetime
                 SecretsDirectory = Path.Combine(_directory, "secrets"),
                 Namespace = Namespace,
                 Upstreams = new Dictionary<string, Uri> { ["anthropic"] = _primary.BaseUri, ["openai"] = _primary.BaseUri },
+
+                // The keys the strict fakes issued, held by the meter as in production; the requests carry none.
+                ApiKeys = new Dictionary<string, string>
+                {
+                    ["anthropic"] = FakeUpstreamOptions.DefaultAnthropicKey,
+                    ["openai"] = FakeUpstreamOptions.DefaultOpenAiKey,
+                },
             },
             new MeterAppSettings { MinimumLogLevel = LogLevel.Warning });
         await _meter.StartAsync();
@@ -371,6 +378,11 @@ public sealed class EndToEndEnvironment : IAsyncLifetime
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_meter!.ProxyUri, path)) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.TryAddWithoutValidation("X-Tollgate-Metadata", tags);
+        if (path.StartsWith("/v1/messages", StringComparison.Ordinal))
+        {
+            request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
+        }
+
         foreach (var (name, value) in headers)
         {
             request.Headers.TryAddWithoutValidation(name, value);

@@ -99,7 +99,6 @@ internal sealed record FakeKnobs(
     int ChunkDelayMs,
     int? Status,
     int? DisconnectAfter,
-    bool Gzip,
     bool RepeatDelta,
     bool UsageChunkChoices)
 {
@@ -139,7 +138,6 @@ internal sealed record FakeKnobs(
             delay ?? 0,
             status,
             disconnectAfter,
-            IsTrue(headers["x-fake-gzip"]),
             IsTrue(headers["x-fake-repeat-delta"]),
             IsTrue(headers["x-fake-usage-chunk-choices"]));
     }

@@ -5,6 +5,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -16,7 +17,9 @@ namespace Tollgate.TestSupport;
 
 /// <summary>
 /// A real HTTP server on loopback that speaks the Anthropic and OpenAI wire formats, with per-request
-/// <c>x-fake-*</c> header knobs for usage, model, chunking, delays, errors, disconnects and gzip.
+/// <c>x-fake-*</c> header knobs for usage, model, chunking, delays, errors and disconnects. It is as strict as the
+/// real provider edges unless told otherwise (<see cref="FakeUpstreamOptions"/>): it checks the authority, the key in
+/// the provider's form and, over TLS, the SNI; it speaks HTTP/2 over TLS; it answers gzip when the client admits it.
 /// </summary>
 public sealed class FakeLlmUpstream : IAsyncDisposable
 {
@@ -26,20 +29,33 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
     private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(1);
 
     private readonly WebApplication _app;
+    private readonly FakeUpstreamOptions _options;
+    private readonly TestCertificateAuthority? _ownedAuthority;
     private readonly Queue<RecordedRequest> _requests = new();
     private readonly System.Collections.Concurrent.ConcurrentQueue<ScriptedFailure> _failures = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _refusedServerNames = new();
     private readonly Lock _requestsLock = new();
     private int _activeStreams;
     private int _cancelledStreams;
     private int _completedStreams;
+    private int _port;
 
-    private FakeLlmUpstream(WebApplication app)
+    private FakeLlmUpstream(WebApplication app, FakeUpstreamOptions options, TestCertificateAuthority? ownedAuthority)
     {
         _app = app;
+        _options = options;
+        _ownedAuthority = ownedAuthority;
+        CertificateAuthority = options.CertificateAuthority ?? ownedAuthority;
     }
 
-    /// <summary>Origin of the server, for example <c>http://127.0.0.1:41234/</c>.</summary>
+    /// <summary>
+    /// Origin of the server: <c>http://127.0.0.1:41234/</c>, or over TLS <c>https://localhost:41234/</c> (the name the
+    /// certificate and the SNI check expect).
+    /// </summary>
     public Uri BaseUri { get; private set; } = null!;
+
+    /// <summary>The CA that issued the TLS server certificate; null over plain HTTP.</summary>
+    public TestCertificateAuthority? CertificateAuthority { get; }
 
     /// <summary>Usage reported when <c>x-fake-usage</c> does not set a type.</summary>
     public FakeUsage DefaultUsage { get; set; } = new(Input: 100, Output: 20);
@@ -59,6 +75,9 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         }
     }
 
+    /// <summary>SNI names (empty for none) of TLS handshakes refused because they did not name this server.</summary>
+    public IReadOnlyList<string> RefusedServerNames => _refusedServerNames.ToArray();
+
     /// <summary>Streams currently being written.</summary>
     public int ActiveStreams => Volatile.Read(ref _activeStreams);
 
@@ -68,36 +87,52 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
     /// <summary>Streams that sent their last event.</summary>
     public int CompletedStreams => Volatile.Read(ref _completedStreams);
 
-    /// <summary>Starts on an ephemeral loopback port.</summary>
-    public static Task<FakeLlmUpstream> StartAsync(CancellationToken ct = default) => StartAsync(0, ct);
+    /// <summary>Starts a strict plain-HTTP fake on an ephemeral loopback port.</summary>
+    public static Task<FakeLlmUpstream> StartAsync(CancellationToken ct = default) => StartAsync(new FakeUpstreamOptions(), ct);
 
-    /// <summary>Starts on the given loopback port (0 picks a free one).</summary>
-    public static async Task<FakeLlmUpstream> StartAsync(int port, CancellationToken ct = default)
+    /// <summary>Starts a fake as <paramref name="options"/> say.</summary>
+    public static async Task<FakeLlmUpstream> StartAsync(FakeUpstreamOptions options, CancellationToken ct = default)
     {
+        var ownedAuthority = options.Tls && options.CertificateAuthority is null ? TestCertificateAuthority.Create() : null;
+        var authority = options.CertificateAuthority ?? ownedAuthority;
+        FakeLlmUpstream? upstream = null;
+
         // The empty builder has no logging providers, configuration sources or routing: nothing on the hot path but Kestrel.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(options =>
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            options.AddServerHeader = false;
-            options.Limits.MaxRequestBodySize = null;
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null;
             // The whole body is buffered before parsing; a bounded pipe would stall on prompts over 1 MB.
-            options.Limits.MaxRequestBufferSize = null;
-            options.Listen(IPAddress.Loopback, port);
+            kestrel.Limits.MaxRequestBufferSize = null;
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen =>
+            {
+                if (authority is null)
+                {
+                    return;
+                }
+
+                listen.Protocols = options.Protocols;
+                listen.UseHttps(https => https.ServerCertificateSelector = (_, serverName) => upstream!.SelectCertificate(serverName, authority));
+            });
         });
 
         var app = builder.Build();
-        var upstream = new FakeLlmUpstream(app);
+        upstream = new FakeLlmUpstream(app, options, ownedAuthority);
         app.Run(upstream.HandleAsync);
         try
         {
             await app.StartAsync(ct);
             var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>();
-            upstream.BaseUri = new Uri(addresses.Addresses.First());
+            var bound = new Uri(addresses.Addresses.First());
+            upstream._port = bound.Port;
+            upstream.BaseUri = authority is null ? bound : new Uri($"https://{TestCertificateAuthority.ServerName}:{bound.Port}/");
             return upstream;
         }
         catch
         {
             await app.DisposeAsync();
+            ownedAuthority?.Dispose();
             throw;
         }
     }
@@ -137,6 +172,22 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         using var deadline = new CancellationTokenSource(ShutdownGrace);
         await _app.StopAsync(deadline.Token);
         await _app.DisposeAsync();
+        _ownedAuthority?.Dispose();
+    }
+
+    /// <summary>
+    /// Like a CDN edge, the handshake fails unless SNI names this server: a client that connects by address or sends
+    /// another name (for example one copied from the client's <c>Host</c>) never gets as far as HTTP.
+    /// </summary>
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? SelectCertificate(string? serverName, TestCertificateAuthority authority)
+    {
+        if (_options.Lenient || string.Equals(serverName, TestCertificateAuthority.ServerName, StringComparison.OrdinalIgnoreCase))
+        {
+            return authority.ServerCertificate;
+        }
+
+        _refusedServerNames.Enqueue(serverName ?? string.Empty);
+        return null;
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -164,13 +215,16 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             return;
         }
 
+        var route = Route(request.Path.Value);
+        var anthropic = route is Endpoint.Messages or Endpoint.CountTokens
+            || (route == Endpoint.Models && request.Headers.ContainsKey("anthropic-version"));
         RequestBody body = default;
         string? bodyError = null;
         try
         {
             if (RecordRequests)
             {
-                Record(request, read.Buffer, receivedAt);
+                Record(context, read.Buffer, receivedAt, anthropic);
             }
 
             body = RequestBody.Parse(read.Buffer);
@@ -184,9 +238,13 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             bodyReader.AdvanceTo(read.Buffer.End);
         }
 
-        var route = Route(request.Path.Value);
-        var anthropic = route is Endpoint.Messages or Endpoint.CountTokens
-            || (route == Endpoint.Models && request.Headers.ContainsKey("anthropic-version"));
+        // The edge routes by authority before anything reaches the API, so a foreign Host never sees an API error.
+        if (!_options.Lenient && !NamesThisServer(request.Host))
+        {
+            await RefuseForeignHostAsync(context.Response, ct);
+            return;
+        }
+
         context.Response.Headers[anthropic ? "request-id" : "x-request-id"] =
             anthropic ? Ids.Base62Id("req_011C", 20) : Ids.HexId("req_", 32);
 
@@ -194,6 +252,12 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         {
             await WriteErrorAsync(context, anthropic: false, StatusCodes.Status404NotFound,
                 $"Invalid URL ({request.Method} {request.Path})", ct);
+            return;
+        }
+
+        if (!_options.Lenient && Authenticate(request, anthropic) is { } refusal)
+        {
+            await WriteErrorAsync(context, anthropic, refusal.Status, refusal.Message, ct, refusal.OpenAiCode);
             return;
         }
 
@@ -277,7 +341,8 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             response.Headers.CacheControl = "no-cache";
         }
 
-        var gzip = exchange.Knobs.Gzip && AcceptsGzip(context.Request);
+        // Like the provider edges: compressed whenever the client admits gzip, so a proxy that forwards Accept-Encoding gets gzip.
+        var gzip = AcceptsGzip(context.Request);
         if (gzip)
         {
             response.Headers.ContentEncoding = "gzip";
@@ -422,7 +487,8 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         }
     }
 
-    private static async Task WriteErrorAsync(HttpContext context, bool anthropic, int status, string message, CancellationToken ct)
+    private static async Task WriteErrorAsync(
+        HttpContext context, bool anthropic, int status, string message, CancellationToken ct, string? openAiCode = null)
     {
         var response = context.Response;
         response.StatusCode = status;
@@ -432,7 +498,14 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             response.Headers.RetryAfter = "1";
         }
 
-        await using var sink = new ResponseSink(response, gzip: false);
+        var gzip = AcceptsGzip(context.Request);
+        if (gzip)
+        {
+            response.Headers.ContentEncoding = "gzip";
+            response.Headers.Vary = "Accept-Encoding";
+        }
+
+        await using var sink = new ResponseSink(response, gzip);
         var w = sink.BeginJson(default);
         w.WriteStartObject();
         if (anthropic)
@@ -449,7 +522,15 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             w.WriteString("message"u8, message);
             w.WriteString("type"u8, OpenAiErrorType(status));
             w.WriteNull("param"u8);
-            w.WriteNull("code"u8);
+            if (openAiCode is null)
+            {
+                w.WriteNull("code"u8);
+            }
+            else
+            {
+                w.WriteString("code"u8, openAiCode);
+            }
+
             w.WriteEndObject();
         }
 
@@ -464,6 +545,76 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             // Nobody is listening for the error any more.
         }
     }
+
+    /// <summary>Cloudflare's answer to a Host that no zone of its own serves (error 1003), plain text and no request id.</summary>
+    private static async Task RefuseForeignHostAsync(HttpResponse response, CancellationToken ct)
+    {
+        response.StatusCode = StatusCodes.Status403Forbidden;
+        response.ContentType = "text/plain; charset=UTF-8";
+        try
+        {
+            await response.Body.WriteAsync("error code: 1003"u8.ToArray(), ct);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            // Nobody is listening for the refusal any more.
+        }
+    }
+
+    /// <summary>True when the authority is one of this server's names with its port: what a client that means it would send.</summary>
+    private bool NamesThisServer(HostString host) =>
+        host.Port == _port
+        && (string.Equals(host.Host, TestCertificateAuthority.ServerName, StringComparison.OrdinalIgnoreCase)
+            || host.Host == "127.0.0.1");
+
+    /// <summary>The provider's own refusal when the key is missing, not in its form, or not one it issued; null when accepted.</summary>
+    private AuthRefusal? Authenticate(HttpRequest request, bool anthropic)
+    {
+        if (anthropic)
+        {
+            var key = SingleHeader(request, "x-api-key");
+            if (key is null)
+            {
+                return new AuthRefusal(StatusCodes.Status401Unauthorized, "x-api-key header is required", null);
+            }
+
+            if (!_options.AnthropicKeys.Contains(key, StringComparer.Ordinal))
+            {
+                return new AuthRefusal(StatusCodes.Status401Unauthorized, "invalid x-api-key", null);
+            }
+
+            return SingleHeader(request, "anthropic-version") is null
+                ? new AuthRefusal(StatusCodes.Status400BadRequest, "anthropic-version: header is required", null)
+                : null;
+        }
+
+        var token = BearerToken(request);
+        if (token is null)
+        {
+            return new AuthRefusal(StatusCodes.Status401Unauthorized,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                null);
+        }
+
+        return _options.OpenAiKeys.Contains(token, StringComparer.Ordinal)
+            ? null
+            : new AuthRefusal(StatusCodes.Status401Unauthorized, $"Incorrect API key provided: {Mask(token)}.", "invalid_api_key");
+    }
+
+    private static string? SingleHeader(HttpRequest request, string name) =>
+        request.Headers[name] is { Count: 1 } values && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
+
+    /// <summary>The token of a single <c>Authorization: Bearer</c> header (the scheme is case-insensitive, RFC 9110 §11.1).</summary>
+    private static string? BearerToken(HttpRequest request)
+    {
+        const string Scheme = "Bearer ";
+        var value = SingleHeader(request, "Authorization");
+        return value is not null && value.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) && value[Scheme.Length..].Trim() is { Length: > 0 } token
+            ? token
+            : null;
+    }
+
+    private static string Mask(string key) => key.Length <= 8 ? "****" : key[..3] + new string('*', 8) + key[^4..];
 
     private static string AnthropicErrorType(int status) => status switch
     {
@@ -543,8 +694,9 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             && q <= 0;
     }
 
-    private void Record(HttpRequest request, ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
+    private void Record(HttpContext context, ReadOnlySequence<byte> body, DateTimeOffset receivedAt, bool anthropic)
     {
+        var request = context.Request;
         var headers = new Dictionary<string, string>(request.Headers.Count, StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in request.Headers)
         {
@@ -554,6 +706,10 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         var recorded = new RecordedRequest(request.Method, request.Path.Value ?? "", headers, Encoding.UTF8.GetString(body), receivedAt)
         {
             Query = request.QueryString.Value ?? "",
+            Host = request.Host.Value ?? "",
+            Protocol = request.Protocol,
+            TlsServerName = context.Features.Get<ITlsHandshakeFeature>()?.HostName is { Length: > 0 } sni ? sni : null,
+            ApiKey = anthropic ? SingleHeader(request, "x-api-key") : BearerToken(request),
         };
 
         lock (_requestsLock)
@@ -593,6 +749,9 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         ClientGone,
     }
 }
+
+/// <summary>Why the fake refused a request's credentials: the status, the provider's message, and OpenAI's error code.</summary>
+internal sealed record AuthRefusal(int Status, string Message, string? OpenAiCode);
 
 /// <summary>A failure queued by <see cref="FakeLlmUpstream.FailNext"/> or <see cref="FakeLlmUpstream.StallNext"/>.</summary>
 internal sealed record ScriptedFailure(int? Status, int? RetryAfterSeconds, TimeSpan Stall);

@@ -66,6 +66,9 @@ internal sealed class MeterProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
+        // The meter holds the keys the strict fake issued, as in production; a job (SpendAsync) sends none.
+        info.Environment["TOLLGATE_ANTHROPIC_API_KEY"] = FakeUpstreamOptions.DefaultAnthropicKey;
+        info.Environment["TOLLGATE_OPENAI_API_KEY"] = FakeUpstreamOptions.DefaultOpenAiKey;
         var meter = new MeterProcess(Process.Start(info)!, directory, Loopback(listen), Loopback(admin));
         await meter.WaitUntilReadyAsync();
         return meter;
@@ -116,6 +119,7 @@ internal sealed class MeterProcess : IAsyncDisposable
     {
         var body = $$"""{"model":"{{model}}","max_tokens":{{output + 16}},"messages":[{"role":"user","content":"Review this diff."}]}""";
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
         request.Headers.TryAddWithoutValidation("X-Tollgate-Metadata", $$"""{"team":"{{team}}","repo":"{{repo}}","pipeline":"{{pipeline}}","agent_step":"review"}""");
         request.Headers.TryAddWithoutValidation("x-fake-usage", string.Create(CultureInfo.InvariantCulture, $"input={input},output={output}"));
         using var response = await Client.SendAsync(request);

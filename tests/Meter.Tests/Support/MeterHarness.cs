@@ -55,12 +55,30 @@ public sealed class MeterHarness : IAsyncDisposable
             PolicyPath = policy is null ? null : policyPath,
             Ledger = Path.Combine(directory, "ledger.jsonl"),
             Upstreams = new Dictionary<string, Uri> { ["anthropic"] = upstream.BaseUri, ["openai"] = upstream.BaseUri },
+
+            // As in production (TOLLGATE_ANTHROPIC_API_KEY / TOLLGATE_OPENAI_API_KEY): the meter holds the keys the
+            // strict fake issued, and a job sends none.
+            ApiKeys = MeterKeys,
         };
         options = configure?.Invoke(options) ?? options;
         var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger, UsageSink = usageSink });
         await app.StartAsync();
         return new MeterHarness(app, directory, upstream);
     }
+
+    /// <summary>The keys the meter holds by default: the ones the fake provider issues.</summary>
+    public static IReadOnlyDictionary<string, string> MeterKeys { get; } = new Dictionary<string, string>
+    {
+        ["anthropic"] = FakeUpstreamOptions.DefaultAnthropicKey,
+        ["openai"] = FakeUpstreamOptions.DefaultOpenAiKey,
+    };
+
+    /// <summary>The same keys as the meter process reads them from its environment.</summary>
+    public static IReadOnlyDictionary<string, string> MeterKeyEnvironment { get; } = new Dictionary<string, string>
+    {
+        ["TOLLGATE_ANTHROPIC_API_KEY"] = FakeUpstreamOptions.DefaultAnthropicKey,
+        ["TOLLGATE_OPENAI_API_KEY"] = FakeUpstreamOptions.DefaultOpenAiKey,
+    };
 
     public static string Tags(string team = "payments", string repo = "checkout", string pipeline = "pr-review", string? agentStep = null)
     {
@@ -73,13 +91,22 @@ public sealed class MeterHarness : IAsyncDisposable
         return JsonSerializer.Serialize(tags);
     }
 
-    /// <summary>Builds a provider request with the tagging header and optional fake-upstream knobs.</summary>
+    /// <summary>
+    /// Builds a provider request with the tagging header and optional fake-upstream knobs. An Anthropic request carries
+    /// <c>anthropic-version</c>, as every Anthropic client sends it (the provider answers 400 without it); no key: the
+    /// meter holds it.
+    /// </summary>
     public static HttpRequestMessage Request(string path, string body, string? tags, params (string Name, string Value)[] headers)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         if (tags is not null)
         {
             request.Headers.TryAddWithoutValidation("X-Tollgate-Metadata", tags);
+        }
+
+        if (path.StartsWith("/v1/messages", StringComparison.Ordinal))
+        {
+            request.Headers.TryAddWithoutValidation("anthropic-version", AnthropicVersion);
         }
 
         foreach (var (name, value) in headers)
@@ -89,6 +116,8 @@ public sealed class MeterHarness : IAsyncDisposable
 
         return request;
     }
+
+    public const string AnthropicVersion = "2023-06-01";
 
     public static string AnthropicBody(string model = "claude-sonnet-4-5", bool stream = false, int maxTokens = 1024) =>
         $$"""{"model":"{{model}}","max_tokens":{{maxTokens}},"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"Review this diff."}]}""";

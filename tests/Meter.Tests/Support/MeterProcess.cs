@@ -43,7 +43,11 @@ public sealed class MeterProcess : IAsyncDisposable
         }
     }
 
-    public static MeterProcess Start(params string[] args)
+    /// <summary>Starts the meter with no provider keys in its environment (whatever the shell running the tests holds).</summary>
+    public static MeterProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the meter with <paramref name="environment"/> added, e.g. <see cref="MeterHarness.MeterKeyEnvironment"/>.</summary>
+    public static MeterProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -52,6 +56,15 @@ public sealed class MeterProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+
+        // A developer's real keys must never reach a fake provider (or a test's assertion output).
+        info.Environment.Remove("TOLLGATE_ANTHROPIC_API_KEY");
+        info.Environment.Remove("TOLLGATE_OPENAI_API_KEY");
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Tollgate.Meter.dll"));
         foreach (var arg in args)
         {
@@ -99,7 +112,6 @@ public sealed class MeterProcess : IAsyncDisposable
 
     /// <summary>SIGKILL: no shutdown hooks run, exactly like an OOM kill or a node failure.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
-
 
     public async ValueTask DisposeAsync()
     {
