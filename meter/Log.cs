@@ -59,4 +59,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "Request refused by routing rule {Rule}: about {Tokens} input tokens, the limit is {Limit}")]
     public static partial void InputTooLarge(ILogger logger, string rule, long tokens, long limit);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Label {Label} reached {Max} distinct values; further values are published as __overflow__ (raise --max-label-values if this is legitimate)")]
+    public static partial void LabelOverflowed(ILogger logger, string label, int max);
 }

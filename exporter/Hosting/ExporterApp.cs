@@ -61,6 +61,7 @@ public sealed class ExporterApp : IAsyncDisposable
         services.AddSingleton(RedisUsageStream.Reader(ledger, time));
         services.AddSingleton<AggregateHolder>();
         services.AddSingleton<SeriesIntroductions>();
+        services.AddSingleton(new LabelLimits(options.MaxLabelValues));
         services.AddSingleton<PolicySource>();
         services.AddSingleton<UsageExportEndpoint>();
         services.AddHostedService<UsageStreamConsumer>();

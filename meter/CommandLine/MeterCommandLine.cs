@@ -25,6 +25,7 @@ internal static class MeterCommandLine
     private static readonly Option<long> MaxRequestBytes = new("--max-request-bytes") { Description = "Largest request body accepted.", DefaultValueFactory = _ => 32L * 1024 * 1024 };
     private static readonly Option<string> InputEstimate = new("--input-estimate") { Description = "How input tokens are bounded before the provider reports them: tokenizer (o200k, accurate) or bytes (one per byte, no vocabulary in memory).", DefaultValueFactory = _ => "tokenizer" };
     private static readonly Option<long> DefaultMaxOutputTokens = new("--default-max-output-tokens") { Description = "Output tokens reserved when a request sets no max tokens.", DefaultValueFactory = _ => 4096 };
+    private static readonly Option<int> MaxLabelValues = new("--max-label-values") { Description = "Distinct values each of the team, repo, pipeline, agent_step and model labels may take; later ones are published as __overflow__ (budgets still see the real value).", DefaultValueFactory = _ => MeterOptions.DefaultMaxLabelValues };
 
     public static RootCommand Command { get; } = Build();
 
@@ -98,6 +99,11 @@ internal static class MeterCommandLine
             return (null, "--default-max-output-tokens: must be positive");
         }
 
+        if (result.GetValue(MaxLabelValues) <= 0)
+        {
+            return (null, "--max-label-values: must be positive");
+        }
+
         InputEstimateMode inputEstimate;
         switch (result.GetValue(InputEstimate))
         {
@@ -146,6 +152,7 @@ internal static class MeterCommandLine
             NamespaceLabels = labels,
             MaxRequestBodyBytes = result.GetValue(MaxRequestBytes),
             DefaultMaxOutputTokens = result.GetValue(DefaultMaxOutputTokens),
+            MaxLabelValues = result.GetValue(MaxLabelValues),
             InputEstimate = inputEstimate,
             ApiKeys = keys,
         };
@@ -157,7 +164,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues })
         {
             root.Options.Add(option);
         }

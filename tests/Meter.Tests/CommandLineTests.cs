@@ -15,6 +15,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--upstream", "openai=ftp://x" }, "tollgate-meter: --upstream openai: \"ftp://x\" is not an http(s) origin with an optional path prefix")]
     [InlineData(new[] { "--ledger", "redis://cache:abc" }, "tollgate-meter: --ledger: 'redis://cache:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]
+    [InlineData(new[] { "--max-label-values", "0" }, "tollgate-meter: --max-label-values: must be positive")]
     public async Task Bad_flag_exits_2_with_one_line_naming_it(string[] args, string expected)
     {
         await using var meter = MeterProcess.Start(args);
