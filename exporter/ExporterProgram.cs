@@ -38,6 +38,10 @@ public static class ExporterProgram
         openCostPlugin.Arguments.Add(PluginConfig);
         root.Subcommands.Add(openCostPlugin);
 
+        // Serving is done below, not by the parser; without an action of its own the root demands a subcommand
+        // ("Required command was not provided") and the exporter could not start.
+        root.SetAction(_ => 0);
+
         var result = root.Parse(args);
         if (args.Any(a => a is "--help" or "-h" or "--version"))
         {
