@@ -104,7 +104,8 @@ public sealed class ExporterApp : IAsyncDisposable
         try
         {
             var counters = await ledger.SnapshotAsync(now, context.RequestAborted);
-            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output);
+            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output,
+                services.GetRequiredService<ExporterOptions>().MaxLabelValues);
         }
         catch (LedgerUnavailableException ex)
         {

@@ -165,6 +165,33 @@ public sealed class LabelCapTests(RedisServerFixture redis) : IClassFixture<Redi
         Assert.Equal(1, scrape.Sum("tollgate_label_overflow_total", ("label", "repo")));
     }
 
+    [Fact]
+    public async Task A_per_repo_budget_gets_gauges_for_the_most_spent_repos_up_to_the_cap()
+    {
+        var address = ExporterHarness.Db(redis, 10);
+        await using var ledger = await ExporterHarness.LedgerAsync(address);
+        var month = Core.Budgets.PeriodWindow.Containing(Core.Budgets.BudgetPeriod.Month, DateTimeOffset.UtcNow);
+        foreach (var (repo, spent) in new[] { ("quiet", 10m), ("busy", 30m), ("middling", 20m) })
+        {
+            await ledger.SettleAsync($"spent-{repo}", [new Core.Ledger.LedgerCharge("repo-monthly", repo, month, 100m, 0m, CanBlock: true)], [spent], CancellationToken.None);
+        }
+
+        await using var exporter = await ExporterHarness.StartAsync(address, """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: repo-monthly }
+            spec: { appliesPer: ["metadata.repo"], limit: { amount: 100, unit: usd, period: month } }
+            """, maxLabelValues: 2);
+        var scrape = await exporter.ScrapeWhenAsync(0);
+
+        foreach (var gauge in new[] { "tollgate_budget_limit", "tollgate_budget_spent", "tollgate_budget_used_ratio", "tollgate_budget_forecast" })
+        {
+            Assert.Equal(["busy", "middling"], scrape.Values(gauge, "scope").Order(StringComparer.Ordinal));
+        }
+
+        Assert.Equal(30, scrape.Sum("tollgate_budget_spent", ("scope", "busy")));
+    }
+
     private static string Repo(int i) => "repo-" + i.ToString("D4", CultureInfo.InvariantCulture);
 
     private static double Sum(Dictionary<string, double> counters) => counters.Where(c => !c.Key.StartsWith(LabelLimits.OverflowMetric, StringComparison.Ordinal)).Sum(c => c.Value);

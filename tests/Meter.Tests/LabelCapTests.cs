@@ -64,7 +64,7 @@ public sealed class LabelCapTests(UpstreamFixture fixture) : IClassFixture<Upstr
         var after = await meter.ScrapeAsync();
         Assert.Equal(502, after.Sum("tollgate_label_overflow_total", ("label", "repo")));
         Assert.Equal(1, after.Sum("tollgate_requests_total", ("outcome", "blocked"), ("repo", "__overflow__")));
-        Assert.Equal("blocked", sink.Events.Last(e => e.Tags["repo"] == Repo(1499)).Outcome);
+        Assert.Equal(["blocked", "forwarded"], sink.Events.Where(e => e.Tags["repo"] == Repo(1499)).Select(e => e.Outcome).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -105,6 +105,41 @@ public sealed class LabelCapTests(UpstreamFixture fixture) : IClassFixture<Upstr
         Assert.Equal(1, scrape.Sum("tollgate_label_overflow_total", ("label", "model")));
         Assert.DoesNotContain(served, scrape.Text, StringComparison.Ordinal);
         Assert.Equal(served, Assert.Single(sink.Events).Model);
+    }
+
+    [Fact]
+    public async Task A_per_repo_budget_publishes_gauges_for_the_most_spent_repos_up_to_the_cap_and_still_enforces_the_rest()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 10, 9, 0, 0, TimeSpan.Zero));
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: per-repo-tokens }
+            spec:
+              limit: { amount: 40, unit: tokens, period: day }
+              appliesPer: ["metadata.repo"]
+            """, configure: o => o with { MaxLabelValues = 2 }, time: clock);
+        foreach (var (repo, tokens) in new[] { ("quiet", 10), ("busy", 30), ("middling", 20), ("spent", 40) })
+        {
+            using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(repo: repo),
+                ("x-fake-usage", $"input={tokens / 2},output={tokens / 2}")));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var scrape = await meter.ScrapeAsync();
+        Assert.Equal(["busy", "spent"], scrape.Values("tollgate_budget_used_ratio", "scope").Order(StringComparer.Ordinal));
+        Assert.Equal(1, scrape.Sum("tollgate_budget_used_ratio", ("scope", "spent")));
+
+        // A repo without gauges is still enforced on its own counter.
+        using (var quiet = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(repo: "quiet"),
+                   ("x-fake-usage", "input=15,output=15"))))
+        {
+            Assert.Equal(HttpStatusCode.OK, quiet.StatusCode);
+        }
+
+        using var blocked = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(repo: "quiet")));
+        Assert.Equal(HttpStatusCode.TooManyRequests, blocked.StatusCode);
+        Assert.Equal(["quiet", "spent"], (await meter.ScrapeAsync()).Values("tollgate_budget_used_ratio", "scope").Order(StringComparer.Ordinal));
     }
 
     public static TheoryData<string, string> InvalidModels => new()
