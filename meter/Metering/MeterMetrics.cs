@@ -25,12 +25,10 @@ internal sealed class MeterMetrics
     private readonly FoldedLabel _pipeline;
     private readonly FoldedLabel _agentStep;
     private readonly FoldedLabel _model;
-    private readonly ILogger _logger;
 
     public MeterMetrics(CollectorRegistry registry, int maxLabelValues, ILogger logger)
     {
         Registry = registry;
-        _logger = logger;
         var factory = Metrics.WithCustomRegistry(registry);
         Tokens = factory.CreateCounter("tollgate_tokens_total", "Tokens billed by the provider, by type (input, output, cache_read, cache_write, reasoning).", TokenLabels);
         Cost = factory.CreateCounter("tollgate_cost_usd_total", "Cost of metered requests in US dollars at catalog list prices.", CostLabels);
@@ -63,13 +61,13 @@ internal sealed class MeterMetrics
         UsageReplayed = factory.CreateCounter("tollgate_usage_replayed_total", "Spooled usage records replayed into the ledger and usage stream.");
         LabelOverflow = factory.CreateCounter("tollgate_label_overflow_total",
             "Requests whose value of the label was published as __overflow__: the label already had --max-label-values distinct values (or, for model, the provider answered with an invalid name).", ["label"]);
-        _team = new FoldedLabel(new LabelValueLimiter("team", maxLabelValues), LabelOverflow.WithLabels("team"));
-        _repo = new FoldedLabel(new LabelValueLimiter("repo", maxLabelValues), LabelOverflow.WithLabels("repo"));
-        _pipeline = new FoldedLabel(new LabelValueLimiter("pipeline", maxLabelValues), LabelOverflow.WithLabels("pipeline"));
-        _agentStep = new FoldedLabel(new LabelValueLimiter("agent_step", maxLabelValues), LabelOverflow.WithLabels("agent_step"));
+        _team = new FoldedLabel(new LabelValueLimiter("team", maxLabelValues), LabelOverflow.WithLabels("team"), logger);
+        _repo = new FoldedLabel(new LabelValueLimiter("repo", maxLabelValues), LabelOverflow.WithLabels("repo"), logger);
+        _pipeline = new FoldedLabel(new LabelValueLimiter("pipeline", maxLabelValues), LabelOverflow.WithLabels("pipeline"), logger);
+        _agentStep = new FoldedLabel(new LabelValueLimiter("agent_step", maxLabelValues), LabelOverflow.WithLabels("agent_step"), logger);
 
         // The request's model is validated before it gets here; the served model is the provider's word, checked too.
-        _model = new FoldedLabel(new LabelValueLimiter("model", maxLabelValues, ModelName.IsValid), LabelOverflow.WithLabels("model"));
+        _model = new FoldedLabel(new LabelValueLimiter("model", maxLabelValues, ModelName.IsValid), LabelOverflow.WithLabels("model"), logger);
     }
 
     public CollectorRegistry Registry { get; }
@@ -160,16 +158,16 @@ internal sealed class MeterMetrics
         CacheSaved.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Pipeline, folded.AgentStep, folded.Provider, folded.Model).Inc((double)savedUsd);
     }
 
-    public void RecordUnpriced(string provider, string model) => UnpricedRequests.WithLabels(provider, _model.Fold(model, count: false, _logger)).Inc();
+    public void RecordUnpriced(string provider, string model) => UnpricedRequests.WithLabels(provider, _model.Fold(model, count: false)).Inc();
 
     // Namespace and provider are not folded: the first is the meter's own, the second a fixed set.
     private UsageLabels Fold(in UsageLabels labels, bool count) => labels with
     {
-        Team = _team.Fold(labels.Team, count, _logger),
-        Repo = _repo.Fold(labels.Repo, count, _logger),
-        Pipeline = _pipeline.Fold(labels.Pipeline, count, _logger),
-        AgentStep = _agentStep.Fold(labels.AgentStep, count, _logger),
-        Model = _model.Fold(labels.Model, count, _logger),
+        Team = _team.Fold(labels.Team, count),
+        Repo = _repo.Fold(labels.Repo, count),
+        Pipeline = _pipeline.Fold(labels.Pipeline, count),
+        AgentStep = _agentStep.Fold(labels.AgentStep, count),
+        Model = _model.Fold(labels.Model, count),
     };
 
     private void AddTokens(in UsageLabels labels, string type, long count)
@@ -181,11 +179,11 @@ internal sealed class MeterMetrics
     }
 
     /// <summary>One capped label and its overflow counter.</summary>
-    private sealed class FoldedLabel(LabelValueLimiter limiter, Counter.Child overflow)
+    private sealed class FoldedLabel(LabelValueLimiter limiter, Counter.Child overflow, ILogger logger)
     {
         private int _warned;
 
-        public string Fold(string value, bool count, ILogger logger)
+        public string Fold(string value, bool count)
         {
             if (limiter.TryAdmit(value))
             {
