@@ -3,6 +3,8 @@ namespace Tollgate.Exporter;
 /// <summary>The exporter's configuration (command line, or the Deployment the operator writes).</summary>
 public sealed record ExporterOptions
 {
+    public const int DefaultMaxLabelValues = 1000;
+
     /// <summary>Endpoint for /metrics, /api/v1/usage, /healthz and /readyz. Default 0.0.0.0:9465.</summary>
     public string Listen { get; init; } = "0.0.0.0:9465";
 
@@ -20,6 +22,12 @@ public sealed record ExporterOptions
 
     /// <summary>Where the aggregate is saved: <c>&lt;prefix&gt;exporter:&lt;StateName&gt;</c>.</summary>
     public string StateName { get; init; } = "state";
+
+    /// <summary>
+    /// Distinct values each client-supplied label (namespace, team, repo, pipeline, agent_step, model) may take in the
+    /// published series; later values are counted under <c>__overflow__</c>. Default 1000.
+    /// </summary>
+    public int MaxLabelValues { get; init; } = DefaultMaxLabelValues;
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 }

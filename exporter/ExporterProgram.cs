@@ -15,6 +15,7 @@ public static class ExporterProgram
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget YAML file or folder, for budget limits and gauges." };
     private static readonly Option<string?> TokenFile = new("--token-file") { Description = "File with the bearer token the usage export API requires (disabled without)." };
     private static readonly Option<string> Consumer = new("--consumer") { Description = "Name in the usage stream's consumer group.", DefaultValueFactory = _ => "exporter-0" };
+    private static readonly Option<int> MaxLabelValues = new("--max-label-values") { Description = "Distinct values each of the namespace, team, repo, pipeline, agent_step and model labels may take; later ones are counted under __overflow__.", DefaultValueFactory = _ => ExporterOptions.DefaultMaxLabelValues };
     private static readonly Argument<string> PluginConfig = new("config") { Description = "The plugin's JSON config: {\"ledger\":\"redis://host:port/db\",\"currency\":\"USD\"}." };
 
     public static async Task<int> Main(string[] args)
@@ -28,7 +29,7 @@ public static class ExporterProgram
         }
 
         var root = new RootCommand("Tollgate exporter: the cluster's AI token usage, cost and budgets as Prometheus series, and a usage export API.");
-        foreach (var option in new Option[] { Listen, Ledger, Policy, TokenFile, Consumer })
+        foreach (var option in new Option[] { Listen, Ledger, Policy, TokenFile, Consumer, MaxLabelValues })
         {
             root.Options.Add(option);
         }
@@ -66,6 +67,7 @@ public static class ExporterProgram
             PolicyPath = result.GetValue(Policy),
             TokenFile = result.GetValue(TokenFile),
             ConsumerName = result.GetValue(Consumer)!,
+            MaxLabelValues = result.GetValue(MaxLabelValues),
         };
 
         ExporterApp app;
@@ -107,6 +109,11 @@ public static class ExporterProgram
         if (!EndpointParser.TryParse(result.GetValue(Listen)!, out _, out var listenError))
         {
             return $"--listen: {listenError}";
+        }
+
+        if (result.GetValue(MaxLabelValues) <= 0)
+        {
+            return "--max-label-values: must be positive";
         }
 
         if (result.GetValue(TokenFile) is { } tokenFile && !File.Exists(tokenFile))

@@ -16,4 +16,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Policy reload failed, keeping the last good policy: {Reason}")]
     public static partial void PolicyReloadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Saved totals held {Distinct} values of label {Label}, more than --max-label-values {Max}; merged {Folded} of them into __overflow__")]
+    public static partial void LabelsFoldedOnLoad(ILogger logger, string label, int distinct, int max, int folded);
 }

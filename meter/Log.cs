@@ -68,4 +68,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Error, Message = "Request {RequestId} failed inside the meter")]
     public static partial void RequestFailed(ILogger logger, string requestId, Exception exception);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Label {Label} reached {Max} distinct values; further values are published as __overflow__ (raise --max-label-values if this is legitimate)")]
+    public static partial void LabelOverflowed(ILogger logger, string label, int max);
 }

@@ -5,6 +5,8 @@ namespace Tollgate.Meter;
 /// <summary>Everything the meter is told at start-up (command line, or the sidecar arguments the operator writes).</summary>
 public sealed record MeterOptions
 {
+    public const int DefaultMaxLabelValues = 1000;
+
     /// <summary>Proxy endpoint, <c>host:port</c>. Default <c>127.0.0.1:8787</c>.</summary>
     public string Listen { get; init; } = "127.0.0.1:8787";
 
@@ -79,6 +81,13 @@ public sealed record MeterOptions
 
     /// <summary>Provider API keys held by the meter (from <c>TOLLGATE_ANTHROPIC_API_KEY</c> / <c>TOLLGATE_OPENAI_API_KEY</c>).</summary>
     public IReadOnlyDictionary<string, string> ApiKeys { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Distinct values each client-supplied metric label (team, repo, pipeline, agent_step, model) may take in this
+    /// process; later values are published as <c>__overflow__</c>. Budgets and the usage stream always see the real
+    /// value. Default 1000.
+    /// </summary>
+    public int MaxLabelValues { get; init; } = DefaultMaxLabelValues;
 
     /// <summary>How long an upstream may stay silent before the request is abandoned. Default 10 minutes.</summary>
     public TimeSpan UpstreamActivityTimeout { get; init; } = TimeSpan.FromMinutes(10);

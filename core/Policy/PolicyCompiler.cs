@@ -4,6 +4,7 @@ using Tollgate.Core.Budgets;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Routing;
 using Tollgate.Core.Serialization;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Core.Policy;
 
@@ -244,6 +245,11 @@ public static partial class PolicyCompiler
                 {
                     fail($"spec.route.targets[{i}].model", "is required");
                 }
+                else if (ModelName.Problem(target.Model) is { } problem)
+                {
+                    // The rule's model replaces the request's: it is a metric label and logged like one, so the same rule holds.
+                    fail($"spec.route.targets[{i}].model", $"{problem} (starts \"{ModelName.Preview(target.Model)}\")");
+                }
 
                 if (target.BaseUrl is { } baseUrl && (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(uri.Query)))
                 {
@@ -300,6 +306,11 @@ public static partial class PolicyCompiler
         if (spec.Fallback?.OnBudgetExceeded is { } onBudget && (onBudget.Model is null) == (onBudget.Response is null))
         {
             fail("spec.fallback.onBudgetExceeded", "must set exactly one of model or response");
+        }
+
+        if (spec.Fallback?.OnBudgetExceeded?.Model is { } fallbackModel && (fallbackModel.Length == 0 ? "is empty" : ModelName.Problem(fallbackModel)) is { } fallbackProblem)
+        {
+            fail("spec.fallback.onBudgetExceeded.model", $"{fallbackProblem} (starts \"{ModelName.Preview(fallbackModel)}\")");
         }
     }
 

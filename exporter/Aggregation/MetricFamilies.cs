@@ -17,6 +17,9 @@ internal static class MetricFamilies
             ["namespace", "team", "repo", "provider", "model", "streaming"]),
         ["tollgate_time_to_first_token_seconds"] = new("histogram", "Time from request to the first byte of a streamed response, in seconds.",
             ["namespace", "team", "repo", "provider", "model"]),
+        [LabelLimits.OverflowMetric] = new("counter",
+            "Usage events whose value of the label was counted as __overflow__: the label already had --max-label-values distinct values (or, for model, the name was invalid).",
+            ["label"]),
     };
 
     public static double[] BucketsOf(string metric) =>

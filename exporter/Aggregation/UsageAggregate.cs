@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tollgate.Core.Events;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Exporter.Aggregation;
 
@@ -27,7 +28,7 @@ internal sealed class UsageAggregate
     /// <summary>Per day (yyyy-MM-dd, UTC) the amount charged to each budget scope: <c>budget|scope|unit</c> → amount.</summary>
     public Dictionary<string, Dictionary<string, decimal>> BudgetDaily { get; init; } = new(StringComparer.Ordinal);
 
-    /// <summary>Per day the cost by team and repo: <c>team|repo</c> → dollars.</summary>
+    /// <summary>Per day the cost by team and repo (as the label cap admits them): <c>team|repo</c> → dollars.</summary>
     public Dictionary<string, Dictionary<string, decimal>> CostDaily { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>The id of the last stream entry applied ("0-0" before the first).</summary>
@@ -35,41 +36,52 @@ internal sealed class UsageAggregate
 
     public long Events { get; set; }
 
-    /// <summary>Adds one request's event to every series it belongs to.</summary>
-    public void Apply(UsageEvent e)
+    /// <summary>
+    /// Adds one request's event to every series it belongs to, under its label values as <paramref name="labels"/>
+    /// admits them: a value past the cap is counted under <c>__overflow__</c>, and the event once per such label in
+    /// <c>tollgate_label_overflow_total</c>.
+    /// </summary>
+    public void Apply(UsageEvent e, LabelLimits labels)
     {
         Events++;
-        var ns = e.Namespace;
-        var team = Tag(e, "team");
-        var repo = Tag(e, "repo");
-        var pipeline = Tag(e, "pipeline");
-        var step = Tag(e, "agent_step");
+        List<string>? folded = null;
+        var ns = Fold(labels.Namespace, e.Namespace, ref folded);
+        var team = Fold(labels.Team, Tag(e, "team"), ref folded);
+        var repo = Fold(labels.Repo, Tag(e, "repo"), ref folded);
+        var pipeline = Fold(labels.Pipeline, Tag(e, "pipeline"), ref folded);
+        var step = Fold(labels.AgentStep, Tag(e, "agent_step"), ref folded);
+        var model = Fold(labels.Model, e.Model, ref folded);
+        foreach (var label in folded ?? [])
+        {
+            Add(Key(LabelLimits.OverflowMetric, label), 1);
+        }
+
         long[] tokens = [e.Tokens.Input, e.Tokens.Output, e.Tokens.CacheRead, e.Tokens.CacheWrite, e.Tokens.Reasoning];
         for (var i = 0; i < TokenTypes.Length; i++)
         {
             if (tokens[i] > 0)
             {
-                Add(Key("tollgate_tokens_total", ns, team, repo, pipeline, step, e.Provider, e.Model, TokenTypes[i]), tokens[i]);
+                Add(Key("tollgate_tokens_total", ns, team, repo, pipeline, step, e.Provider, model, TokenTypes[i]), tokens[i]);
             }
         }
 
         if (e.CostUsd > 0)
         {
-            Add(Key("tollgate_cost_usd_total", ns, team, repo, pipeline, step, e.Provider, e.Model), (double)e.CostUsd);
+            Add(Key("tollgate_cost_usd_total", ns, team, repo, pipeline, step, e.Provider, model), (double)e.CostUsd);
         }
 
         if (e.SavedUsd > 0)
         {
-            Add(Key("tollgate_cache_saved_usd_total", ns, team, repo, pipeline, step, e.Provider, e.Model), (double)e.SavedUsd);
+            Add(Key("tollgate_cache_saved_usd_total", ns, team, repo, pipeline, step, e.Provider, model), (double)e.SavedUsd);
         }
 
-        Add(Key("tollgate_requests_total", ns, team, repo, e.Provider, e.Model, e.Outcome), 1);
+        Add(Key("tollgate_requests_total", ns, team, repo, e.Provider, model, e.Outcome), 1);
         if (e.Outcome is "forwarded" or "fallback" or "upstream_error")
         {
-            Observe(Key("tollgate_prompt_latency_seconds", ns, team, repo, e.Provider, e.Model, e.Streaming ? "true" : "false"), LatencyBuckets, e.LatencySeconds);
+            Observe(Key("tollgate_prompt_latency_seconds", ns, team, repo, e.Provider, model, e.Streaming ? "true" : "false"), LatencyBuckets, e.LatencySeconds);
             if (e.TimeToFirstTokenSeconds is { } ttft)
             {
-                Observe(Key("tollgate_time_to_first_token_seconds", ns, team, repo, e.Provider, e.Model), TtftBuckets, ttft);
+                Observe(Key("tollgate_time_to_first_token_seconds", ns, team, repo, e.Provider, model), TtftBuckets, ttft);
             }
         }
 
@@ -84,7 +96,7 @@ internal sealed class UsageAggregate
 
         if (e.CostUsd > 0)
         {
-            AddDaily(CostDaily, day, $"{team}|{repo}", e.CostUsd);
+            AddDaily(CostDaily, day, TeamRepoKey(team, repo), e.CostUsd);
         }
     }
 
@@ -120,7 +132,21 @@ internal sealed class UsageAggregate
         return (key[..space], JsonSerializer.Deserialize<string[]>(key[(space + 1)..]) ?? []);
     }
 
+    /// <summary>The key of <see cref="CostDaily"/>.</summary>
+    public static string TeamRepoKey(string team, string repo) => $"{team}|{repo}";
+
     private static string Tag(UsageEvent e, string key) => e.Tags.TryGetValue(key, out var value) ? value : string.Empty;
+
+    private static string Fold(LabelValueLimiter limiter, string value, ref List<string>? folded)
+    {
+        if (limiter.TryAdmit(value))
+        {
+            return value;
+        }
+
+        (folded ??= []).Add(limiter.Label);
+        return LabelValueLimiter.OverflowValue;
+    }
 
     private static void AddDaily(Dictionary<string, Dictionary<string, decimal>> table, string day, string key, decimal amount)
     {

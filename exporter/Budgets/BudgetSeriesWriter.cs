@@ -8,14 +8,17 @@ namespace Tollgate.Exporter.Budgets;
 /// <summary>
 /// The budget gauges (<c>tollgate_budget_limit</c>, <c>_spent</c>, <c>_used_ratio</c>, <c>_forecast</c>) for every budget
 /// and scope of the policy, from the ledger's counters, and the month-end cost forecast by team and repo from the usage
-/// history. Forecasts use <see cref="SpendForecast"/> (spent + P95 of the last seven days × days left).
+/// history. Forecasts use <see cref="SpendForecast"/> (spent + P95 of the last seven days × days left). A budget's scopes
+/// are capped at <c>--max-label-values</c>, the most spent first (<see cref="GaugeScopes"/>).
 /// </summary>
 internal static class BudgetSeriesWriter
 {
     private static readonly string[] BudgetLabels = ["budget", "scope", "unit", "period"];
     private static readonly string[] TeamLabels = ["team", "repo"];
 
-    public static void Write(IReadOnlyList<CompiledBudget> budgets, IReadOnlyList<CounterSnapshot> counters, UsageAggregate history, DateTimeOffset now, StringBuilder output)
+    /// <param name="maxScopes">The most scopes of one budget that get gauges (<see cref="GaugeScopes"/>).</param>
+    public static void Write(IReadOnlyList<CompiledBudget> budgets, IReadOnlyList<CounterSnapshot> counters, UsageAggregate history, DateTimeOffset now, StringBuilder output,
+        int maxScopes)
     {
         var writer = new ExpositionWriter(output);
         var rows = new List<(string[] Labels, decimal Limit, decimal Spent, decimal Forecast)>();
@@ -23,7 +26,8 @@ internal static class BudgetSeriesWriter
         foreach (var budget in budgets)
         {
             var window = PeriodWindow.Containing(budget.Period, now);
-            var scopes = byBudget[budget.Name].Where(c => c.Window.Start == window.Start).ToDictionary(c => c.Scope, c => c.Spent, StringComparer.Ordinal);
+            var scopes = GaugeScopes.Select([.. byBudget[budget.Name].Where(c => c.Window.Start == window.Start)], maxScopes)
+                .ToDictionary(c => c.Scope, c => c.Spent, StringComparer.Ordinal);
             if (scopes.Count == 0 && budget.AppliesPer.Count == 0)
             {
                 scopes[string.Empty] = 0m;

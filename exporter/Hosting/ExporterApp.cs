@@ -56,6 +56,7 @@ public sealed class ExporterApp : IAsyncDisposable
         services.AddSingleton(RedisUsageStream.Reader(ledger, time));
         services.AddSingleton<AggregateHolder>();
         services.AddSingleton<SeriesIntroductions>();
+        services.AddSingleton(new LabelLimits(options.MaxLabelValues));
         services.AddSingleton<PolicySource>();
         services.AddSingleton<UsageExportEndpoint>();
         services.AddHostedService<UsageStreamConsumer>();
@@ -98,7 +99,8 @@ public sealed class ExporterApp : IAsyncDisposable
         try
         {
             var counters = await ledger.SnapshotAsync(now, context.RequestAborted);
-            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output);
+            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output,
+                services.GetRequiredService<ExporterOptions>().MaxLabelValues);
         }
         catch (LedgerUnavailableException ex)
         {

@@ -11,7 +11,8 @@ namespace Tollgate.Exporter.Streaming;
 /// again after a crash. On start the saved aggregate is loaded, so counters continue instead of restarting from zero.
 /// </summary>
 internal sealed class UsageStreamConsumer(
-    RedisUsageStream stream, AggregateHolder holder, SeriesIntroductions introductions, ExporterOptions options, TimeProvider time, ILogger<UsageStreamConsumer> logger)
+    RedisUsageStream stream, AggregateHolder holder, SeriesIntroductions introductions, LabelLimits labels, ExporterOptions options, TimeProvider time,
+    ILogger<UsageStreamConsumer> logger)
     : BackgroundService
 {
     public const string Group = "tollgate-exporter";
@@ -62,7 +63,12 @@ internal sealed class UsageStreamConsumer(
         var saved = await stream.LoadStateAsync(options.StateName, cancellationToken);
         if (saved is not null)
         {
-            var restored = UsageAggregate.FromJson(saved);
+            var (restored, folds) = labels.Restore(UsageAggregate.FromJson(saved));
+            foreach (var fold in folds)
+            {
+                Log.LabelsFoldedOnLoad(logger, fold.Label, fold.Distinct, labels.MaxValues, fold.Folded);
+            }
+
             introductions.Restored(restored);
             holder.Replace(restored);
             Log.StateLoaded(logger, holder.Current.Events, holder.Current.LastEntryId);
@@ -84,7 +90,7 @@ internal sealed class UsageStreamConsumer(
 
             if (entry.Event is not null)
             {
-                next.Apply(entry.Event);
+                next.Apply(entry.Event, labels);
                 applied++;
             }
 

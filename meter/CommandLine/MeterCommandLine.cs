@@ -28,6 +28,7 @@ internal static class MeterCommandLine
     private static readonly Option<string> InputEstimate = new("--input-estimate") { Description = "How input tokens are bounded before the provider reports them: tokenizer (o200k, accurate) or bytes (one per byte, no vocabulary in memory).", DefaultValueFactory = _ => "tokenizer" };
     private static readonly Option<string[]> AllowUnmetered = new("--allow-unmetered") { Description = "Path glob (repeatable) of an endpoint the meter does not meter that may pass anyway: forwarded with the client's own key, counted as unmetered, never priced. Without it such endpoints get 403 endpoint_not_metered." };
     private static readonly Option<long> DefaultMaxOutputTokens = new("--default-max-output-tokens") { Description = "Output tokens reserved when a request sets no max tokens.", DefaultValueFactory = _ => 4096 };
+    private static readonly Option<int> MaxLabelValues = new("--max-label-values") { Description = "Distinct values each of the team, repo, pipeline, agent_step and model labels may take; later ones are published as __overflow__ (budgets still see the real value).", DefaultValueFactory = _ => MeterOptions.DefaultMaxLabelValues };
 
     public static RootCommand Command { get; } = Build();
 
@@ -114,6 +115,11 @@ internal static class MeterCommandLine
             return (null, "--default-max-output-tokens: must be positive");
         }
 
+        if (result.GetValue(MaxLabelValues) <= 0)
+        {
+            return (null, "--max-label-values: must be positive");
+        }
+
         InputEstimateMode inputEstimate;
         switch (result.GetValue(InputEstimate))
         {
@@ -172,6 +178,7 @@ internal static class MeterCommandLine
             NamespaceLabels = labels,
             MaxRequestBodyBytes = result.GetValue(MaxRequestBytes),
             DefaultMaxOutputTokens = result.GetValue(DefaultMaxOutputTokens),
+            MaxLabelValues = result.GetValue(MaxLabelValues),
             InputEstimate = inputEstimate,
             ApiKeys = keys,
             AllowUnmetered = allowUnmetered,
@@ -184,7 +191,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, AllowUnmetered })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
         {
             root.Options.Add(option);
         }

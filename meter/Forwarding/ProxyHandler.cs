@@ -192,6 +192,13 @@ internal sealed class ProxyHandler(
                 return;
             }
 
+            if (ModelName.Validate(shape.Model) is { } modelError)
+            {
+                RecordRejected(tags, provider, string.Empty);
+                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", modelError);
+                return;
+            }
+
             await MeterAsync(context, dialect, upstream, tags, body, shape, requestId, started);
         }
         finally
@@ -420,7 +427,7 @@ internal sealed class ProxyHandler(
         if (!price.Known && billable && usage.Total > 0)
         {
             Log.UnpricedModel(logger, provider, servedModel);
-            metrics.UnpricedRequests.WithLabels(provider, servedModel).Inc();
+            metrics.RecordUnpriced(provider, servedModel);
         }
 
         if (billable)
@@ -435,14 +442,7 @@ internal sealed class ProxyHandler(
         }
 
         metrics.RecordRequest(finalLabels, outcome);
-        var seconds = time.GetElapsedTime(started).TotalSeconds;
-        metrics.PromptLatency.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel, metering.IsEventStream ? "true" : "false")
-            .Observe(seconds);
-        if (ttft is { } firstToken)
-        {
-            metrics.TimeToFirstToken.WithLabels(finalLabels.Namespace, finalLabels.Team, finalLabels.Repo, provider, servedModel)
-                .Observe(firstToken.TotalSeconds);
-        }
+        metrics.RecordLatency(finalLabels, metering.IsEventStream, time.GetElapsedTime(started), ttft);
 
         var overhead = time.GetElapsedTime(started, forwarding) + time.GetElapsedTime(forwarded);
         metrics.Overhead.Observe(overhead.TotalSeconds);
@@ -471,8 +471,7 @@ internal sealed class ProxyHandler(
 
         var servedLabels = labels with { Model = cached.Model };
         metrics.RecordRequest(servedLabels, RequestOutcomes.Cached);
-        metrics.CacheSaved.WithLabels(servedLabels.Namespace, servedLabels.Team, servedLabels.Repo, servedLabels.Pipeline, servedLabels.AgentStep, provider, cached.Model)
-            .Inc((double)cached.CostUsd);
+        metrics.RecordCacheSaved(servedLabels, cached.CostUsd);
         await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
             started, null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
     }

@@ -99,7 +99,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(time);
         services.AddSingleton(pricing);
         services.AddSingleton<IBudgetLedger>(ledger);
-        services.AddSingleton(new MeterMetrics(registry));
+        services.AddSingleton(sp => new MeterMetrics(registry, options.MaxLabelValues, sp.GetRequiredService<ILogger<MeterMetrics>>()));
         services.AddSingleton(sp =>
         {
             var provider = new PolicyProvider();

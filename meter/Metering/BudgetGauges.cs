@@ -7,8 +7,9 @@ namespace Tollgate.Meter.Metering;
 /// <summary>
 /// Publishes the budget gauges at scrape time from the ledger's counters and the current policy, removing series of
 /// budgets or scopes that no longer exist so dashboards do not show ghosts.
+/// A budget's scopes are capped at <c>--max-label-values</c> like a client-supplied label (<see cref="GaugeScopes"/>).
 /// </summary>
-internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, PolicyProvider policy, DailySpendHistory history, TimeProvider time)
+internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, PolicyProvider policy, DailySpendHistory history, MeterOptions options, TimeProvider time)
 {
     private readonly Lock _gate = new();
     private HashSet<(string, string, string, string)> _published = [];
@@ -33,19 +34,13 @@ internal sealed class BudgetGauges(MeterMetrics metrics, IBudgetLedger ledger, P
         foreach (var budget in policy.Current.Budgets)
         {
             var window = PeriodWindow.Containing(budget.Period, now);
-            var any = false;
-            foreach (var counter in byBudget[budget.Name])
+            var current = byBudget[budget.Name].Where(c => c.Window.Start == window.Start).ToList();
+            foreach (var counter in GaugeScopes.Select(current, options.MaxLabelValues))
             {
-                if (counter.Window.Start != window.Start)
-                {
-                    continue;
-                }
-
-                any = true;
                 Publish(budget, counter.Scope, counter.Spent, window, now, seen);
             }
 
-            if (!any && budget.AppliesPer.Count == 0)
+            if (current.Count == 0 && budget.AppliesPer.Count == 0)
             {
                 Publish(budget, string.Empty, 0, window, now, seen);
             }

@@ -1,4 +1,5 @@
 using Prometheus;
+using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Meter.Metering;
@@ -6,6 +7,9 @@ namespace Tollgate.Meter.Metering;
 /// <summary>
 /// Every metric the meter publishes, on one registry (the process default in production, a fresh one per host in tests).
 /// Names and labels are the contract in ARCHITECTURE.md; label values missing from a request are the empty string.
+/// Every series labelled with a client-supplied value (team, repo, pipeline, agent_step, model) is written through a
+/// method here that folds values past <c>--max-label-values</c> into <see cref="LabelValueLimiter.OverflowValue"/>;
+/// those collectors are private so that no call site can skip the fold.
 /// </summary>
 internal sealed class MeterMetrics
 {
@@ -16,7 +20,13 @@ internal sealed class MeterMetrics
     private static readonly string[] TtftLabels = ["namespace", "team", "repo", "provider", "model"];
     private static readonly string[] BudgetLabels = ["budget", "scope", "unit", "period"];
 
-    public MeterMetrics(CollectorRegistry registry)
+    private readonly FoldedLabel _team;
+    private readonly FoldedLabel _repo;
+    private readonly FoldedLabel _pipeline;
+    private readonly FoldedLabel _agentStep;
+    private readonly FoldedLabel _model;
+
+    public MeterMetrics(CollectorRegistry registry, int maxLabelValues, ILogger logger)
     {
         Registry = registry;
         var factory = Metrics.WithCustomRegistry(registry);
@@ -49,19 +59,28 @@ internal sealed class MeterMetrics
         CacheEntries = factory.CreateGauge("tollgate_cache_entries", "Responses held by the response cache.");
         CacheBytes = factory.CreateGauge("tollgate_cache_bytes", "Bytes held by the response cache.");
         UsageReplayed = factory.CreateCounter("tollgate_usage_replayed_total", "Spooled usage records replayed into the ledger and usage stream.");
+        LabelOverflow = factory.CreateCounter("tollgate_label_overflow_total",
+            "Requests whose value of the label was published as __overflow__: the label already had --max-label-values distinct values (or, for model, the provider answered with an invalid name).", ["label"]);
+        _team = new FoldedLabel(new LabelValueLimiter("team", maxLabelValues), LabelOverflow.WithLabels("team"), logger);
+        _repo = new FoldedLabel(new LabelValueLimiter("repo", maxLabelValues), LabelOverflow.WithLabels("repo"), logger);
+        _pipeline = new FoldedLabel(new LabelValueLimiter("pipeline", maxLabelValues), LabelOverflow.WithLabels("pipeline"), logger);
+        _agentStep = new FoldedLabel(new LabelValueLimiter("agent_step", maxLabelValues), LabelOverflow.WithLabels("agent_step"), logger);
+
+        // The request's model is validated before it gets here; the served model is the provider's word, checked too.
+        _model = new FoldedLabel(new LabelValueLimiter("model", maxLabelValues, ModelName.IsValid), LabelOverflow.WithLabels("model"), logger);
     }
 
     public CollectorRegistry Registry { get; }
 
-    public Counter Tokens { get; }
+    private Counter Tokens { get; }
 
-    public Counter Cost { get; }
+    private Counter Cost { get; }
 
-    public Counter Requests { get; }
+    private Counter Requests { get; }
 
-    public Histogram PromptLatency { get; }
+    private Histogram PromptLatency { get; }
 
-    public Histogram TimeToFirstToken { get; }
+    private Histogram TimeToFirstToken { get; }
 
     public Histogram Overhead { get; }
 
@@ -73,7 +92,7 @@ internal sealed class MeterMetrics
 
     public Gauge BudgetForecast { get; }
 
-    public Counter UnpricedRequests { get; }
+    private Counter UnpricedRequests { get; }
 
     public Counter EstimatedUsage { get; }
 
@@ -91,33 +110,96 @@ internal sealed class MeterMetrics
 
     public Counter CacheLookups { get; }
 
-    public Counter CacheSaved { get; }
+    private Counter CacheSaved { get; }
 
     public Gauge CacheEntries { get; }
 
     public Gauge CacheBytes { get; }
 
+    public Counter LabelOverflow { get; }
+
     public void RecordUsage(in UsageLabels labels, TokenUsage usage, decimal cost)
     {
-        AddTokens(labels, "input", usage.Input);
-        AddTokens(labels, "output", usage.Output);
-        AddTokens(labels, "cache_read", usage.CacheRead);
-        AddTokens(labels, "cache_write", usage.CacheWrite);
-        AddTokens(labels, "reasoning", usage.Reasoning);
+        var folded = Fold(labels, count: false);
+        AddTokens(folded, "input", usage.Input);
+        AddTokens(folded, "output", usage.Output);
+        AddTokens(folded, "cache_read", usage.CacheRead);
+        AddTokens(folded, "cache_write", usage.CacheWrite);
+        AddTokens(folded, "reasoning", usage.Reasoning);
         if (cost > 0)
         {
-            Cost.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Pipeline, labels.AgentStep, labels.Provider, labels.Model).Inc((double)cost);
+            Cost.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Pipeline, folded.AgentStep, folded.Provider, folded.Model).Inc((double)cost);
         }
     }
 
-    public void RecordRequest(in UsageLabels labels, string outcome) =>
-        Requests.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Provider, labels.Model, outcome).Inc();
+    /// <summary>
+    /// Counts the request under its outcome. Every request reaches this exactly once, so this is where a folded label
+    /// is counted in <c>tollgate_label_overflow_total</c>: once per request, not once per series it touches.
+    /// </summary>
+    public void RecordRequest(in UsageLabels labels, string outcome)
+    {
+        var folded = Fold(labels, count: true);
+        Requests.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Provider, folded.Model, outcome).Inc();
+    }
+
+    public void RecordLatency(in UsageLabels labels, bool streaming, TimeSpan total, TimeSpan? firstToken)
+    {
+        var folded = Fold(labels, count: false);
+        PromptLatency.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Provider, folded.Model, streaming ? "true" : "false").Observe(total.TotalSeconds);
+        if (firstToken is { } ttft)
+        {
+            TimeToFirstToken.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Provider, folded.Model).Observe(ttft.TotalSeconds);
+        }
+    }
+
+    public void RecordCacheSaved(in UsageLabels labels, decimal savedUsd)
+    {
+        var folded = Fold(labels, count: false);
+        CacheSaved.WithLabels(folded.Namespace, folded.Team, folded.Repo, folded.Pipeline, folded.AgentStep, folded.Provider, folded.Model).Inc((double)savedUsd);
+    }
+
+    public void RecordUnpriced(string provider, string model) => UnpricedRequests.WithLabels(provider, _model.Fold(model, count: false)).Inc();
+
+    // Namespace and provider are not folded: the first is the meter's own, the second a fixed set.
+    private UsageLabels Fold(in UsageLabels labels, bool count) => labels with
+    {
+        Team = _team.Fold(labels.Team, count),
+        Repo = _repo.Fold(labels.Repo, count),
+        Pipeline = _pipeline.Fold(labels.Pipeline, count),
+        AgentStep = _agentStep.Fold(labels.AgentStep, count),
+        Model = _model.Fold(labels.Model, count),
+    };
 
     private void AddTokens(in UsageLabels labels, string type, long count)
     {
         if (count > 0)
         {
             Tokens.WithLabels(labels.Namespace, labels.Team, labels.Repo, labels.Pipeline, labels.AgentStep, labels.Provider, labels.Model, type).Inc(count);
+        }
+    }
+
+    /// <summary>One capped label and its overflow counter.</summary>
+    private sealed class FoldedLabel(LabelValueLimiter limiter, Counter.Child overflow, ILogger logger)
+    {
+        private int _warned;
+
+        public string Fold(string value, bool count)
+        {
+            if (limiter.TryAdmit(value))
+            {
+                return value;
+            }
+
+            if (count)
+            {
+                overflow.Inc();
+                if (limiter.IsFull && Interlocked.Exchange(ref _warned, 1) == 0)
+                {
+                    Log.LabelOverflowed(logger, limiter.Label, limiter.MaxValues);
+                }
+            }
+
+            return LabelValueLimiter.OverflowValue;
         }
     }
 }

@@ -26,7 +26,8 @@ internal sealed class ExporterHarness : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ExporterHarness> StartAsync(string ledger, string? policy = null, string? directory = null, TimeProvider? time = null)
+    public static async Task<ExporterHarness> StartAsync(string ledger, string? policy = null, string? directory = null, TimeProvider? time = null,
+        int maxLabelValues = ExporterOptions.DefaultMaxLabelValues)
     {
         directory ??= System.IO.Directory.CreateTempSubdirectory("tollgate-exporter-").FullName;
         var tokenFile = Path.Combine(directory, "token");
@@ -39,7 +40,10 @@ internal sealed class ExporterHarness : IAsyncDisposable
         }
 
         var app = await ExporterApp.CreateAsync(
-            new ExporterOptions { Listen = "127.0.0.1:0", Ledger = ledger, PolicyPath = policyPath, TokenFile = tokenFile, PollInterval = TimeSpan.FromMilliseconds(50) },
+            new ExporterOptions
+            {
+                Listen = "127.0.0.1:0", Ledger = ledger, PolicyPath = policyPath, TokenFile = tokenFile, PollInterval = TimeSpan.FromMilliseconds(50), MaxLabelValues = maxLabelValues,
+            },
             time,
             LogLevel.Warning);
         await app.StartAsync();

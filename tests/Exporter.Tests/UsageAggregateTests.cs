@@ -9,7 +9,7 @@ public sealed class UsageAggregateTests
     {
         var aggregate = new UsageAggregate();
         aggregate.Apply(ExporterHarness.Event("a", DateTimeOffset.UtcNow, team: "pay|ments \"x\"", input: 10, output: 5, cost: 0.5m,
-            budgets: [new Core.Events.BudgetCharge("b", "s", "usd", "charged", 0.5m)]));
+            budgets: [new Core.Events.BudgetCharge("b", "s", "usd", "charged", 0.5m)]), new LabelLimits(ExporterOptions.DefaultMaxLabelValues));
         aggregate.LastEntryId = "1700000000000-3";
 
         var loaded = UsageAggregate.FromJson(aggregate.ToJson());

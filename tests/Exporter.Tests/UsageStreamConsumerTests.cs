@@ -81,9 +81,10 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
         var delivered = await stream.ReadGroupAsync(UsageStreamConsumer.Group, "exporter-0", pending: false, 10, CancellationToken.None);
         Assert.Equal(4, delivered.Count);
         var saved = new Aggregation.UsageAggregate();
+        var labels = new Aggregation.LabelLimits(ExporterOptions.DefaultMaxLabelValues);
         foreach (var entry in delivered)
         {
-            saved.Apply(entry.Event!);
+            saved.Apply(entry.Event!, labels);
             saved.LastEntryId = entry.Id;
         }
 

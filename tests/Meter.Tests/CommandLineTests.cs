@@ -19,6 +19,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]
     [InlineData(new[] { "--upstream-ca", "/nonexistent/ca.pem" }, "tollgate-meter: --upstream-ca: \"/nonexistent/ca.pem\" does not exist")]
     [InlineData(new[] { "--upstream-ca", "/" }, "tollgate-meter: --upstream-ca: \"/\" is a directory, not a PEM file")]
+    [InlineData(new[] { "--max-label-values", "0" }, "tollgate-meter: --max-label-values: must be positive")]
     public async Task Bad_flag_exits_2_with_one_line_naming_it(string[] args, string expected)
     {
         await using var meter = MeterProcess.Start(args);

@@ -43,6 +43,23 @@ public sealed partial class MetricsScrape(string text)
             return labels.All(l => present.TryGetValue(l.Name, out var v) && v == l.Value);
         });
 
+    /// <summary>The distinct values <paramref name="label"/> takes on the samples of <paramref name="name"/>.</summary>
+    public IReadOnlySet<string> Values(string name, string label)
+    {
+        var values = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in Text.Split('\n'))
+        {
+            var match = Sample().Match(line);
+            if (match.Success && match.Groups["name"].Value == name
+                && Label().Matches(match.Groups["labels"].Value).FirstOrDefault(m => m.Groups["k"].Value == label) is { } value)
+            {
+                values.Add(value.Groups["v"].Value);
+            }
+        }
+
+        return values;
+    }
+
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})?\s+(?<value>\S+)")]
     private static partial Regex Sample();
 

@@ -175,6 +175,9 @@ public sealed class PolicyLoaderTests : IDisposable
     [InlineData("route: { targets: [{ provider: gemini, model: m }] }", "spec.route.targets[0].provider: must be one of anthropic, openai (got \"gemini\")")]
     [InlineData("cache: { enabled: true, ttlSeconds: 0 }", "spec.cache.ttlSeconds: must be at least 1 (got 0)")]
     [InlineData("fallback: { onBudgetExceeded: { model: a, response: b } }", "spec.fallback.onBudgetExceeded: must set exactly one of model or response")]
+    [InlineData("route: { targets: [{ provider: anthropic, model: \"claude sonnet\" }] }", "spec.route.targets[0].model: has whitespace U+0020 at character 7 (starts \"claude sonnet\")")]
+    [InlineData("fallback: { onBudgetExceeded: { model: \"haiku\\e[2J\" } }", "spec.fallback.onBudgetExceeded.model: has a control character U+001B at character 6 (starts \"haiku\\u001B[2J\")")]
+    [InlineData("fallback: { onBudgetExceeded: { model: \"\" } }", "spec.fallback.onBudgetExceeded.model: is empty")]
     public void Invalid_routing_rule_field_is_named(string spec, string expected)
     {
         var ex = Assert.Throws<DocumentException>(() => Compile($$"""
@@ -214,6 +217,21 @@ public sealed class PolicyLoaderTests : IDisposable
         Assert.Null(routed.RateLimit);
         Assert.Equal(new CompiledTarget(0, "anthropic", "claude-haiku-4-5", null, null), Assert.Single(routed.Targets));
         Assert.Equal(RouteResilience.Default, routed.Resilience);
+    }
+
+    [Fact]
+    public void Routing_rule_model_longer_than_a_model_name_is_refused()
+    {
+        var ex = Assert.Throws<DocumentException>(() => Compile($$"""
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiRoutingRule
+            metadata: { name: long-model, namespace: ci }
+            spec:
+              route: { targets: [{ provider: openai, model: {{new string('m', 300)}} }] }
+            """));
+
+        Assert.Contains("spec.route.targets[0].model: is 300 characters long, over the limit of 256", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(new string('m', 65), ex.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
