@@ -59,4 +59,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 19, Level = LogLevel.Information, Message = "Request refused by routing rule {Rule}: about {Tokens} input tokens, the limit is {Limit}")]
     public static partial void InputTooLarge(ILogger logger, string rule, long tokens, long limit);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Error, Message = "Ledger refused request {RequestId}: {What} {Amount} for budget {Budget} is outside what it records; answered amount_out_of_range")]
+    public static partial void LedgerAmountRefused(ILogger logger, string requestId, string budget, string what, decimal amount);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Ledger journal {Ledger} held {Count} amounts no ledger records (negative or too large); they were skipped, not applied")]
+    public static partial void JournalAmountsSkipped(ILogger logger, string ledger, int count);
 }

@@ -152,6 +152,7 @@ public sealed class RedisLedger : IBudgetLedger
             return new ReserveResult(-1, []);
         }
 
+        LedgerAmounts.CheckEstimates(charges);
         var now = _time.GetUtcNow();
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[3 + (8 * charges.Count)];
@@ -164,12 +165,19 @@ public sealed class RedisLedger : IBudgetLedger
             keys[4 + i] = CounterKey(charge);
             var a = 3 + (8 * i);
             values[a] = Text(LimitInMicroUnits(charge.Limit));
-            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate"));
+            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
             values[a + 2] = charge.CanBlock ? 1 : 0;
             SetCounterFields(values, a + 3, charge, now);
         }
 
         var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Reserve, keys, values, cancellationToken))!;
+        if ((int)reply[0] == -3)
+        {
+            var refused = charges[(int)reply[1]];
+            throw new LedgerAmountException(refused.Budget, refused.Estimate, "estimate",
+                $"the counter's reservations would pass {LedgerAmounts.CounterCeiling}");
+        }
+
         var states = new CounterState[charges.Count];
         for (var i = 0; i < states.Length; i++)
         {
@@ -190,6 +198,7 @@ public sealed class RedisLedger : IBudgetLedger
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
         ArgumentNullException.ThrowIfNull(actual);
+        LedgerAmounts.CheckActuals(actual);
         RedisKey[] keys = [_leasesKey, ReservationKey(requestId), SettledKey(requestId)];
         var values = new RedisValue[2 + actual.Count];
         values[0] = requestId;
@@ -222,6 +231,7 @@ public sealed class RedisLedger : IBudgetLedger
             throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
         }
 
+        LedgerAmounts.CheckActuals(actual, charges);
         var now = _time.GetUtcNow();
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[2 + (6 * charges.Count)];
@@ -231,7 +241,7 @@ public sealed class RedisLedger : IBudgetLedger
         {
             keys[4 + i] = CounterKey(charges[i]);
             var a = 2 + (6 * i);
-            values[a] = Text(ToMicroUnits(actual[i], "actual amount"));
+            values[a] = Text(ToMicroUnits(actual[i], "actual amount", charges[i].Budget));
             SetCounterFields(values, a + 1, charges[i], now);
         }
 
@@ -300,17 +310,12 @@ public sealed class RedisLedger : IBudgetLedger
     }
 
     /// <summary>An amount in integer micro-units, as the scripts store it.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The amount is negative or too large to compare exactly in Lua.</exception>
-    internal static long ToMicroUnits(decimal amount, string what)
+    /// <exception cref="LedgerAmountException">The amount is negative or too large to compare exactly in Lua.</exception>
+    internal static long ToMicroUnits(decimal amount, string what, string budget = "")
     {
-        var micro = decimal.Round(amount * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
-        if (micro < 0 || micro > MaxExactMicroUnits)
-        {
-            throw new ArgumentOutOfRangeException(
-                nameof(amount), amount, $"The Redis ledger takes an {what} from 0 to {MaxExactMicroUnits / MicroUnitsPerUnit}.");
-        }
-
-        return (long)micro;
+        // Checked before multiplying: amount × 10^6 throws OverflowException for amounts beyond 7.9e22.
+        LedgerAmounts.Check(amount, what, budget);
+        return (long)decimal.Round(amount * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
     }
 
     internal static decimal FromMicroUnits(long micro) => micro / MicroUnitsPerUnit;
