@@ -17,6 +17,10 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
         AdmitAsync(policy, request, requestId, () => estimate, cancellationToken);
 
     /// <param name="estimate">Called only when a budget matches: tokenizing the prompt is the costliest step of admission.</param>
+    /// <exception cref="LedgerAmountException">
+    /// The ledger refused the estimate. It propagates: unlike an unavailable ledger it is never met with a budget's
+    /// failure policy, so a fail-open budget cannot turn a wrapped estimate into a pass.
+    /// </exception>
     public async ValueTask<BudgetAdmission> AdmitAsync(
         PolicySnapshot policy, RequestContext request, string requestId, Func<BudgetEstimate> estimate, CancellationToken cancellationToken)
     {

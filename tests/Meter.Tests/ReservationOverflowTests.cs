@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
+using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Meter.Tests.Support;
@@ -146,6 +147,25 @@ public sealed class ReservationOverflowTests(UpstreamFixture fixture, RedisServe
         Assert.Equal("daily-tokens", json.RootElement.GetProperty("rule_id").GetString());
         Assert.DoesNotContain(fixture.Upstream.Requests, r => r.Body.Contains(marker, StringComparison.Ordinal));
         Assert.Empty(await gated.Inner.SnapshotAsync(Afternoon, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Journal_with_a_wrapped_negative_counter_is_replayed_without_it_and_the_budget_stays_closed()
+    {
+        // What a meter before the fix left behind: the spend of the day, and a counter line holding a wrapped estimate.
+        var clock = new FakeTimeProvider(Afternoon);
+        var directory = Directory.CreateTempSubdirectory("tollgate-overflow-").FullName;
+        var day = PeriodWindow.Containing(BudgetPeriod.Day, Afternoon);
+        string Counter(string spent) => string.Create(CultureInfo.InvariantCulture,
+            $$"""{"op":"c","b":"daily-tokens","s":"","ps":{{day.Start.ToUnixTimeSeconds()}},"pe":{{day.End.ToUnixTimeSeconds()}},"spent":{{spent}}}""");
+        await File.WriteAllLinesAsync(Path.Combine(directory, "ledger.jsonl"), [Counter("1500"), Counter("-9223372036854775807")]);
+
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Policy, directory: directory, time: clock);
+
+        var ledger = Assert.IsType<EmbeddedLedger>(meter.App.Ledger);
+        Assert.Equal(1, ledger.SkippedJournalAmounts);
+        Assert.Equal(1500, (await meter.ScrapeAsync()).Sum("tollgate_budget_spent", ("budget", "daily-tokens")));
+        await AssertClosedAsync(meter, 40);
     }
 
     private static async Task AssertClosedAsync(MeterHarness meter, int requests)

@@ -17,7 +17,10 @@ namespace Tollgate.Core.Ledger.Redis;
 /// <c>P c:{budget}:{scope}:{periodStartUnixSeconds}</c> a counter (hash; ':' and '%' in names are percent-escaped),
 /// <c>P r:{requestId}</c> a reservation (hash), <c>P s:{requestId}</c> a settled marker (string),
 /// <c>P leases</c> reservations by lease deadline (sorted set) and <c>P index</c> counters by period end (sorted set,
-/// so a snapshot needs no SCAN). Amounts are integer micro-units (amount × 10^6, rounded half away from zero).
+/// so a snapshot needs no SCAN). Amounts are integer micro-units (amount × 10^6, rounded half away from zero), each
+/// within <see cref="LedgerAmounts"/>'s range, checked before anything is sent; a counter's spend stops at
+/// <see cref="LedgerAmounts.CounterCeiling"/> and a reservation that would pass it is refused inside the script, before
+/// its first write, so int64 never overflows and no script fails halfway.
 /// </para>
 /// <para>
 /// NOTE: one hash tag in the prefix puts the whole ledger in one Redis Cluster slot, so one shard carries all of its
@@ -143,6 +146,7 @@ public sealed class RedisLedger : IBudgetLedger
     /// A retried call with the same request id reserves nothing more.
     /// </summary>
     /// <remarks>If cancelled after sending, the reservation may still be made; its lease then expires and is reclaimed.</remarks>
+    /// <exception cref="LedgerAmountException">An estimate is not recordable or would pass the counter ceiling; nothing is reserved.</exception>
     public async ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
@@ -194,6 +198,7 @@ public sealed class RedisLedger : IBudgetLedger
     /// settles without a reservation.
     /// </summary>
     /// <exception cref="ArgumentException">The count of amounts differs from the reservation's count of charges.</exception>
+    /// <exception cref="LedgerAmountException">An amount is not recordable; the reservation stays held.</exception>
     public async ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
@@ -221,6 +226,7 @@ public sealed class RedisLedger : IBudgetLedger
     /// <paramref name="requestId"/>. Idempotent with every other settle of the same request id.
     /// </summary>
     /// <exception cref="ArgumentException">The counts of charges and amounts differ.</exception>
+    /// <exception cref="LedgerAmountException">An amount is not recordable; nothing is recorded.</exception>
     public async ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
