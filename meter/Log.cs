@@ -71,4 +71,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Label {Label} reached {Max} distinct values; further values are published as __overflow__ (raise --max-label-values if this is legitimate)")]
     public static partial void LabelOverflowed(ILogger logger, string label, int max);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Error, Message = "Ledger refused request {RequestId}: {What} {Amount} for budget {Budget} is outside what it records; answered amount_out_of_range")]
+    public static partial void LedgerAmountRefused(ILogger logger, string requestId, string budget, string what, decimal amount);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Warning, Message = "Ledger journal {Ledger} held {Count} amounts no ledger records (negative or too large); they were skipped, not applied")]
+    public static partial void JournalAmountsSkipped(ILogger logger, string ledger, int count);
 }

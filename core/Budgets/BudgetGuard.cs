@@ -17,6 +17,10 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
         AdmitAsync(policy, request, requestId, () => estimate, cancellationToken);
 
     /// <param name="estimate">Called only when a budget matches: tokenizing the prompt is the costliest step of admission.</param>
+    /// <exception cref="LedgerAmountException">
+    /// The ledger refused the estimate. It propagates: unlike an unavailable ledger it is never met with a budget's
+    /// failure policy, so a fail-open budget cannot turn a wrapped estimate into a pass.
+    /// </exception>
     public async ValueTask<BudgetAdmission> AdmitAsync(
         PolicySnapshot policy, RequestContext request, string requestId, Func<BudgetEstimate> estimate, CancellationToken cancellationToken)
     {
@@ -86,13 +90,17 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
     public static IReadOnlyList<LedgerCharge> ChargesToSettle(BudgetAdmission admission) =>
         admission.Kind == AdmissionKind.Allowed ? admission.Charges : [];
 
-    /// <summary>What the request cost in each matching budget's unit, in the order of its charges.</summary>
+    /// <summary>
+    /// What the request cost in each matching budget's unit, in the order of its charges. Usage a ledger cannot record
+    /// (a provider reporting billions of tokens) is charged at <see cref="LedgerAmounts.Maximum"/>: it closes the budget
+    /// rather than being refused and lost.
+    /// </summary>
     public static decimal[] AmountsFor(BudgetAdmission admission, TokenUsage usage, decimal cost)
     {
         var amounts = new decimal[admission.Budgets.Count];
         for (var i = 0; i < amounts.Length; i++)
         {
-            amounts[i] = AmountIn(admission.Budgets[i], usage, cost);
+            amounts[i] = LedgerAmounts.SaturateActual(AmountIn(admission.Budgets[i], usage, cost));
         }
 
         return amounts;

@@ -3,6 +3,11 @@ using System.Text.Json;
 namespace Tollgate.Core.Estimation;
 
 /// <summary>What the meter needs from a request body: the model, whether it streams and its output cap.</summary>
+/// <param name="MaxOutputTokens">
+/// The largest of <c>max_tokens</c>, <c>max_completion_tokens</c> and <c>max_output_tokens</c> that is a whole number from
+/// 0 to Int64.MaxValue; null when none is (absent, negative, fractional, 1e30, a string), so the meter's default applies.
+/// It is the client's number, not yet bounded by the model: <see cref="Budgets.BudgetEstimate.Reserve"/> caps it.
+/// </param>
 public sealed record RequestShape(string? Model, bool Stream, long? MaxOutputTokens, bool IncludeUsageRequested, bool HasStreamOptions)
 {
     public static RequestShape Empty { get; } = new(null, false, null, false, false);

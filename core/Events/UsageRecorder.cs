@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Ledger;
 
 namespace Tollgate.Core.Events;
@@ -6,13 +8,17 @@ namespace Tollgate.Core.Events;
 /// Commits a request's usage: settles its charges in the ledger, then appends its event to the usage sink. What cannot
 /// be committed now (the ledger or the sink is down) goes to the <see cref="UsageSpool"/> and is replayed in order by
 /// <see cref="ReplayAsync"/>; both sides are idempotent by request id, so a record applied twice counts once.
+/// A record whose amounts the ledger refuses (<see cref="LedgerAmountException"/>) is neither spooled nor retried: it
+/// would be refused forever and hold up every record behind it. Its reservation, if any, stays charged at the estimate.
 /// </summary>
-public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSpool spool) : IDisposable
+public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSpool spool, ILogger? logger = null) : IDisposable
 {
     private const int ReplayBatch = 256;
     private readonly SemaphoreSlim _replayGate = new(1, 1);
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private long _spooled;
     private long _replayed;
+    private long _refused;
 
     public UsageSpool Spool => spool;
 
@@ -21,6 +27,9 @@ public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSp
 
     /// <summary>Spooled records replayed since start.</summary>
     public long Replayed => Interlocked.Read(ref _replayed);
+
+    /// <summary>Records whose amounts the ledger refused since start (their usage events were still published).</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>Commits the record, or spools it. Returns false when it was spooled.</summary>
     /// <remarks>While older records wait in the spool, new ones queue behind them, so the stream keeps request order.</remarks>
@@ -36,6 +45,11 @@ public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSp
             catch (LedgerUnavailableException)
             {
                 // Falls through to the spool; the replayer retries once the ledger is back.
+            }
+            catch (LedgerAmountException ex)
+            {
+                Refuse(record, ex);
+                return true;
             }
         }
 
@@ -68,7 +82,15 @@ public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSp
                     {
                         if (record.RequestId.Length > 0)
                         {
-                            await ApplyAsync(record, cancellationToken);
+                            try
+                            {
+                                await ApplyAsync(record, cancellationToken);
+                            }
+                            catch (LedgerAmountException ex)
+                            {
+                                // A spool written before amounts were checked (or edited by hand) must not wedge the replay.
+                                Refuse(record, ex);
+                            }
                         }
 
                         applied++;
@@ -90,13 +112,21 @@ public sealed class UsageRecorder(IBudgetLedger ledger, IUsageSink sink, UsageSp
 
     public void Dispose() => _replayGate.Dispose();
 
+    // Async so that a ledger throwing before it returns (the embedded one refuses synchronously) still lets the append run.
+    private async Task SettleAsync(UsageRecord record, CancellationToken cancellationToken) =>
+        await ledger.SettleAsync(record.RequestId, record.Charges, record.Amounts, cancellationToken);
+
+    private void Refuse(UsageRecord record, LedgerAmountException ex)
+    {
+        Interlocked.Increment(ref _refused);
+        UsageRecorderLog.AmountRefused(_logger, record.RequestId, ex.Budget, ex.What, ex.Amount);
+    }
+
     private async ValueTask ApplyAsync(UsageRecord record, CancellationToken cancellationToken)
     {
         // Both at once: on Redis they leave in one write and cost one round trip. Each side is idempotent by request
         // id, so when one fails the whole record is spooled and replaying the side that succeeded changes nothing.
-        var settle = record.Charges.Count > 0
-            ? ledger.SettleAsync(record.RequestId, record.Charges, record.Amounts, cancellationToken).AsTask()
-            : Task.CompletedTask;
+        var settle = record.Charges.Count > 0 ? SettleAsync(record, cancellationToken) : Task.CompletedTask;
         var append = record.Event is not null ? sink.AppendAsync(record.Event, cancellationToken).AsTask() : Task.CompletedTask;
         try
         {

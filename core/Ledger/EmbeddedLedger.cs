@@ -6,7 +6,9 @@ namespace Tollgate.Core.Ledger;
 /// The in-process ledger of standalone mode. Counters live in memory behind one lock (a reservation touches every
 /// matching budget at once, and a lock held for microseconds beats anything cleverer at this scale). Every reservation
 /// and settlement is appended to a <see cref="LedgerJournal"/> before the call returns, so a restart, or a crash, loses
-/// no spend: a reservation that was never settled is recovered as spent at its estimate.
+/// no spend: a reservation that was never settled is recovered as spent at its estimate. Amounts are checked with
+/// <see cref="LedgerAmounts"/> before anything is journaled, and counters are decimals, whose arithmetic throws on
+/// overflow instead of wrapping, so no amount can turn into a negative counter.
 /// </summary>
 public sealed class EmbeddedLedger : IBudgetLedger
 {
@@ -46,6 +48,12 @@ public sealed class EmbeddedLedger : IBudgetLedger
     /// <summary>Journal lines that could not be read (a torn last line after a crash, say) and were skipped.</summary>
     public int SkippedJournalLines { get; private set; }
 
+    /// <summary>
+    /// Amounts in the journal that no ledger records (negative, beyond <see cref="LedgerAmounts.Maximum"/>, or beyond a
+    /// decimal), skipped on replay instead of applied: a journal written before amounts were checked may hold a wrapped one.
+    /// </summary>
+    public int SkippedJournalAmounts { get; private set; }
+
     /// <summary>A ledger that keeps nothing across restarts (tests, or <c>--ledger memory</c>).</summary>
     public static EmbeddedLedger InMemory(TimeProvider time) => new(null, time);
 
@@ -65,6 +73,7 @@ public sealed class EmbeddedLedger : IBudgetLedger
         {
             RecoveredReservations = replay.RecoveredReservations,
             SkippedJournalLines = replay.SkippedLines,
+            SkippedJournalAmounts = replay.SkippedAmounts,
         };
         settled.ForEach(ledger._settled.Add);
         foreach (var counter in replay.Counters)
@@ -79,8 +88,11 @@ public sealed class EmbeddedLedger : IBudgetLedger
         return ledger;
     }
 
+    /// <exception cref="LedgerAmountException">An estimate is negative or beyond <see cref="LedgerAmounts.Maximum"/>; nothing is reserved.</exception>
     public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken)
     {
+        // Before the lock and the journal: a wrapped negative estimate would open headroom that was never there.
+        LedgerAmounts.CheckEstimates(charges);
         var states = new CounterState[charges.Count];
         lock (_gate)
         {
@@ -103,6 +115,15 @@ public sealed class EmbeddedLedger : IBudgetLedger
                 return ValueTask.FromResult(new ReserveResult(-1, states));
             }
 
+            for (var i = 0; i < charges.Count; i++)
+            {
+                if (charges[i].Estimate > LedgerAmounts.CounterCeiling - counters[i].Reserved)
+                {
+                    throw new LedgerAmountException(charges[i].Budget, charges[i].Estimate, "estimate",
+                        $"the counter's reservations would pass {LedgerAmounts.CounterCeiling}");
+                }
+            }
+
             Append(static (journal, state) => journal.WriteReserve(state.requestId, state.charges), (requestId, charges));
             for (var i = 0; i < charges.Count; i++)
             {
@@ -115,11 +136,14 @@ public sealed class EmbeddedLedger : IBudgetLedger
         return ValueTask.FromResult(new ReserveResult(-1, states));
     }
 
+    /// <exception cref="LedgerAmountException">An amount is negative or beyond <see cref="LedgerAmounts.Maximum"/>; the reservation stays held.</exception>
     public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            if (_open.TryGetValue(requestId, out var reservation))
+            _open.TryGetValue(requestId, out var reservation);
+            LedgerAmounts.CheckActuals(actual, reservation?.Charges);
+            if (reservation is not null)
             {
                 SettleReservation(requestId, reservation, actual);
             }
@@ -128,12 +152,15 @@ public sealed class EmbeddedLedger : IBudgetLedger
         return ValueTask.CompletedTask;
     }
 
+    /// <exception cref="LedgerAmountException">An amount is negative or beyond <see cref="LedgerAmounts.Maximum"/>; nothing is recorded.</exception>
     public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         if (actual.Count != charges.Count)
         {
             throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
         }
+
+        LedgerAmounts.CheckActuals(actual, charges);
 
         lock (_gate)
         {
@@ -151,7 +178,8 @@ public sealed class EmbeddedLedger : IBudgetLedger
             Append(static (journal, state) => journal.WriteDebit(state.requestId, state.charges, state.actual), (requestId, charges, actual));
             for (var i = 0; i < charges.Count; i++)
             {
-                CounterFor(charges[i]).Spent += actual[i];
+                var counter = CounterFor(charges[i]);
+                counter.Spent = LedgerAmounts.AddSpend(counter.Spent, actual[i]);
             }
 
             _settled.Add(requestId);
@@ -174,7 +202,7 @@ public sealed class EmbeddedLedger : IBudgetLedger
         {
             var counter = reservation.Counters[i];
             counter.Reserved -= reservation.Charges[i].Estimate;
-            counter.Spent += actual[i];
+            counter.Spent = LedgerAmounts.AddSpend(counter.Spent, actual[i]);
         }
     }
 

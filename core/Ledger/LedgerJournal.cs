@@ -37,6 +37,7 @@ public sealed class LedgerJournal : IDisposable
         var open = new Dictionary<string, List<(CounterKey Key, PeriodWindow Window, decimal Estimate)>>(StringComparer.Ordinal);
         var settled = new List<string>();
         var skipped = 0;
+        var skippedAmounts = 0;
         if (File.Exists(path))
         {
             if ((File.GetAttributes(path) & (FileAttributes.Device | FileAttributes.Directory)) != 0)
@@ -53,7 +54,7 @@ public sealed class LedgerJournal : IDisposable
 
                 try
                 {
-                    Apply(line, counters, open, settled);
+                    skippedAmounts += Apply(line, counters, open, settled);
                 }
                 catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
                 {
@@ -71,7 +72,7 @@ public sealed class LedgerJournal : IDisposable
         }
 
         var result = counters.Select(pair => new CounterSnapshot(pair.Key.Budget, pair.Key.Scope, pair.Value.Window, pair.Value.Spent, 0)).ToList();
-        return new ReplayResult(result, open.Count, skipped, settled);
+        return new ReplayResult(result, open.Count, skipped, settled, skippedAmounts);
     }
 
     /// <summary>Rewrites the journal as one counter line each (atomically, via a temporary file) and opens it for appending.</summary>
@@ -203,7 +204,8 @@ public sealed class LedgerJournal : IDisposable
         _stream.Write(_buffer.WrittenSpan);
     }
 
-    private static void Apply(
+    /// <returns>How many amounts of the line were skipped as unrecordable.</returns>
+    private static int Apply(
         string line,
         Dictionary<CounterKey, (PeriodWindow Window, decimal Spent)> counters,
         Dictionary<string, List<(CounterKey Key, PeriodWindow Window, decimal Estimate)>> open,
@@ -211,12 +213,18 @@ public sealed class LedgerJournal : IDisposable
     {
         using var document = JsonDocument.Parse(line);
         var root = document.RootElement;
+        var skipped = 0;
         switch (root.GetProperty("op").GetString())
         {
             case "c":
             {
+                // A counter sums many requests, so it is bounded by the counter ceiling, not by one request's maximum.
                 var (key, window) = KeyOf(root);
-                Add(counters, key, window, root.GetProperty("spent").GetDecimal());
+                if (ReadAmount(root.GetProperty("spent"), LedgerAmounts.CounterCeiling, ref skipped) is { } spent)
+                {
+                    Add(counters, key, window, spent);
+                }
+
                 break;
             }
 
@@ -226,7 +234,9 @@ public sealed class LedgerJournal : IDisposable
                 foreach (var charge in root.GetProperty("c").EnumerateArray())
                 {
                     var (key, window) = KeyOf(charge);
-                    charges.Add((key, window, charge.GetProperty("e").GetDecimal()));
+
+                    // The slot stays (a settlement pairs its amounts with the charges by position); a crash recovers it at nothing.
+                    charges.Add((key, window, ReadAmount(charge.GetProperty("e"), LedgerAmounts.Maximum, ref skipped) ?? 0m));
                 }
 
                 open[root.GetProperty("id").GetString()!] = charges;
@@ -246,8 +256,9 @@ public sealed class LedgerJournal : IDisposable
                 var index = 0;
                 foreach (var amount in root.GetProperty("a").EnumerateArray())
                 {
-                    var (key, window, _) = charges[index++];
-                    Add(counters, key, window, amount.GetDecimal());
+                    // An actual amount that cannot be recorded falls back to the reservation's estimate, as a crash would.
+                    var (key, window, estimate) = charges[index++];
+                    Add(counters, key, window, ReadAmount(amount, LedgerAmounts.Maximum, ref skipped) ?? estimate);
                 }
 
                 break;
@@ -258,7 +269,10 @@ public sealed class LedgerJournal : IDisposable
                 foreach (var charge in root.GetProperty("c").EnumerateArray())
                 {
                     var (key, window) = KeyOf(charge);
-                    Add(counters, key, window, charge.GetProperty("e").GetDecimal());
+                    if (ReadAmount(charge.GetProperty("e"), LedgerAmounts.Maximum, ref skipped) is { } actual)
+                    {
+                        Add(counters, key, window, actual);
+                    }
                 }
 
                 settled.Add(root.GetProperty("id").GetString()!);
@@ -276,6 +290,25 @@ public sealed class LedgerJournal : IDisposable
             default:
                 throw new FormatException("unknown journal operation");
         }
+
+        return skipped;
+    }
+
+    /// <summary>
+    /// An amount of the journal, or null (counted in <paramref name="skipped"/>) when no ledger records it: negative,
+    /// above <paramref name="maximum"/>, or a number no decimal holds (1e30, say). Such a line was written before amounts
+    /// were checked (a wrapped reservation estimate); applying it would reopen a spent budget.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The value is not a number (the line is unreadable as a whole).</exception>
+    private static decimal? ReadAmount(JsonElement element, decimal maximum, ref int skipped)
+    {
+        if (element.TryGetDecimal(out var amount) && amount >= 0 && amount <= maximum)
+        {
+            return amount;
+        }
+
+        skipped++;
+        return null;
     }
 
     private static (CounterKey Key, PeriodWindow Window) KeyOf(JsonElement element)
@@ -288,10 +321,14 @@ public sealed class LedgerJournal : IDisposable
 
     private static void Add(Dictionary<CounterKey, (PeriodWindow Window, decimal Spent)> counters, CounterKey key, PeriodWindow window, decimal amount)
     {
-        counters[key] = counters.TryGetValue(key, out var existing) ? (existing.Window, existing.Spent + amount) : (window, amount);
+        counters[key] = counters.TryGetValue(key, out var existing)
+            ? (existing.Window, LedgerAmounts.AddSpend(existing.Spent, amount))
+            : (window, Math.Min(amount, LedgerAmounts.CounterCeiling));
     }
 }
 
 /// <summary>What a journal replay rebuilt.</summary>
 /// <param name="SettledIds">Request ids settled or debited, oldest first.</param>
-public sealed record ReplayResult(IReadOnlyList<CounterSnapshot> Counters, int RecoveredReservations, int SkippedLines, IReadOnlyList<string> SettledIds);
+/// <param name="SkippedAmounts">Amounts skipped because no ledger records them (negative, too large, or beyond a decimal).</param>
+public sealed record ReplayResult(
+    IReadOnlyList<CounterSnapshot> Counters, int RecoveredReservations, int SkippedLines, IReadOnlyList<string> SettledIds, int SkippedAmounts = 0);

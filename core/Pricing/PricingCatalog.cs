@@ -11,6 +11,15 @@ namespace Tollgate.Core.Pricing;
 /// </summary>
 public sealed partial class PricingCatalog
 {
+    /// <summary>
+    /// The largest rate a catalog may give, USD per 1M tokens (a dollar a token). Far above any list price, it keeps
+    /// tokens × rate inside a decimal for every token count a long holds, so a typo cannot make a cost overflow.
+    /// </summary>
+    public const decimal MaxRate = 1_000_000m;
+
+    /// <summary>The largest <c>maxOutputTokens</c> a catalog may give: a typo with extra zeros is refused at load.</summary>
+    public const long MaxOutputTokensLimit = 10_000_000;
+
     private const string EmbeddedName = "Tollgate.Core.Pricing.models.yaml";
     private const int MaxCachedNames = 4096;
 
@@ -105,13 +114,17 @@ public sealed partial class PricingCatalog
                 {
                     Fail($"{at}.{name}", "must not be negative");
                 }
+                else if (value > MaxRate)
+                {
+                    Fail($"{at}.{name}", $"must be at most {MaxRate} (USD per 1M tokens)");
+                }
 
                 return value.Value;
             }
 
             var price = new ModelPrice(entry.Provider, entry.Model,
                 Rate(entry.Input, "input"), Rate(entry.Output, "output"), Rate(entry.CacheRead, "cacheRead"), Rate(entry.CacheWrite, "cacheWrite"),
-                entry.Source);
+                entry.Source, CheckMaxOutputTokens(entry.MaxOutputTokens, $"{at}.maxOutputTokens", Fail));
             models.Add(price);
             foreach (var name in entry.Aliases.Prepend(entry.Model))
             {
@@ -188,8 +201,21 @@ public sealed partial class PricingCatalog
         return null;
     }
 
+    private static long? CheckMaxOutputTokens(long? value, string field, Action<string, string> fail)
+    {
+        if (value is <= 0 or > MaxOutputTokensLimit)
+        {
+            fail(field, $"must be a positive whole number of tokens, at most {MaxOutputTokensLimit} (got {value})");
+            return null;
+        }
+
+        return value;
+    }
+
     private static ModelPrice BuildFallback(PricingFallback fallback, List<ModelPrice> models, Action<string, string> fail)
     {
+        // An unknown model's output is unknown too: it is bounded by a cap, never by what the request asks for.
+        var maxOutput = CheckMaxOutputTokens(fallback.MaxOutputTokens, "fallback.maxOutputTokens", fail) ?? ModelPrice.SafeMaxOutputTokens;
         switch (fallback.Mode)
         {
             case "max":
@@ -200,7 +226,7 @@ public sealed partial class PricingCatalog
                 }
 
                 return new ModelPrice(string.Empty, "fallback", models.Max(m => m.Input), models.Max(m => m.Output),
-                    models.Max(m => m.CacheRead), models.Max(m => m.CacheWrite), "fallback: most expensive catalog rate of each type");
+                    models.Max(m => m.CacheRead), models.Max(m => m.CacheWrite), "fallback: most expensive catalog rate of each type", maxOutput);
             case "fixed":
                 if (fallback.Input is null || fallback.Output is null)
                 {
@@ -212,8 +238,13 @@ public sealed partial class PricingCatalog
                     fail("fallback", "a zero fallback would make unknown models free; give real rates");
                 }
 
+                if (new[] { fallback.Input, fallback.Output, fallback.CacheRead, fallback.CacheWrite }.Any(rate => rate is < 0 or > MaxRate))
+                {
+                    fail("fallback", $"rates must be from 0 to {MaxRate} (USD per 1M tokens)");
+                }
+
                 return new ModelPrice(string.Empty, "fallback", fallback.Input ?? 0, fallback.Output ?? 0,
-                    fallback.CacheRead ?? fallback.Input ?? 0, fallback.CacheWrite ?? fallback.Input ?? 0, "fallback: fixed");
+                    fallback.CacheRead ?? fallback.Input ?? 0, fallback.CacheWrite ?? fallback.Input ?? 0, "fallback: fixed", maxOutput);
             default:
                 fail("fallback.mode", $"must be max or fixed (got \"{fallback.Mode}\")");
                 return new ModelPrice("", "", 0, 0, 0, 0, null);

@@ -24,6 +24,9 @@ internal sealed class PricingFallback
     public decimal? CacheRead { get; set; }
 
     public decimal? CacheWrite { get; set; }
+
+    /// <summary>The output cap of models not in the catalog; <see cref="ModelPrice.SafeMaxOutputTokens"/> when absent.</summary>
+    public long? MaxOutputTokens { get; set; }
 }
 
 internal sealed class PricingEntry
@@ -41,6 +44,9 @@ internal sealed class PricingEntry
     public decimal? CacheRead { get; set; }
 
     public decimal? CacheWrite { get; set; }
+
+    /// <summary>The published maximum output tokens per request; optional (embedding models have none).</summary>
+    public long? MaxOutputTokens { get; set; }
 
     public string? Source { get; set; }
 }

@@ -69,6 +69,16 @@ internal sealed class ProxyHandler(
         {
             // The client left; nothing is owed to it.
         }
+        catch (Core.Ledger.LedgerAmountException ex)
+        {
+            Log.LedgerAmountRefused(logger, requestId, ex.Budget, ex.What, ex.Amount);
+            if (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                context.Response.Clear();
+                context.Response.Headers[ErrorResponses.RequestIdHeader] = requestId;
+                await LedgerAmountErrors.WriteAsync(context, ex, ProviderHint(context.Request));
+            }
+        }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {
             await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request",
@@ -595,13 +605,11 @@ internal sealed class ProxyHandler(
         return partial with { Input = input, Output = output };
     }
 
-    private static BudgetEstimate Estimate(ModelPrice price, long input, long output)
-    {
-        // Price input at its dearest rate: a prompt may turn out to be a cache write, which costs more than plain input.
-        var inputRate = Math.Max(price.Input, Math.Max(price.CacheWrite, price.CacheRead));
-        var cost = ((input * inputRate) + (output * price.Output)) / 1_000_000m;
-        return new BudgetEstimate(new TokenUsage(input, output, 0, 0, 0), cost);
-    }
+    /// <summary>
+    /// The reservation: the requested output (or the default) is capped at the maximum of the model that is sent, so a
+    /// <c>max_tokens</c> of Int64.MaxValue reserves what the model can produce, never a wrapped or absurd amount.
+    /// </summary>
+    private static BudgetEstimate Estimate(ModelPrice price, long input, long output) => BudgetEstimate.Reserve(price, input, output);
 
     private static byte[] InjectIncludeUsage(ReadOnlySpan<byte> body)
     {

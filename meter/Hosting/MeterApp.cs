@@ -108,7 +108,7 @@ public sealed class MeterApp : IAsyncDisposable
         });
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
-        services.AddSingleton(new UsageRecorder(ledger, sink, spool));
+        services.AddSingleton(sp => new UsageRecorder(ledger, sink, spool, sp.GetRequiredService<ILogger<UsageRecorder>>()));
         services.AddSingleton(limiter);
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));
@@ -140,16 +140,20 @@ public sealed class MeterApp : IAsyncDisposable
             meterMetrics.UsageReplayed.IncTo(recorder.Replayed);
         });
         var handler = app.Services.GetRequiredService<ProxyHandler>();
+        var logger = app.Services.GetRequiredService<ILogger<MeterApp>>();
         app.Run(context =>
         {
             var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
             return items is not null && items.ContainsKey(AdminConnectionKey) ? AdminEndpoints.HandleAsync(context) : handler.HandleAsync(context);
         });
 
-        var logger = app.Services.GetRequiredService<ILogger<MeterApp>>();
         if (ledger is EmbeddedLedger embedded)
         {
             Log.LedgerOpened(logger, options.Ledger, embedded.RecoveredReservations, embedded.SkippedJournalLines);
+            if (embedded.SkippedJournalAmounts > 0)
+            {
+                Log.JournalAmountsSkipped(logger, options.Ledger, embedded.SkippedJournalAmounts);
+            }
         }
 
         Log.PolicyLoaded(logger, initialPolicy.Source, initialPolicy.Budgets.Count, initialPolicy.RoutingRules.Count);

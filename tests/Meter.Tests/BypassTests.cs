@@ -233,6 +233,8 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
     [InlineData("""{"model":"gpt-4o","max_tokens":-5,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
     [InlineData("""{"model":"gpt-4o","max_completion_tokens":1.5,"messages":[]}""", "\"max_completion_tokens\" must be a non-negative integer")]
     [InlineData("""{"model":"gpt-4o","max_tokens":"9","messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
+    [InlineData("""{"model":"gpt-4o","max_tokens":1e30,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
+    [InlineData("""{"model":"gpt-4o","max_tokens":9223372036854775808,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
     public async Task Body_two_parsers_could_read_differently_is_refused(string body, string named)
     {
         await using var meter = await StartAsync("embedded");

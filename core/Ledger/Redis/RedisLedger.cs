@@ -17,7 +17,10 @@ namespace Tollgate.Core.Ledger.Redis;
 /// <c>P c:{budget}:{scope}:{periodStartUnixSeconds}</c> a counter (hash; ':' and '%' in names are percent-escaped),
 /// <c>P r:{requestId}</c> a reservation (hash), <c>P s:{requestId}</c> a settled marker (string),
 /// <c>P leases</c> reservations by lease deadline (sorted set) and <c>P index</c> counters by period end (sorted set,
-/// so a snapshot needs no SCAN). Amounts are integer micro-units (amount × 10^6, rounded half away from zero).
+/// so a snapshot needs no SCAN). Amounts are integer micro-units (amount × 10^6, rounded half away from zero), each
+/// within <see cref="LedgerAmounts"/>'s range, checked before anything is sent; a counter's spend stops at
+/// <see cref="LedgerAmounts.CounterCeiling"/> and a reservation that would pass it is refused inside the script, before
+/// its first write, so int64 never overflows and no script fails halfway.
 /// </para>
 /// <para>
 /// NOTE: one hash tag in the prefix puts the whole ledger in one Redis Cluster slot, so one shard carries all of its
@@ -143,6 +146,7 @@ public sealed class RedisLedger : IBudgetLedger
     /// A retried call with the same request id reserves nothing more.
     /// </summary>
     /// <remarks>If cancelled after sending, the reservation may still be made; its lease then expires and is reclaimed.</remarks>
+    /// <exception cref="LedgerAmountException">An estimate is not recordable or would pass the counter ceiling; nothing is reserved.</exception>
     public async ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
@@ -152,6 +156,7 @@ public sealed class RedisLedger : IBudgetLedger
             return new ReserveResult(-1, []);
         }
 
+        LedgerAmounts.CheckEstimates(charges);
         var now = _time.GetUtcNow();
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[3 + (8 * charges.Count)];
@@ -164,12 +169,19 @@ public sealed class RedisLedger : IBudgetLedger
             keys[4 + i] = CounterKey(charge);
             var a = 3 + (8 * i);
             values[a] = Text(LimitInMicroUnits(charge.Limit));
-            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate"));
+            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
             values[a + 2] = charge.CanBlock ? 1 : 0;
             SetCounterFields(values, a + 3, charge, now);
         }
 
         var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Reserve, keys, values, cancellationToken))!;
+        if ((int)reply[0] == -3)
+        {
+            var refused = charges[(int)reply[1]];
+            throw new LedgerAmountException(refused.Budget, refused.Estimate, "estimate",
+                $"the counter's reservations would pass {LedgerAmounts.CounterCeiling}");
+        }
+
         var states = new CounterState[charges.Count];
         for (var i = 0; i < states.Length; i++)
         {
@@ -186,10 +198,12 @@ public sealed class RedisLedger : IBudgetLedger
     /// settles without a reservation.
     /// </summary>
     /// <exception cref="ArgumentException">The count of amounts differs from the reservation's count of charges.</exception>
+    /// <exception cref="LedgerAmountException">An amount is not recordable; the reservation stays held.</exception>
     public async ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
         ArgumentNullException.ThrowIfNull(actual);
+        LedgerAmounts.CheckActuals(actual);
         RedisKey[] keys = [_leasesKey, ReservationKey(requestId), SettledKey(requestId)];
         var values = new RedisValue[2 + actual.Count];
         values[0] = requestId;
@@ -212,6 +226,7 @@ public sealed class RedisLedger : IBudgetLedger
     /// <paramref name="requestId"/>. Idempotent with every other settle of the same request id.
     /// </summary>
     /// <exception cref="ArgumentException">The counts of charges and amounts differ.</exception>
+    /// <exception cref="LedgerAmountException">An amount is not recordable; nothing is recorded.</exception>
     public async ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
@@ -222,6 +237,7 @@ public sealed class RedisLedger : IBudgetLedger
             throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
         }
 
+        LedgerAmounts.CheckActuals(actual, charges);
         var now = _time.GetUtcNow();
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[2 + (6 * charges.Count)];
@@ -231,7 +247,7 @@ public sealed class RedisLedger : IBudgetLedger
         {
             keys[4 + i] = CounterKey(charges[i]);
             var a = 2 + (6 * i);
-            values[a] = Text(ToMicroUnits(actual[i], "actual amount"));
+            values[a] = Text(ToMicroUnits(actual[i], "actual amount", charges[i].Budget));
             SetCounterFields(values, a + 1, charges[i], now);
         }
 
@@ -300,17 +316,12 @@ public sealed class RedisLedger : IBudgetLedger
     }
 
     /// <summary>An amount in integer micro-units, as the scripts store it.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The amount is negative or too large to compare exactly in Lua.</exception>
-    internal static long ToMicroUnits(decimal amount, string what)
+    /// <exception cref="LedgerAmountException">The amount is negative or too large to compare exactly in Lua.</exception>
+    internal static long ToMicroUnits(decimal amount, string what, string budget = "")
     {
-        var micro = decimal.Round(amount * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
-        if (micro < 0 || micro > MaxExactMicroUnits)
-        {
-            throw new ArgumentOutOfRangeException(
-                nameof(amount), amount, $"The Redis ledger takes an {what} from 0 to {MaxExactMicroUnits / MicroUnitsPerUnit}.");
-        }
-
-        return (long)micro;
+        // Checked before multiplying: amount × 10^6 throws OverflowException for amounts beyond 7.9e22.
+        LedgerAmounts.Check(amount, what, budget);
+        return (long)decimal.Round(amount * MicroUnitsPerUnit, MidpointRounding.AwayFromZero);
     }
 
     internal static decimal FromMicroUnits(long micro) => micro / MicroUnitsPerUnit;

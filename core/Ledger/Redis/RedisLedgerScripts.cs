@@ -14,8 +14,22 @@ namespace Tollgate.Core.Ledger.Redis;
 /// </remarks>
 internal static class RedisLedgerScripts
 {
-    // Shared helpers. HINCRBY rejects "-0", so releasing a zero amount must be skipped rather than negated.
+    // Shared helpers. HINCRBY rejects "-0", so releasing a zero amount must be skipped rather than negated. CEILING is
+    // LedgerAmounts.CounterCeiling in micro-units (2^62): HINCRBY fails at int64, and a script that fails halfway keeps
+    // the writes it made, so no step may rely on HINCRBY refusing an overflow.
     private const string Helpers = """
+        local CEILING = 4611686018427387904
+        local CEILING_TEXT = '4611686018427387904'
+
+        -- Adds spend, staying at the ceiling rather than passing it: the budget is closed either way.
+        local function add_spent(key, amount)
+          if tonumber(redis.call('HGET', key, 'spent') or '0') + tonumber(amount) > CEILING then
+            redis.call('HSET', key, 'spent', CEILING_TEXT)
+          else
+            redis.call('HINCRBY', key, 'spent', amount)
+          end
+        end
+
         local function ensure_counter(key, index, budget, scope, start_s, end_s, ttl_ms)
           if redis.call('EXISTS', key) == 0 then
             redis.call('HSET', key, 'spent', '0', 'reserved', '0', 'budget', budget, 'scope', scope, 'start', start_s, 'end', end_s)
@@ -49,7 +63,7 @@ internal static class RedisLedgerScripts
             if redis.call('EXISTS', key) == 1 then
               local e = redis.call('HGET', record, 'e' .. i)
               subtract(key, 'reserved', e)
-              redis.call('HINCRBY', key, 'spent', e)
+              add_spent(key, e)
             end
           end
         end
@@ -71,7 +85,8 @@ internal static class RedisLedgerScripts
     /// KEYS: leases, reservation, settled marker, index, then one counter per charge.
     /// ARGV: request id, lease deadline (Unix ms), reservation TTL (ms), then per charge
     /// limit, estimate, can-block (1/0), budget, scope, period start, period end (Unix s), counter TTL (ms).
-    /// Returns {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before reserving).
+    /// Returns {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before reserving), or
+    /// {-3, index} when charge index's reservations would pass the counter ceiling (nothing reserved).
     /// </summary>
     public static readonly RedisLedgerScript Reserve = new(Helpers + """
         local n = #KEYS - 4
@@ -97,6 +112,13 @@ internal static class RedisLedgerScripts
         -- A retried call for a request that holds, held or settled a reservation must not reserve twice.
         if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
           return result
+        end
+
+        -- Refused before any write: reservations are given back later, so they cannot stay at the ceiling like spend.
+        for i = 1, n do
+          if tonumber(result[2 * i + 1]) + tonumber(ARGV[3 + (i - 1) * 8 + 2]) > CEILING then
+            return {-3, i - 1}
+          end
         end
 
         local record = {'n', n, 'state', 'held', 'lease', ARGV[2]}
@@ -143,7 +165,7 @@ internal static class RedisLedgerScripts
         for i = 1, n do
           local key = redis.call('HGET', KEYS[2], 'k' .. i)
           if redis.call('EXISTS', key) == 1 then
-            redis.call('HINCRBY', key, 'spent', ARGV[2 + i])
+            add_spent(key, ARGV[2 + i])
           end
         end
         redis.call('DEL', KEYS[2])
@@ -175,7 +197,7 @@ internal static class RedisLedgerScripts
           local a = 2 + (i - 1) * 6
           local key = KEYS[4 + i]
           ensure_counter(key, KEYS[4], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
-          redis.call('HINCRBY', key, 'spent', ARGV[a + 1])
+          add_spent(key, ARGV[a + 1])
         end
         redis.call('DEL', KEYS[2])
         redis.call('ZREM', KEYS[1], ARGV[1])
