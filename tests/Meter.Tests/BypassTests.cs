@@ -46,6 +46,7 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
         Assert.Equal(200, response.Status);
         var seen = Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker);
         Assert.Equal("/v1/chat/completions", seen.Path);
+        Assert.Equal(Upstream.BaseUri.Authority, seen.Host);
         Assert.Equal("Bearer " + MeterKey, seen.Headers["Authorization"]);
         Assert.Equal(7, (await meter.ScrapeAsync()).Sum("tollgate_tokens_total", ("type", "output")));
     }
@@ -170,9 +171,16 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
             Assert.Equal(HttpStatusCode.OK, spend.StatusCode);
         }
 
-        foreach (var target in new[] { "/v1/chat/completions", "/v1/chat/completions/", "/v1/chat/completions;a", "/v1/./chat/completions", "/v1/chat/%63ompletions", "/v1/completions", "/v1/responses" })
+        foreach (var spelling in new[] { "/v1/chat/completions", "/v1/chat/completions/", "/v1/chat/completions;a", "/v1/./chat/completions", "/v1/chat/%63ompletions", "/v1/completions", "/v1/responses", "huge" })
         {
-            var body = target == "/v1/responses" ? MeterHarness.ResponsesBody(model: "gpt-4o") : MeterHarness.ChatBody();
+            // "huge": an output cap that used to wrap the reservation negative and re-open the budget.
+            var body = spelling switch
+            {
+                "/v1/responses" => MeterHarness.ResponsesBody(model: "gpt-4o"),
+                "huge" => """{"model":"gpt-4o","max_tokens":9223372036854775807,"messages":[]}""",
+                _ => MeterHarness.ChatBody(),
+            };
+            var target = spelling == "huge" ? "/v1/chat/completions" : spelling;
             var response = await RawHttp.SendAsync(meter.App.ProxyUri, "POST", target, body, [("X-Tollgate-Metadata", MeterHarness.Tags())],
                 CancellationToken.None);
             Assert.True(response.Status == 429, $"{target} answered {response.Status}: {response.Body}");
@@ -233,6 +241,8 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
     [InlineData("""{"model":"gpt-4o","max_tokens":-5,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
     [InlineData("""{"model":"gpt-4o","max_completion_tokens":1.5,"messages":[]}""", "\"max_completion_tokens\" must be a non-negative integer")]
     [InlineData("""{"model":"gpt-4o","max_tokens":"9","messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
+    [InlineData("""{"model":"gpt\u001b[2Jx","messages":[]}""", "\"model\"")]
+    [InlineData("""{"model":"gpt-4o\r\nforged","messages":[]}""", "\"model\"")]
     [InlineData("""{"model":"gpt-4o","max_tokens":1e30,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
     [InlineData("""{"model":"gpt-4o","max_tokens":9223372036854775808,"messages":[]}""", "\"max_tokens\" must be a non-negative integer")]
     public async Task Body_two_parsers_could_read_differently_is_refused(string body, string named)
@@ -316,6 +326,52 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
 
         var scrape = await AccountingTests.WaitForAsync(meter, s => s.Sum("tollgate_usage_estimated_total") >= 1);
         Assert.InRange(scrape.Sum("tollgate_tokens_total", ("type", "output")), 1, 100);
+        Assert.True(scrape.Sum("tollgate_tokens_total", ("type", "input")) > 0);
+        Assert.Equal(1, scrape.Sum("tollgate_usage_estimated_total"));
+    }
+
+    [Theory]
+    [InlineData("embedded")]
+    [InlineData("redis")]
+    public async Task Legacy_completions_are_metered_and_a_stream_without_include_usage_still_reports_it(string ledger)
+    {
+        await using var meter = await StartAsync(ledger);
+        var marker = Guid.NewGuid().ToString("N");
+        using (var json = await meter.SendAsync(MeterHarness.Request("/v1/completions", """{"model":"gpt-4o","prompt":"Say hi","max_tokens":50}""", MeterHarness.Tags(),
+                   ("x-fake-usage", "input=12,output=5"))))
+        {
+            Assert.Equal(HttpStatusCode.OK, json.StatusCode);
+            Assert.Contains("\"text_completion\"", await json.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var stream = await meter.SendAsync(MeterHarness.Request("/v1/completions", """{"model":"gpt-4o","prompt":"Say hi","stream":true}""", MeterHarness.Tags(),
+                   ("x-fake-usage", "input=20,output=9"), ("x-test-id", marker))))
+        {
+            var text = await stream.Content.ReadAsStringAsync();
+            Assert.DoesNotContain("prompt_tokens", text, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("\"include_usage\":true", Upstream.Requests.Single(r => r.Headers.GetValueOrDefault("x-test-id") == marker).Body, StringComparison.Ordinal);
+        var scrape = await meter.ScrapeAsync();
+        Assert.Equal(14, scrape.Sum("tollgate_tokens_total", ("type", "output")));
+        Assert.Equal(32, scrape.Sum("tollgate_tokens_total", ("type", "input")));
+        Assert.Equal(0, scrape.Sum("tollgate_usage_estimated_total"));
+    }
+
+    [Theory]
+    [InlineData("embedded")]
+    [InlineData("redis")]
+    public async Task Response_that_completes_without_usage_is_charged_its_whole_reservation_never_zero_output(string ledger)
+    {
+        await using var meter = await StartAsync(ledger);
+        using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions",
+            """{"model":"gpt-4o","max_tokens":300,"messages":[{"role":"user","content":"Summarize the build log."}]}""", MeterHarness.Tags(),
+            ("x-fake-usage", "input=30,output=12"), ("x-fake-omit-usage", "true")));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain("\"usage\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var scrape = await meter.ScrapeAsync();
+        Assert.Equal(300, scrape.Sum("tollgate_tokens_total", ("type", "output")));
         Assert.True(scrape.Sum("tollgate_tokens_total", ("type", "input")) > 0);
         Assert.Equal(1, scrape.Sum("tollgate_usage_estimated_total"));
     }

@@ -100,7 +100,8 @@ internal sealed record FakeKnobs(
     int? Status,
     int? DisconnectAfter,
     bool RepeatDelta,
-    bool UsageChunkChoices)
+    bool UsageChunkChoices,
+    bool OmitUsage)
 {
     public const int DefaultChunks = 5;
 
@@ -139,7 +140,8 @@ internal sealed record FakeKnobs(
             status,
             disconnectAfter,
             IsTrue(headers["x-fake-repeat-delta"]),
-            IsTrue(headers["x-fake-usage-chunk-choices"]));
+            IsTrue(headers["x-fake-usage-chunk-choices"]),
+            IsTrue(headers["x-fake-omit-usage"]));
     }
 
     private static bool IsTrue(StringValues value) =>

@@ -325,7 +325,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
 
     private async Task RespondAsync(HttpContext context, Endpoint route, FakeExchange exchange, CancellationToken ct)
     {
-        var streaming = exchange.Body.Stream && route is Endpoint.Messages or Endpoint.ChatCompletions or Endpoint.Responses;
+        var streaming = exchange.Body.Stream && route is Endpoint.Messages or Endpoint.ChatCompletions or Endpoint.Completions or Endpoint.Responses;
         if (exchange.Knobs.DisconnectAfter is not null && !streaming)
         {
             // A non-streaming call has no deltas to count: the upstream dies before answering.
@@ -354,6 +354,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         {
             Endpoint.Messages => new AnthropicDialect(sink, exchange),
             Endpoint.ChatCompletions => new OpenAiChatDialect(sink, exchange),
+            Endpoint.Completions => new OpenAiCompletionsDialect(sink, exchange),
             Endpoint.Responses => new OpenAiResponsesDialect(sink, exchange),
             _ => null,
         };
@@ -652,6 +653,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         "/v1/messages" => Endpoint.Messages,
         "/v1/messages/count_tokens" => Endpoint.CountTokens,
         "/v1/chat/completions" => Endpoint.ChatCompletions,
+        "/v1/completions" => Endpoint.Completions,
         "/v1/responses" => Endpoint.Responses,
         "/v1/embeddings" => Endpoint.Embeddings,
         "/v1/models" => Endpoint.Models,
@@ -736,6 +738,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         Messages,
         CountTokens,
         ChatCompletions,
+        Completions,
         Responses,
         Embeddings,
         Models,

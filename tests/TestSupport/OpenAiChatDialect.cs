@@ -40,7 +40,11 @@ internal sealed class OpenAiChatDialect(ResponseSink sink, FakeExchange exchange
         w.WriteString("finish_reason"u8, FinishReason);
         w.WriteEndObject();
         w.WriteEndArray();
-        WriteUsage(w, Usage);
+        if (!Exchange.Knobs.OmitUsage)
+        {
+            WriteUsage(w, Usage);
+        }
+
         w.WriteString("service_tier"u8, "default"u8);
         w.WriteString("system_fingerprint"u8, SystemFingerprint);
         w.WriteEndObject();
