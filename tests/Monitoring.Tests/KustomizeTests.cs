@@ -7,6 +7,38 @@ public sealed class KustomizeTests
 {
     private static readonly string[] DashboardFiles = ["tollgate-budgets.json", "tollgate-latency.json", "tollgate-spend.json"];
 
+    [Theory]
+    [InlineData("Client Version: v1.20.2\nKustomize Version: v2.0.3", "has kustomize v2.0.3; config/default needs kustomize v5+")]
+    [InlineData("Client Version: v1.24.0", "has kustomize of unknown version")]
+    public void Kubectl_with_an_old_kustomize_is_refused_with_what_to_install(string versionOutput, string expected)
+    {
+        var directory = Directory.CreateTempSubdirectory("tollgate-old-kubectl-").FullName;
+        try
+        {
+            var kubectl = Path.Combine(directory, "kubectl");
+            File.WriteAllText(kubectl, $"#!/bin/sh\nprintf '{versionOutput.Replace("\n", "\\n", StringComparison.Ordinal)}\\n'\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(kubectl, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            var refusal = TestSupport.KustomizeTool.Refusal(kubectl);
+            Assert.NotNull(refusal);
+            Assert.Contains(expected, refusal, StringComparison.Ordinal);
+            Assert.Contains("./test.sh", refusal, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Installed_kubectl_renders_config_default()
+    {
+        Assert.Null(TestSupport.KustomizeTool.Refusal(TestSupport.KustomizeTool.KubectlPath));
+    }
+
     [Fact]
     public async Task Grafana_kustomization_renders_one_dashboards_configmap_for_the_grafana_sidecar()
     {

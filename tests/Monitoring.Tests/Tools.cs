@@ -27,21 +27,8 @@ internal static class Tools
     public static string Alertmanager =>
         LocalMachine.FindOnPath("prometheus-alertmanager") ?? LocalMachine.FindOnPath("alertmanager") ?? throw Missing("prometheus-alertmanager", "apt-get install prometheus-alertmanager");
 
-    /// <summary><c>kubectl kustomize</c>, or a standalone <c>kustomize build</c> where only that is installed.</summary>
-    public static Task<ToolResult> KustomizeAsync(string directory)
-    {
-        if (LocalMachine.FindOnPath("kubectl") is { } kubectl)
-        {
-            return RunAsync(kubectl, ["kustomize", directory]);
-        }
-
-        if (LocalMachine.FindOnPath("kustomize") is { } kustomize)
-        {
-            return RunAsync(kustomize, ["build", directory]);
-        }
-
-        throw Missing("kubectl", "apt-get install kubernetes-client");
-    }
+    /// <summary><c>kubectl kustomize</c> with a kustomize v5 (<see cref="KustomizeTool"/>).</summary>
+    public static Task<ToolResult> KustomizeAsync(string directory) => RunAsync(KustomizeTool.KubectlPath, ["kustomize", directory]);
 
     public static async Task<ToolResult> RunAsync(string executable, IReadOnlyList<string> arguments, string? workingDirectory = null)
     {

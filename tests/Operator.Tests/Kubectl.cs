@@ -12,8 +12,7 @@ internal static class Kubectl
     public static async Task<string> KustomizeTextAsync(string directory)
     {
         // Building with the real tool is the point of these tests, so a missing kubectl fails them instead of skipping.
-        var kubectl = LocalMachine.FindOnPath("kubectl")
-            ?? throw new InvalidOperationException("kubectl is not on PATH: run ./test.sh, which installs it (apt package kubernetes-client)");
+        var kubectl = KustomizeTool.KubectlPath;
         var start = new ProcessStartInfo(kubectl)
         {
             UseShellExecute = false,
