@@ -130,7 +130,7 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
-    public void Webhook_configuration_calls_the_operator_through_its_service_and_fails_open()
+    public void Webhook_configuration_calls_the_operator_through_its_service_and_fails_closed()
     {
         var tls = new WebhookTlsOptions();
         var configuration = Single("MutatingWebhookConfiguration", tls.WebhookConfigurationName);
@@ -143,7 +143,7 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Assert.Equal(AdmissionEndpoint.Path, service["path"]!.GetValue<string>());
         Assert.Null(webhook["clientConfig"]!["caBundle"]);
 
-        Assert.Equal("Ignore", webhook["failurePolicy"]!.GetValue<string>());
+        Assert.Equal("Fail", webhook["failurePolicy"]!.GetValue<string>());
         Assert.Equal("None", webhook["sideEffects"]!.GetValue<string>());
         Assert.Equal(["v1"], Strings(webhook["admissionReviewVersions"]));
         Assert.Equal(5, webhook["timeoutSeconds"]!.GetValue<long>());
@@ -156,11 +156,11 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Assert.Equal(("kubernetes.io/metadata.name", "NotIn"), (excluded["key"]!.GetValue<string>(), excluded["operator"]!.GetValue<string>()));
         Assert.Contains(Namespace, Strings(excluded["values"]));
 
-        var rule = Assert.Single(webhook["rules"]!.AsArray())!;
-        Assert.Equal([""], Strings(rule["apiGroups"]));
-        Assert.Equal(["v1"], Strings(rule["apiVersions"]));
-        Assert.Equal(["CREATE"], Strings(rule["operations"]));
-        Assert.Equal(["pods"], Strings(rule["resources"]));
+        var rules = webhook["rules"]!.AsArray();
+        Assert.All(rules, rule => Assert.Equal(" v1", $"{string.Join(",", Strings(rule!["apiGroups"]))} {string.Join(",", Strings(rule["apiVersions"]))}"));
+        Assert.Equal(
+            ["CREATE pods", "UPDATE pods/ephemeralcontainers"],
+            rules.Select(rule => $"{string.Join(",", Strings(rule!["operations"]))} {string.Join(",", Strings(rule["resources"]))}"));
 
         // The Service exists, listens on the port the configuration dials, and lands on the webhook server's port.
         var port = service["port"]?.GetValue<long>() ?? 443;
