@@ -106,7 +106,7 @@ internal static class CustodyPods
                 env:
                   - name: OPENAI_API_KEY
                     valueFrom: { secretKeyRef: { name: tollgate-provider-keys, key: openai } }
-            """, "{ tollgate.io/inject: \"FALSE\" }"), "env OPENAI_API_KEY reads Secret tollgate-provider-keys", "KeyEnv"),
+            """, "{ tollgate.io/inject: \"FALSE\" }"), "env OPENAI_API_KEY reads Secret tollgate-provider-keys", "Metered"),
         new("opts out with inject false padded with space", Pod("a9", """
             containers: [{ name: job, image: busybox:1.36 }]
             """, "{ tollgate.io/inject: \" False \" }"), "opts out of the meter, which namespace ci-payments does not allow", "Metered"),
@@ -127,7 +127,7 @@ internal static class CustodyPods
                 volumeMounts: [{ name: tollgate-provider-keys, mountPath: /etc/tollgate/secrets/tollgate-provider-keys }]
             containers: [{ name: job, image: busybox:1.36 }]
             volumes: [{ name: tollgate-provider-keys, secret: { secretName: tollgate-provider-keys } }]
-            """), "container tollgate-meter: the name is reserved for the meter", "Metered"),
+            """), "container tollgate-meter: the name is reserved for the meter", "MeterProcess"),
         new("asks for hostNetwork", Pod("a12", """
             hostNetwork: true
             containers: [{ name: job, image: busybox:1.36 }]

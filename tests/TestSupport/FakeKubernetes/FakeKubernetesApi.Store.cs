@@ -176,6 +176,7 @@ public sealed partial class FakeKubernetesApi
         obj["kind"] = resource.Kind;
         PrepareCreateForType(resource, obj);
         Validate(resource, obj, old: null);
+        AdmitLocked(resource, "CREATE", null, obj, old: null);
 
         if (_objects.ContainsKey(key))
         {
@@ -369,6 +370,7 @@ public sealed partial class FakeKubernetesApi
         next["kind"] = resource.Kind;
         Json.Meta(next)["resourceVersion"] = Json.ResourceVersion(old);
         Validate(resource, next, old);
+        AdmitLocked(resource, "UPDATE", statusOnly ? "status" : null, next, old);
 
         var finalized = Json.IsDeleting(next) && Json.Finalizers(next).Count == 0;
         if (!finalized && JsonNode.DeepEquals(Present(resource, old), Present(resource, next)))
@@ -667,6 +669,19 @@ public sealed partial class FakeKubernetesApi
         }
 
         return !JsonNode.DeepEquals(Strip(old, resource.HasStatusSubresource), Strip(next, resource.HasStatusSubresource));
+    }
+
+    /// <summary>Validating admission, after the object passed validation: the stored ValidatingAdmissionPolicies and their bindings.</summary>
+    private void AdmitLocked(ApiResource resource, string operation, string? subResource, JsonObject obj, JsonObject? old)
+    {
+        var bindings = _objects.Where(p => p.Key.Resource == AdmissionPolicies.Bindings).Select(p => p.Value).ToList();
+        if (bindings.Count == 0)
+        {
+            return;
+        }
+
+        AdmissionPolicies.Admit(resource, operation, subResource, obj, old, bindings, (identity, ns, name) =>
+            _objects.TryGetValue(new ObjectKey(identity, ns, name), out var found) ? found : null);
     }
 
     private static void Validate(ApiResource resource, JsonObject obj, JsonObject? old)
