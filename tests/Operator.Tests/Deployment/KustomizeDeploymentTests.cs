@@ -40,7 +40,12 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         {
             var id = $"{Kind(o)}/{Name(o)}";
             var objectNamespace = o["metadata"]!["namespace"]?.GetValue<string>();
-            if (ClusterScopedKinds.Contains(Kind(o)))
+            if (Kind(o) is "ValidatingAdmissionPolicy" or "ValidatingAdmissionPolicyBinding")
+            {
+                // Cluster-scoped, but unknown as such to kustomize, which writes the namespace in; the API server clears it.
+                Assert.True(objectNamespace is null or Namespace, $"{id} has namespace {objectNamespace}");
+            }
+            else if (ClusterScopedKinds.Contains(Kind(o)))
             {
                 Assert.True(objectNamespace is null, $"{id} is cluster-scoped but has namespace {objectNamespace}");
             }
@@ -167,6 +172,24 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         var target = ServiceTarget(Single("Service", tls.ServiceName), port);
         Assert.Equal("Deployment/tollgate-operator", $"{Kind(target.Workload)}/{Name(target.Workload)}");
         Assert.Equal(new WebhookHostOptions().Port, target.ContainerPort);
+    }
+
+    [Fact]
+    public void Key_custody_policy_is_bound_to_the_namespaces_the_webhook_serves_and_denies()
+    {
+        var policy = Single("ValidatingAdmissionPolicy", AdmissionPolicy.PolicyName);
+        var binding = Single("ValidatingAdmissionPolicyBinding", AdmissionPolicy.BindingName);
+        var webhook = Assert.Single(Single("MutatingWebhookConfiguration", new WebhookTlsOptions().WebhookConfigurationName)["webhooks"]!.AsArray())!;
+
+        Assert.Equal("admissionregistration.k8s.io/v1", policy["apiVersion"]!.GetValue<string>());
+        Assert.Equal("Fail", policy["spec"]!["failurePolicy"]!.GetValue<string>());
+        Assert.Equal(AdmissionPolicy.Rules.Count, policy["spec"]!["validations"]!.AsArray().Count);
+        Assert.Equal(AdmissionPolicy.PolicyName, binding["spec"]!["policyName"]!.GetValue<string>());
+        Assert.Equal(["Deny"], Strings(binding["spec"]!["validationActions"]));
+        Assert.Equal(
+            (AdmissionPolicy.ParamsName, Namespace, "Deny"),
+            (binding["spec"]!["paramRef"]!["name"]!.GetValue<string>(), binding["spec"]!["paramRef"]!["namespace"]!.GetValue<string>(), binding["spec"]!["paramRef"]!["parameterNotFoundAction"]!.GetValue<string>()));
+        Assert.True(JsonNode.DeepEquals(webhook["namespaceSelector"], binding["spec"]!["matchResources"]!["namespaceSelector"]), "the policy and the webhook select different namespaces");
     }
 
     [Fact]
