@@ -17,7 +17,8 @@ namespace Tollgate.TestSupport.FakeKubernetes;
 /// Objects are stored as JSON; custom resources need only <see cref="RegisterResource(string, string, string, string, bool, bool)"/>.
 /// </summary>
 /// <remarks>
-/// Not modelled: authentication and RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
+/// ValidatingAdmissionPolicies stored in it are enforced on create and update (AdmissionPolicies.cs, with a real CEL
+/// interpreter). Not modelled: authentication and RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
 /// field ownership of server-side apply, strategic merge by list keys, garbage collection of owner references,
 /// controllers (no pods are scheduled, no services get IPs), protobuf, and the aggregated discovery format.
 /// </remarks>
