@@ -43,6 +43,40 @@ public sealed class AdmissionPolicyTests
         Assert.Contains("resulted in error", error.Status["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Policies_and_bindings_come_back_with_the_api_servers_defaults()
+    {
+        await using var cluster = await StartAsync();
+
+        var policy = await cluster.Client.AdmissionregistrationV1.CreateValidatingAdmissionPolicyAsync(Policy("true"));
+        var binding = await cluster.Client.AdmissionregistrationV1.CreateValidatingAdmissionPolicyBindingAsync(Binding(paramRef: null));
+        policy.Spec.MatchConstraints.MatchPolicy = null;
+        var replaced = await cluster.Client.AdmissionregistrationV1.ReplaceValidatingAdmissionPolicyAsync(policy, "p");
+
+        Assert.Equal(("Fail", "Equivalent", "*"), (policy.Spec.FailurePolicy, replaced.Spec.MatchConstraints.MatchPolicy, policy.Spec.MatchConstraints.ResourceRules[0].Scope));
+        Assert.NotNull(policy.Spec.MatchConstraints.NamespaceSelector);
+        Assert.NotNull(policy.Spec.MatchConstraints.ObjectSelector);
+        Assert.Equal("Equivalent", binding.Spec.MatchResources.MatchPolicy);
+        Assert.NotNull(binding.Spec.MatchResources.ObjectSelector);
+        Assert.Equal("on", binding.Spec.MatchResources.NamespaceSelector.MatchLabels["guard"]);
+    }
+
+    [Fact]
+    public async Task An_unregistered_policy_api_is_missing_from_discovery_and_its_urls_answer_404_as_before_kubernetes_1_30()
+    {
+        await using var cluster = await StartAsync();
+        cluster.Api.UnregisterResource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies");
+        cluster.Api.UnregisterResource("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings");
+
+        var resources = await cluster.Client.AdmissionregistrationV1.GetAPIResourcesAsync();
+        var missing = await FailureOf(() => cluster.Client.AdmissionregistrationV1.ReadValidatingAdmissionPolicyAsync("p"));
+
+        // The group itself stays: webhook configurations were served long before policies.
+        Assert.Contains(resources.Resources, r => r.Name == "mutatingwebhookconfigurations");
+        Assert.DoesNotContain(resources.Resources, r => r.Name.StartsWith("validatingadmissionpolic", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.NotFound, missing.Code);
+    }
+
     private static V1ConfigMap ConfigMap(string name, params (string Key, string Value)[] data) =>
         new() { Metadata = new V1ObjectMeta { Name = name }, Data = data.ToDictionary(d => d.Key, d => d.Value) };
 

@@ -611,10 +611,43 @@ public sealed partial class FakeKubernetesApi
         {
             PrepareCustomResourceDefinition(obj);
         }
+
+        DefaultAdmissionPolicy(resource, obj);
+    }
+
+    /// <summary>
+    /// kube-apiserver's defaults for admissionregistration.k8s.io/v1 policies and bindings, applied on every write:
+    /// failurePolicy Fail, and in each match block matchPolicy Equivalent, empty namespace and object selectors, and
+    /// scope "*" on resource rules. A client that compares what it wrote with what it reads back must allow for them.
+    /// </summary>
+    private static void DefaultAdmissionPolicy(ApiResource resource, JsonObject obj)
+    {
+        var isPolicy = resource.Identity == AdmissionPolicies.Policies;
+        if ((!isPolicy && resource.Identity != AdmissionPolicies.Bindings) || obj["spec"] is not JsonObject spec)
+        {
+            return;
+        }
+
+        if (isPolicy)
+        {
+            spec["failurePolicy"] ??= "Fail";
+        }
+
+        if (spec[isPolicy ? "matchConstraints" : "matchResources"] is JsonObject match)
+        {
+            match["matchPolicy"] ??= "Equivalent";
+            match["namespaceSelector"] ??= new JsonObject();
+            match["objectSelector"] ??= new JsonObject();
+            foreach (var rule in (match["resourceRules"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                rule["scope"] ??= "*";
+            }
+        }
     }
 
     private static void PrepareUpdateForType(ApiResource resource, JsonObject old, JsonObject next)
     {
+        DefaultAdmissionPolicy(resource, next);
         if (resource.Group.Length == 0 && resource.Plural == "secrets")
         {
             FoldStringData(next);

@@ -184,6 +184,23 @@ public sealed partial class FakeKubernetesApi : IAsyncDisposable
         return resource;
     }
 
+    /// <summary>
+    /// Stops serving a resource, as an older API server that never had it (ValidatingAdmissionPolicy before Kubernetes
+    /// 1.30): discovery no longer lists it and its URLs answer 404. Stored objects of it are dropped.
+    /// </summary>
+    public void UnregisterResource(string group, string version, string plural)
+    {
+        lock (_gate)
+        {
+            var resource = Resolve(group, version, plural);
+            _resources.Remove((group, version, plural));
+            foreach (var key in _objects.Keys.Where(k => k.Resource == resource.Identity).ToList())
+            {
+                _objects.Remove(key);
+            }
+        }
+    }
+
     /// <summary>A copy of every stored object of a resource (in one namespace, or all), in list order, at <paramref name="version"/>.</summary>
     public IReadOnlyList<JsonObject> Objects(string group, string version, string plural, string? @namespace = null)
     {
