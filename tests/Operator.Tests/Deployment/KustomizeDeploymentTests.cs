@@ -77,6 +77,8 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Grant("monitoring.coreos.com", ["prometheusrules"], [.. read, .. write]);
         Grant("apiextensions.k8s.io", ["customresourcedefinitions"], read);
         Grant("admissionregistration.k8s.io", ["mutatingwebhookconfigurations"], ["get", "patch"], new WebhookTlsOptions().WebhookConfigurationName);
+        Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["get", "update"], AdmissionPolicy.PolicyName);
+        Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["create"]);
 
         Assert.Equal(expected.Order(StringComparer.Ordinal), Permissions(Single("ClusterRole", "tollgate-operator")));
 
@@ -175,15 +177,20 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
-    public void Key_custody_policy_is_bound_to_the_namespaces_the_webhook_serves_and_denies()
+    public void Key_custody_policy_is_shipped_unbound_and_the_operators_binding_selects_the_webhooks_namespaces_and_denies()
     {
         var policy = Single("ValidatingAdmissionPolicy", AdmissionPolicy.PolicyName);
-        var binding = Single("ValidatingAdmissionPolicyBinding", AdmissionPolicy.BindingName);
+        var binding = JsonNode.Parse(k8s.KubernetesJson.Serialize(AdmissionPolicy.Binding(Namespace)))!;
         var webhook = Assert.Single(Single("MutatingWebhookConfiguration", new WebhookTlsOptions().WebhookConfigurationName)["webhooks"]!.AsArray())!;
 
         Assert.Equal("admissionregistration.k8s.io/v1", policy["apiVersion"]!.GetValue<string>());
         Assert.Equal("Fail", policy["spec"]!["failurePolicy"]!.GetValue<string>());
         Assert.Equal(AdmissionPolicy.Rules.Count, policy["spec"]!["validations"]!.AsArray().Count);
+
+        // Shipped, the binding would refuse every pod of a metered namespace until the operator wrote the parameters.
+        Assert.Empty(OfKind("ValidatingAdmissionPolicyBinding"));
+        Assert.DoesNotContain(OfKind("ConfigMap"), c => Name(c) == AdmissionPolicy.ParamsName);
+
         Assert.Equal(AdmissionPolicy.PolicyName, binding["spec"]!["policyName"]!.GetValue<string>());
         Assert.Equal(["Deny"], Strings(binding["spec"]!["validationActions"]));
         Assert.Equal(
