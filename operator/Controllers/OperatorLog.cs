@@ -36,4 +36,10 @@ internal static partial class OperatorLog
 
     [LoggerMessage(EventId = 132, Level = LogLevel.Warning, Message = "Leader election failed")]
     public static partial void LeaderElectionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "Key custody: {Kind} {Name} {Action}")]
+    public static partial void AdmissionObjectWritten(ILogger logger, string kind, string name, string action);
+
+    [LoggerMessage(EventId = 141, Level = LogLevel.Warning, Message = "Key custody: the API server does not serve ValidatingAdmissionPolicy (Kubernetes before 1.30); {Policy} is not installed and the webhook alone enforces custody. Checking again periodically")]
+    public static partial void AdmissionPolicyUnserved(ILogger logger, string policy);
 }

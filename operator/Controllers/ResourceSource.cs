@@ -93,3 +93,27 @@ internal static class WatchTimeout
 {
     public static int Seconds() => Random.Shared.Next(300, 600);
 }
+
+/// <summary>One ConfigMap by name, through a field selector, so the operator watches only the object it owns.</summary>
+internal sealed class NamedConfigMapSource(IKubernetes client, string @namespace, string name) : IResourceSource<V1ConfigMap>
+{
+    public string Kind => "ConfigMap";
+
+    private string FieldSelector => $"metadata.name={name}";
+
+    public async Task<ListResult<V1ConfigMap>> ListAsync(CancellationToken cancellationToken)
+    {
+        var list = await client.CoreV1.ListNamespacedConfigMapAsync(@namespace, fieldSelector: FieldSelector, cancellationToken: cancellationToken);
+        return new ListResult<V1ConfigMap>([.. list.Items], list.Metadata.ResourceVersion);
+    }
+
+    public IAsyncEnumerable<(WatchEventType Type, V1ConfigMap Object)> WatchAsync(string resourceVersion, CancellationToken cancellationToken) =>
+        client.CoreV1.WatchListNamespacedConfigMapAsync(
+            @namespace,
+            fieldSelector: FieldSelector,
+            allowWatchBookmarks: true,
+            resourceVersion: resourceVersion,
+            timeoutSeconds: WatchTimeout.Seconds(),
+            onError: static e => throw e,
+            cancellationToken: cancellationToken);
+}

@@ -24,6 +24,7 @@ public sealed class OperatorHost : IAsyncDisposable
     private readonly Informer<V1Namespace> _namespaces;
     private readonly Informer<AiBudget> _budgets;
     private readonly Informer<AiRoutingRule> _rules;
+    private readonly Informer<V1ConfigMap> _admissionParameters;
     private readonly List<(ControllerLoop Loop, WorkQueue Queue, Func<IEnumerable<string>> Keys)> _controllers = [];
     private readonly Lock _gate = new();
     private CancellationTokenSource? _stop;
@@ -33,7 +34,8 @@ public sealed class OperatorHost : IAsyncDisposable
     private int _leading;
     private int _stopped;
 
-    public OperatorHost(IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory)
+    /// <param name="sidecar">How the webhook injects the meter; the admission policy's parameters must say the same.</param>
+    public OperatorHost(IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory, SidecarOptions? sidecar = null)
     {
         _client = client;
         _options = options;
@@ -42,6 +44,8 @@ public sealed class OperatorHost : IAsyncDisposable
         _namespaces = new Informer<V1Namespace>(new NamespaceSource(client), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.Namespace"));
         _budgets = new Informer<AiBudget>(new CustomResourceSource<AiBudget>(client, AiBudget.Plural, namespaced: false), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AiBudget"));
         _rules = new Informer<AiRoutingRule>(new CustomResourceSource<AiRoutingRule>(client, AiRoutingRule.Plural, namespaced: true), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AiRoutingRule"));
+        _admissionParameters = new Informer<V1ConfigMap>(
+            new NamedConfigMapSource(client, options.Namespace, AdmissionPolicy.ParamsName), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AdmissionParameters"));
         NamespaceLookup = new NamespaceCache(_namespaces, _rules, options.Namespace);
 
         var renderer = new PolicyRenderer();
@@ -59,6 +63,15 @@ public sealed class OperatorHost : IAsyncDisposable
         var ruleQueue = new WorkQueue(time);
         ruleController.Watch(ruleQueue);
         _controllers.Add((new ControllerLoop(ruleController, ruleQueue, _logger), ruleQueue, () => _rules.List().Select(Informer<AiRoutingRule>.KeyOf)));
+
+        // The rules' key Secrets go into the parameters, so this waits for Synced like the others: a pass before the
+        // rules are listed would drop every route Secret from the parameters for a moment.
+        var admission = new AdmissionPolicyController(
+            client, _namespaces, _rules, _admissionParameters, sidecar ?? new SidecarOptions(), options.Namespace, options.AdmissionResyncInterval,
+            loggerFactory.CreateLogger<AdmissionPolicyController>());
+        var admissionQueue = new WorkQueue(time);
+        admission.Watch(admissionQueue);
+        _controllers.Add((new ControllerLoop(admission, admissionQueue, _logger), admissionQueue, () => [AdmissionPolicyController.Key]));
     }
 
     /// <summary>The webhook's view of namespaces, served from this replica's cache.</summary>
@@ -81,6 +94,7 @@ public sealed class OperatorHost : IAsyncDisposable
         _namespaces.Start(token);
         _budgets.Start(token);
         _rules.Start(token);
+        _admissionParameters.Start(token);
         if (!_options.LeaderElection)
         {
             StartTerm();
@@ -144,6 +158,7 @@ public sealed class OperatorHost : IAsyncDisposable
         await _namespaces.DisposeAsync();
         await _budgets.DisposeAsync();
         await _rules.DisposeAsync();
+        await _admissionParameters.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

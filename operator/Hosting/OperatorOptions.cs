@@ -18,6 +18,12 @@ public sealed class OperatorOptions
     /// <summary>How often AiBudget status is refreshed from the ledger. Default 30 s.</summary>
     public TimeSpan StatusRefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often the key-custody admission objects are checked even when nothing announced a change (someone edited or
+    /// deleted the policy or binding by hand; a cluster upgraded to a version that serves the API). Default 5 min.
+    /// </summary>
+    public TimeSpan AdmissionResyncInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>False runs the controllers without a Lease (one replica, or tests). Default true.</summary>
     public bool LeaderElection { get; set; } = true;
 

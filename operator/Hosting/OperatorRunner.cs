@@ -14,7 +14,8 @@ namespace Tollgate.Operator.Hosting;
 /// Deployment in config/manager) or <c>--Key=value</c> flags, both in .NET configuration form:
 /// <list type="bullet">
 /// <item><c>Tollgate__Operator__Namespace</c> (default <c>POD_NAMESPACE</c>, else tollgate-system),
-/// <c>Tollgate__Operator__StatusRefreshInterval</c> (a TimeSpan, default 00:00:30)</item>
+/// <c>Tollgate__Operator__StatusRefreshInterval</c> (a TimeSpan, default 00:00:30),
+/// <c>Tollgate__Operator__AdmissionResyncInterval</c> (default 00:05:00)</item>
 /// <item><c>Tollgate__LeaderElection__Enabled</c>, <c>__LeaseName</c>, <c>__LeaseNamespace</c>, <c>__Identity</c>,
 /// <c>__LeaseDuration</c>, <c>__RenewDeadline</c>, <c>__RetryPeriod</c></item>
 /// <item><c>Tollgate__Ledger__Address</c>: the Redis ledger (<c>redis://host:port</c>) budget status is read from; required</item>
@@ -56,7 +57,9 @@ internal static class OperatorRunner
         using var client = new Kubernetes(KubernetesClientConfiguration.BuildDefaultConfig());
         await using IBudgetLedger ledger = await RedisLedger.ConnectAsync(
             new RedisLedgerOptions { Address = RedisLedgerAddress.Parse(ledgerAddress) }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
-        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory);
+        // One SidecarOptions for both: the admission policy's parameters must describe exactly the meter the webhook injects.
+        var sidecar = configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions();
+        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar);
         await host.StartAsync(stop.Token);
 
         // Every replica serves the webhook (leader or not), with a certificate the rotator keeps issued and patched in.
@@ -72,7 +75,7 @@ internal static class OperatorRunner
         await rotator.StartAsync(stop.Token);
         await using var webhook = WebhookHost.Create(
             configuration.GetSection(WebhookHostOptions.SectionName).Get<WebhookHostOptions>() ?? new WebhookHostOptions(),
-            configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions(),
+            sidecar,
             host.NamespaceLookup,
             certificates);
         await webhook.StartAsync(stop.Token);

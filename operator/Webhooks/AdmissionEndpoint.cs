@@ -6,24 +6,45 @@ namespace Tollgate.Operator.Webhooks;
 
 /// <summary>
 /// <c>POST /mutate-pods</c>: reads an <c>admission.k8s.io/v1</c> AdmissionReview and answers with the sidecar patch,
-/// or with no patch. It never denies a pod: a failure of the webhook itself is logged and the pod is admitted
-/// without the meter, because a webhook bug must not stop every pod in a metered namespace. Whether the API server
-/// admits pods when the webhook cannot be reached at all is the deployment's choice, the MutatingWebhookConfiguration's
-/// <c>failurePolicy</c>: <c>Ignore</c> keeps CI running through an operator outage, and the pods admitted meanwhile
-/// still never see the provider keys, which only the sidecar is given.
+/// with no patch, or with a denial that says what to change. The webhook is registered with
+/// <c>failurePolicy: Fail</c> for metered namespaces (config/webhook), and it fails closed itself too: a pod it cannot
+/// decide on is denied, so a Job retries it, rather than run unmetered. Custody rules: <see cref="PodCustody"/>.
 /// </summary>
 public sealed class AdmissionEndpoint(SidecarInjector injector, INamespaceLookup namespaces, ILogger<AdmissionEndpoint> logger)
 {
     public const string Path = "/mutate-pods";
 
+    /// <summary>
+    /// The largest AdmissionReview read. A pod is at most what etcd stores (1.5 MiB by default) and a review carries
+    /// it once for CREATE and twice (object, oldObject) for an ephemeral-container UPDATE; anything larger did not
+    /// come from an API server.
+    /// </summary>
+    public const long MaxReviewBytes = 4 * 1024 * 1024;
+
+    public const string EphemeralContainersSubresource = "ephemeralcontainers";
+
+    private const string WhatToDo = "Tollgate meters model calls in this namespace and keeps the provider keys in its meter sidecar; "
+        + "job containers call models through ANTHROPIC_BASE_URL/OPENAI_BASE_URL, which the meter sets. "
+        + "See \"What a pod author can and cannot do in a metered namespace\" in Tollgate's README.";
+
     public async Task HandleAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var cancellationToken = context.RequestAborted;
+        var body = await ReadBoundedAsync(context.Request, cancellationToken);
+        if (body is null)
+        {
+            WebhookLog.ReviewTooLarge(logger, MaxReviewBytes);
+            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+            context.Response.ContentType = "text/plain";
+            await context.Response.WriteAsync($"an AdmissionReview is at most {MaxReviewBytes} bytes\n", cancellationToken);
+            return;
+        }
+
         AdmissionReview? review;
         try
         {
-            review = await JsonSerializer.DeserializeAsync<AdmissionReview>(context.Request.Body, cancellationToken: cancellationToken);
+            review = JsonSerializer.Deserialize<AdmissionReview>(body);
         }
         catch (JsonException ex)
         {
@@ -52,7 +73,8 @@ public sealed class AdmissionEndpoint(SidecarInjector injector, INamespaceLookup
     {
         ArgumentNullException.ThrowIfNull(request);
         var allow = new AdmissionResponse { Uid = request.Uid, Allowed = true };
-        if (!IsPodCreate(request) || request.ObjectJson is not { ValueKind: JsonValueKind.Object } podJson)
+        var kind = Classify(request);
+        if (kind == RequestKind.Other || request.ObjectJson is not { ValueKind: JsonValueKind.Object } podJson)
         {
             return allow;
         }
@@ -71,11 +93,26 @@ public sealed class AdmissionEndpoint(SidecarInjector injector, INamespaceLookup
             var podNamespace = await namespaces.FindAsync(namespaceName, cancellationToken);
             if (podNamespace is null)
             {
+                // The API server calls only for namespaces labelled metered, so this is a namespace the cache has not
+                // seen yet; the ValidatingAdmissionPolicy would refuse the unmetered pod anyway.
                 WebhookLog.NamespaceUnknown(logger, namespaceName, podName);
-                return allow;
+                return Deny(request, [$"Tollgate has not seen namespace {namespaceName} yet; retry in a few seconds"]);
+            }
+
+            if (kind == RequestKind.EphemeralContainers)
+            {
+                var found = podNamespace.IsMetered && pod.Spec is not null
+                    ? PodCustody.EphemeralViolations(pod.Spec, injector.KeySecrets(podNamespace))
+                    : [];
+                return found.Count == 0 ? allow : Denied(request, namespaceName, podName, found);
             }
 
             var result = injector.Inject(pod, podNamespace);
+            if (result.Outcome == InjectionOutcome.Denied)
+            {
+                return Denied(request, namespaceName, podName, result.Violations);
+            }
+
             if (result.Patch is null)
             {
                 WebhookLog.Skipped(logger, namespaceName, podName, result.Outcome);
@@ -88,14 +125,59 @@ public sealed class AdmissionEndpoint(SidecarInjector injector, INamespaceLookup
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             WebhookLog.InjectionFailed(logger, namespaceName, podName, ex);
-            return allow;
+            return Deny(request, ["the Tollgate webhook could not decide on this pod (see the operator's log); retry"]);
         }
     }
 
-    private static bool IsPodCreate(AdmissionRequest request) =>
-        request.Operation == "CREATE"
-        && request.Kind is { Group: null or "", Kind: "Pod" }
-        && string.IsNullOrEmpty(request.SubResource);
+    private AdmissionResponse Denied(AdmissionRequest request, string namespaceName, string podName, IReadOnlyList<string> violations)
+    {
+        WebhookLog.Denied(logger, namespaceName, podName, string.Join("; ", violations));
+        return Deny(request, violations);
+    }
+
+    private static AdmissionResponse Deny(AdmissionRequest request, IReadOnlyList<string> violations) => new()
+    {
+        Uid = request.Uid,
+        Allowed = false,
+        Status = new AdmissionStatus(StatusCodes.Status403Forbidden, "Forbidden", $"{string.Join("; ", violations)}. {WhatToDo}"),
+    };
+
+    private enum RequestKind
+    {
+        Other,
+        PodCreate,
+        EphemeralContainers,
+    }
+
+    private static RequestKind Classify(AdmissionRequest request) =>
+        request.Kind is not { Group: null or "", Kind: "Pod" } ? RequestKind.Other
+        : request.Operation == "CREATE" && string.IsNullOrEmpty(request.SubResource) ? RequestKind.PodCreate
+        : request.Operation == "UPDATE" && request.SubResource == EphemeralContainersSubresource ? RequestKind.EphemeralContainers
+        : RequestKind.Other;
+
+    /// <summary>The body, or null when it is longer than <see cref="MaxReviewBytes"/> (whatever Content-Length claimed).</summary>
+    private static async Task<byte[]?> ReadBoundedAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxReviewBytes)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > MaxReviewBytes)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
 
     // Pods of Jobs and ReplicaSets have only generateName at admission; the name is given after the webhooks ran.
     private static string PodName(V1Pod pod, string requestName) =>

@@ -76,6 +76,11 @@ public sealed record AdmissionResponse
     [JsonPropertyName("allowed")]
     public bool Allowed { get; init; }
 
+    /// <summary>Why a request was denied; the API server shows <c>message</c> to whoever created the pod.</summary>
+    [JsonPropertyName("status")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AdmissionStatus? Status { get; init; }
+
     [JsonPropertyName("patchType")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PatchType { get; init; }
@@ -85,3 +90,9 @@ public sealed record AdmissionResponse
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public byte[]? Patch { get; init; }
 }
+
+/// <summary>The <c>metav1.Status</c> of a denied review: the code and message the pod's creator sees.</summary>
+public sealed record AdmissionStatus(
+    [property: JsonPropertyName("code")] int Code,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("message")] string Message);

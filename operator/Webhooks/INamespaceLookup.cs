@@ -9,6 +9,14 @@ public sealed record NamespaceInfo(string Name, IReadOnlyDictionary<string, stri
     public const string MeterLabel = "tollgate.io/meter";
     public const string MeterEnabled = "enabled";
 
+    /// <summary>
+    /// Set by a cluster admin on a namespace whose pods may opt out of the meter with <c>tollgate.io/inject: "false"</c>;
+    /// such pods still get no access to the key Secrets.
+    /// </summary>
+    public const string AllowOptOutLabel = "tollgate.io/allow-opt-out";
+
+    public bool AllowsOptOut => Labels.TryGetValue(AllowOptOutLabel, out var value) && value == "true";
+
     public bool IsMetered => Labels.TryGetValue(MeterLabel, out var value) && value == MeterEnabled;
 }
 

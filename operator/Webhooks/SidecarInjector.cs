@@ -13,10 +13,19 @@ public enum InjectionOutcome
     NamespaceNotMetered,
     OptedOut,
     AlreadyInjected,
+    Denied,
 }
 
-/// <summary>What the webhook decided for a pod; <see cref="Patch"/> is set only for <see cref="InjectionOutcome.Injected"/>.</summary>
-public sealed record InjectionResult(InjectionOutcome Outcome, JsonPatch? Patch);
+/// <summary>
+/// What the webhook decided for a pod; <see cref="Patch"/> is set only for <see cref="InjectionOutcome.Injected"/>,
+/// <see cref="Violations"/> only for <see cref="InjectionOutcome.Denied"/>.
+/// </summary>
+public sealed record InjectionResult(InjectionOutcome Outcome, JsonPatch? Patch)
+{
+    public IReadOnlyList<string> Violations { get; init; } = [];
+
+    public static InjectionResult Deny(IReadOnlyList<string> violations) => new(InjectionOutcome.Denied, null) { Violations = violations };
+}
 
 /// <summary>
 /// Decides whether a pod gets the meter and builds the RFC 6902 patch that adds it. Pure: no I/O, so the
@@ -55,17 +64,42 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
             return new(InjectionOutcome.NamespaceNotMetered, null);
         }
 
-        if (annotations is not null && annotations.TryGetValue(InjectAnnotation, out var inject) && string.Equals(inject, "false", StringComparison.OrdinalIgnoreCase))
+        var problems = new List<string>();
+        var meter = VerifiedMeter(pod, podNamespace, problems);
+        problems.AddRange(PodCustody.Violations(spec, KeySecrets(podNamespace), meter));
+        problems.AddRange(TagValueViolations(pod));
+
+        // Any case and surrounding space: "False" and " false" must not be read as "inject" by one reader and as
+        // "opt out" by another.
+        var inject = annotations?.TryGetValue(InjectAnnotation, out var value) == true ? value : null;
+        var optOut = string.Equals(inject?.Trim(), "false", StringComparison.OrdinalIgnoreCase);
+        if (optOut && meter is null && !podNamespace.AllowsOptOut)
         {
-            return new(InjectionOutcome.OptedOut, null);
+            problems.Add($"annotation {InjectAnnotation}: \"{inject}\" opts out of the meter, which namespace {podNamespace.Name} does not allow "
+                + $"(a cluster admin may label it {NamespaceInfo.AllowOptOutLabel}=true; opted-out pods get no provider keys)");
         }
 
-        // The container, not the annotation, is the proof: a copied pod template may carry the annotation without the sidecar.
-        if ((spec.InitContainers ?? []).Concat(spec.Containers ?? []).Any(c => c.Name == ContainerName))
+        if (problems.Count > 0)
+        {
+            return InjectionResult.Deny(problems);
+        }
+
+        if (meter is not null)
         {
             return new(InjectionOutcome.AlreadyInjected, null);
         }
 
+        return optOut ? new(InjectionOutcome.OptedOut, null) : new(InjectionOutcome.Injected, Patch(pod, podNamespace));
+    }
+
+    /// <summary>
+    /// The patch that adds the meter, without any of the checks of <see cref="Inject"/>: what the webhook did before
+    /// it checked custody, kept separate so tests can show what the admission policy does with such a pod.
+    /// </summary>
+    internal JsonPatch Patch(V1Pod pod, NamespaceInfo podNamespace)
+    {
+        var spec = pod.Spec;
+        var annotations = pod.Metadata?.Annotations;
         var keepBaseUrls = annotations is not null && annotations.TryGetValue(KeepBaseUrlsAnnotation, out var keep) && string.Equals(keep, "true", StringComparison.OrdinalIgnoreCase);
         var operations = new List<JsonPatchOperation>();
 
@@ -109,7 +143,69 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
             operations.Add(JsonPatchOperation.Add(JsonPointer.Of("metadata", "annotations", InjectedAnnotation), "true"));
         }
 
-        return new(InjectionOutcome.Injected, new JsonPatch(operations));
+        return new JsonPatch(operations);
+    }
+
+    /// <summary>The Secrets of the namespace that hold keys: the provider Secret and the routing rules' key Secrets.</summary>
+    public IReadOnlySet<string> KeySecrets(NamespaceInfo podNamespace)
+    {
+        ArgumentNullException.ThrowIfNull(podNamespace);
+        return new HashSet<string>(podNamespace.RouteSecrets.Append(_options.ProviderSecretName), StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The meter container when the pod already carries exactly what this webhook injects (a re-admission: the same
+    /// pod reinvoked, or a pod recreated from an injected one), else null. A container that merely has the meter's
+    /// name is reported in <paramref name="problems"/>: it would be handed the meter's key volumes.
+    /// </summary>
+    private V1Container? VerifiedMeter(V1Pod pod, NamespaceInfo podNamespace, List<string> problems)
+    {
+        var spec = pod.Spec;
+        var named = (spec.InitContainers ?? []).Concat(spec.Containers ?? []).Concat((spec.EphemeralContainers ?? []).Select(AsContainer))
+            .Count(c => c.Name == ContainerName);
+        if (named == 0)
+        {
+            return null;
+        }
+
+        var candidate = spec.InitContainers is { Count: > 0 } init && init[0].Name == ContainerName ? init[0] : null;
+        if (named == 1 && candidate is not null
+            && SidecarMatcher.SameContainer(candidate, Sidecar(pod, podNamespace))
+            && SidecarMatcher.SameVolumes((spec.Volumes ?? []).Where(v => PodCustody.IsReserved(v.Name)), Volumes(podNamespace)))
+        {
+            return candidate;
+        }
+
+        problems.Add($"container {ContainerName}: the name is reserved for the meter the webhook injects, and this one differs from it "
+            + "(image, command, args, env, mounts or volumes); remove it and let the webhook add the meter");
+        return null;
+    }
+
+    private static V1Container AsContainer(V1EphemeralContainer c) => new() { Name = c.Name };
+
+    /// <summary>Identity values from annotations reach the meter's command line through the downward API; labels are already constrained by the API server.</summary>
+    private List<string> TagValueViolations(V1Pod pod)
+    {
+        var problems = new List<string>();
+        foreach (var source in _options.EffectiveIdentity.SelectMany(m => m.Sources).Where(s => s.Kind == IdentitySourceKind.Annotation).DistinctBy(s => s.Key))
+        {
+            if (pod.Metadata?.Annotations?.TryGetValue(source.Key, out var value) != true || value is null)
+            {
+                continue;
+            }
+
+            if (value.Length > PodCustody.MaxTagValueLength)
+            {
+                problems.Add($"annotation {source.Key}: the value is {value.Length.ToString(CultureInfo.InvariantCulture)} characters long, "
+                    + $"more than the {PodCustody.MaxTagValueLength.ToString(CultureInfo.InvariantCulture)} an identity tag may have");
+            }
+            else if (value.Any(c => char.IsControl(c) || c is '\u2028' or '\u2029'))
+            {
+                problems.Add($"annotation {source.Key}: the value has control or line-separator characters, which an identity tag may not have");
+            }
+        }
+
+        return problems;
     }
 
     /// <summary>
@@ -163,7 +259,7 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
         }
     }
 
-    private V1Container Sidecar(V1Pod pod, NamespaceInfo podNamespace)
+    internal V1Container Sidecar(V1Pod pod, NamespaceInfo podNamespace)
     {
         var o = _options;
         var identity = IdentityOf(pod);
@@ -241,7 +337,7 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
     private V1EnvVar SecretEnv(string name, string key) =>
         new() { Name = name, ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Key = key, Name = _options.ProviderSecretName, Optional = true } } };
 
-    private List<V1Volume> Volumes(NamespaceInfo podNamespace) =>
+    internal List<V1Volume> Volumes(NamespaceInfo podNamespace) =>
     [
         // Not optional: until the operator has written the namespace's policy the pod waits, rather than run with no budgets.
         new V1Volume { Name = PolicyVolume, ConfigMap = new V1ConfigMapVolumeSource { Name = _options.PolicyConfigMapName } },

@@ -67,9 +67,9 @@ internal sealed class OperatorCluster : IAsyncDisposable
     };
 
     /// <summary>Starts an operator against this cluster with its own client, as a separate replica would have.</summary>
-    public async Task<OperatorHost> StartOperatorAsync(OperatorOptions? options = null)
+    public async Task<OperatorHost> StartOperatorAsync(OperatorOptions? options = null, Tollgate.Operator.Webhooks.SidecarOptions? sidecar = null)
     {
-        var host = new OperatorHost(NewClient(), Ledger, options ?? Options(), TimeProvider.System, NullLoggerFactory.Instance);
+        var host = new OperatorHost(NewClient(), Ledger, options ?? Options(), TimeProvider.System, NullLoggerFactory.Instance, sidecar);
         _hosts.Add(host);
         await host.StartAsync(CancellationToken.None);
         await host.Synced.WaitAsync(Patience);

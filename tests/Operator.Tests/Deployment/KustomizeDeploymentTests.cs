@@ -40,7 +40,12 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         {
             var id = $"{Kind(o)}/{Name(o)}";
             var objectNamespace = o["metadata"]!["namespace"]?.GetValue<string>();
-            if (ClusterScopedKinds.Contains(Kind(o)))
+            if (Kind(o) is "ValidatingAdmissionPolicy" or "ValidatingAdmissionPolicyBinding")
+            {
+                // Cluster-scoped, but unknown as such to kustomize, which writes the namespace in; the API server clears it.
+                Assert.True(objectNamespace is null or Namespace, $"{id} has namespace {objectNamespace}");
+            }
+            else if (ClusterScopedKinds.Contains(Kind(o)))
             {
                 Assert.True(objectNamespace is null, $"{id} is cluster-scoped but has namespace {objectNamespace}");
             }
@@ -72,6 +77,8 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Grant("monitoring.coreos.com", ["prometheusrules"], [.. read, .. write]);
         Grant("apiextensions.k8s.io", ["customresourcedefinitions"], read);
         Grant("admissionregistration.k8s.io", ["mutatingwebhookconfigurations"], ["get", "patch"], new WebhookTlsOptions().WebhookConfigurationName);
+        Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["get", "update"], AdmissionPolicy.PolicyName);
+        Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["create"]);
 
         Assert.Equal(expected.Order(StringComparer.Ordinal), Permissions(Single("ClusterRole", "tollgate-operator")));
 
@@ -130,7 +137,7 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
-    public void Webhook_configuration_calls_the_operator_through_its_service_and_fails_open()
+    public void Webhook_configuration_calls_the_operator_through_its_service_and_fails_closed()
     {
         var tls = new WebhookTlsOptions();
         var configuration = Single("MutatingWebhookConfiguration", tls.WebhookConfigurationName);
@@ -143,7 +150,7 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Assert.Equal(AdmissionEndpoint.Path, service["path"]!.GetValue<string>());
         Assert.Null(webhook["clientConfig"]!["caBundle"]);
 
-        Assert.Equal("Ignore", webhook["failurePolicy"]!.GetValue<string>());
+        Assert.Equal("Fail", webhook["failurePolicy"]!.GetValue<string>());
         Assert.Equal("None", webhook["sideEffects"]!.GetValue<string>());
         Assert.Equal(["v1"], Strings(webhook["admissionReviewVersions"]));
         Assert.Equal(5, webhook["timeoutSeconds"]!.GetValue<long>());
@@ -156,17 +163,40 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Assert.Equal(("kubernetes.io/metadata.name", "NotIn"), (excluded["key"]!.GetValue<string>(), excluded["operator"]!.GetValue<string>()));
         Assert.Contains(Namespace, Strings(excluded["values"]));
 
-        var rule = Assert.Single(webhook["rules"]!.AsArray())!;
-        Assert.Equal([""], Strings(rule["apiGroups"]));
-        Assert.Equal(["v1"], Strings(rule["apiVersions"]));
-        Assert.Equal(["CREATE"], Strings(rule["operations"]));
-        Assert.Equal(["pods"], Strings(rule["resources"]));
+        var rules = webhook["rules"]!.AsArray();
+        Assert.All(rules, rule => Assert.Equal(" v1", $"{string.Join(",", Strings(rule!["apiGroups"]))} {string.Join(",", Strings(rule["apiVersions"]))}"));
+        Assert.Equal(
+            ["CREATE pods", "UPDATE pods/ephemeralcontainers"],
+            rules.Select(rule => $"{string.Join(",", Strings(rule!["operations"]))} {string.Join(",", Strings(rule["resources"]))}"));
 
         // The Service exists, listens on the port the configuration dials, and lands on the webhook server's port.
         var port = service["port"]?.GetValue<long>() ?? 443;
         var target = ServiceTarget(Single("Service", tls.ServiceName), port);
         Assert.Equal("Deployment/tollgate-operator", $"{Kind(target.Workload)}/{Name(target.Workload)}");
         Assert.Equal(new WebhookHostOptions().Port, target.ContainerPort);
+    }
+
+    [Fact]
+    public void Key_custody_policy_is_shipped_unbound_and_the_operators_binding_selects_the_webhooks_namespaces_and_denies()
+    {
+        var policy = Single("ValidatingAdmissionPolicy", AdmissionPolicy.PolicyName);
+        var binding = JsonNode.Parse(k8s.KubernetesJson.Serialize(AdmissionPolicy.Binding(Namespace)))!;
+        var webhook = Assert.Single(Single("MutatingWebhookConfiguration", new WebhookTlsOptions().WebhookConfigurationName)["webhooks"]!.AsArray())!;
+
+        Assert.Equal("admissionregistration.k8s.io/v1", policy["apiVersion"]!.GetValue<string>());
+        Assert.Equal("Fail", policy["spec"]!["failurePolicy"]!.GetValue<string>());
+        Assert.Equal(AdmissionPolicy.Rules.Count, policy["spec"]!["validations"]!.AsArray().Count);
+
+        // Shipped, the binding would refuse every pod of a metered namespace until the operator wrote the parameters.
+        Assert.Empty(OfKind("ValidatingAdmissionPolicyBinding"));
+        Assert.DoesNotContain(OfKind("ConfigMap"), c => Name(c) == AdmissionPolicy.ParamsName);
+
+        Assert.Equal(AdmissionPolicy.PolicyName, binding["spec"]!["policyName"]!.GetValue<string>());
+        Assert.Equal(["Deny"], Strings(binding["spec"]!["validationActions"]));
+        Assert.Equal(
+            (AdmissionPolicy.ParamsName, Namespace, "Deny"),
+            (binding["spec"]!["paramRef"]!["name"]!.GetValue<string>(), binding["spec"]!["paramRef"]!["namespace"]!.GetValue<string>(), binding["spec"]!["paramRef"]!["parameterNotFoundAction"]!.GetValue<string>()));
+        Assert.True(JsonNode.DeepEquals(webhook["namespaceSelector"], binding["spec"]!["matchResources"]!["namespaceSelector"]), "the policy and the webhook select different namespaces");
     }
 
     [Fact]

@@ -10,7 +10,7 @@ namespace Tollgate.Operator.Tests.Webhooks;
 /// <summary>Real AdmissionReviews over HTTPS to the real host; the returned patch applied to the pod as the API server would.</summary>
 public sealed class AdmissionOverHttpsTests : IAsyncLifetime
 {
-    private readonly FakeNamespaceLookup _namespaces = new(PodManifests.MeteredNamespace, PodManifests.PlainNamespace);
+    private readonly FakeNamespaceLookup _namespaces = new(PodManifests.MeteredNamespace, PodManifests.PlainNamespace, PodManifests.OptOutNamespace);
     private WebhookServer _server = null!;
 
     public async Task InitializeAsync() => _server = await WebhookServer.StartAsync(_namespaces);
@@ -197,10 +197,8 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(nameof(PodManifests.AlreadyInjectedPod), "ci-payments")]
-    [InlineData(nameof(PodManifests.OptedOutPod), "ci-payments")]
+    [InlineData(nameof(PodManifests.OptedOutPod), "ci-sandbox")]
     [InlineData(nameof(PodManifests.UnmeteredNamespacePod), "default")]
-    [InlineData(nameof(PodManifests.JobPod), "namespace-the-cache-has-not-seen")]
     public async Task Pods_that_must_not_be_metered_are_admitted_unchanged(string manifest, string podNamespace)
     {
         var yaml = (string)typeof(PodManifests).GetField(manifest)!.GetValue(null)!;
@@ -213,15 +211,28 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_failing_namespace_lookup_admits_the_pod_without_the_meter()
+    public async Task A_failing_namespace_lookup_denies_the_pod_so_its_controller_retries()
     {
         _namespaces.Failure = new HttpRequestException("api server unreachable");
 
         var response = (await _server.ReviewAsync(PodManifests.Json(PodManifests.JobPod), "ci-payments", "uid-fail"))["response"]!;
 
         Assert.Equal("uid-fail", (string?)response["uid"]);
-        Assert.True((bool)response["allowed"]!);
+        Assert.False((bool)response["allowed"]!);
         Assert.Null(response["patch"]);
+        Assert.Equal(403, (int)response["status"]!["code"]!);
+        var message = (string)response["status"]!["message"]!;
+        Assert.StartsWith("the Tollgate webhook could not decide on this pod (see the operator's log); retry.", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("api server unreachable", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_namespace_the_cache_has_not_seen_is_denied_with_a_retry_hint()
+    {
+        var response = (await _server.ReviewAsync(PodManifests.Json(PodManifests.JobPod), "ci-new", "uid-new"))["response"]!;
+
+        Assert.False((bool)response["allowed"]!);
+        Assert.StartsWith("Tollgate has not seen namespace ci-new yet; retry in a few seconds.", (string)response["status"]!["message"]!, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -69,24 +69,6 @@ internal static partial class PodManifests
               image: ghcr.io/acme/test-runner:3.2
         """;
 
-    public const string AlreadyInjectedPod = """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: reinvoked
-          namespace: ci-payments
-          annotations:
-            tollgate.io/injected: "true"
-        spec:
-          initContainers:
-            - name: tollgate-meter
-              image: tollgate-meter:test
-              restartPolicy: Always
-          containers:
-            - name: job
-              image: busybox:1.36
-        """;
-
     public const string OptedOutPod = """
         apiVersion: v1
         kind: Pod
@@ -146,6 +128,14 @@ internal static partial class PodManifests
         ["kubernetes.io/metadata.name"] = "ci-payments",
         ["tollgate.io/meter"] = "enabled",
         ["cost-center"] = "cc-4711",
+    });
+
+    /// <summary>Metered, and a cluster admin allowed its pods to opt out.</summary>
+    public static NamespaceInfo OptOutNamespace { get; } = new("ci-sandbox", new Dictionary<string, string>
+    {
+        ["kubernetes.io/metadata.name"] = "ci-sandbox",
+        ["tollgate.io/meter"] = "enabled",
+        ["tollgate.io/allow-opt-out"] = "true",
     });
 
     public static NamespaceInfo PlainNamespace { get; } = new("default", new Dictionary<string, string>

@@ -109,7 +109,7 @@ public sealed class SidecarInjectorTests
     }
 
     [Fact]
-    public void An_earlier_old_style_sidecar_container_also_counts_as_injected()
+    public void A_container_named_like_the_meter_that_the_webhook_did_not_inject_is_denied()
     {
         const string yaml = """
             apiVersion: v1
@@ -121,13 +121,15 @@ public sealed class SidecarInjectorTests
 
         var result = Injector.Inject(PodManifests.Pod(yaml), PodManifests.MeteredNamespace);
 
-        Assert.Equal((InjectionOutcome.AlreadyInjected, null), (result.Outcome, result.Patch));
+        Assert.Equal((InjectionOutcome.Denied, null), (result.Outcome, result.Patch));
+        Assert.Contains(result.Violations, v => v.StartsWith("container tollgate-meter: the name is reserved", StringComparison.Ordinal));
     }
 
     [Fact]
-    public void Opt_out_wins_over_a_metered_namespace_and_namespace_wins_over_everything()
+    public void Opt_out_is_honoured_only_where_the_namespace_allows_it_and_namespace_wins_over_everything()
     {
-        Assert.Equal(InjectionOutcome.OptedOut, Injector.Inject(PodManifests.Pod(PodManifests.OptedOutPod), PodManifests.MeteredNamespace).Outcome);
+        Assert.Equal(InjectionOutcome.Denied, Injector.Inject(PodManifests.Pod(PodManifests.OptedOutPod), PodManifests.MeteredNamespace).Outcome);
+        Assert.Equal(InjectionOutcome.OptedOut, Injector.Inject(PodManifests.Pod(PodManifests.OptedOutPod), PodManifests.OptOutNamespace).Outcome);
         Assert.Equal(InjectionOutcome.NamespaceNotMetered, Injector.Inject(PodManifests.Pod(PodManifests.OptedOutPod), PodManifests.PlainNamespace).Outcome);
         Assert.Equal(InjectionOutcome.NamespaceNotMetered, Injector.Inject(PodManifests.Pod(PodManifests.JobPod), new NamespaceInfo("ci-payments", new Dictionary<string, string> { ["tollgate.io/meter"] = "disabled" })).Outcome);
     }

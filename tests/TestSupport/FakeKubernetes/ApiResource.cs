@@ -74,6 +74,13 @@ public sealed record ApiResource(string Group, string Version, string Plural, st
         new("", "v1", "serviceaccounts", "ServiceAccount", Namespaced: true) { ShortNames = ["sa"] },
         new("coordination.k8s.io", "v1", "leases", "Lease", Namespaced: true),
         new("events.k8s.io", "v1", "events", "Event", Namespaced: true) { ShortNames = ["ev"] },
+        new("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", Namespaced: false),
+        new("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", Namespaced: false),
+        new("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", Namespaced: false)
+        {
+            HasStatusSubresource = true,
+        },
+        new("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", Namespaced: false),
         new("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", Namespaced: false)
         {
             HasStatusSubresource = true, ShortNames = ["crd", "crds"],

@@ -176,6 +176,7 @@ public sealed partial class FakeKubernetesApi
         obj["kind"] = resource.Kind;
         PrepareCreateForType(resource, obj);
         Validate(resource, obj, old: null);
+        AdmitLocked(resource, "CREATE", null, obj, old: null);
 
         if (_objects.ContainsKey(key))
         {
@@ -369,6 +370,7 @@ public sealed partial class FakeKubernetesApi
         next["kind"] = resource.Kind;
         Json.Meta(next)["resourceVersion"] = Json.ResourceVersion(old);
         Validate(resource, next, old);
+        AdmitLocked(resource, "UPDATE", statusOnly ? "status" : null, next, old);
 
         var finalized = Json.IsDeleting(next) && Json.Finalizers(next).Count == 0;
         if (!finalized && JsonNode.DeepEquals(Present(resource, old), Present(resource, next)))
@@ -609,10 +611,43 @@ public sealed partial class FakeKubernetesApi
         {
             PrepareCustomResourceDefinition(obj);
         }
+
+        DefaultAdmissionPolicy(resource, obj);
+    }
+
+    /// <summary>
+    /// kube-apiserver's defaults for admissionregistration.k8s.io/v1 policies and bindings, applied on every write:
+    /// failurePolicy Fail, and in each match block matchPolicy Equivalent, empty namespace and object selectors, and
+    /// scope "*" on resource rules. A client that compares what it wrote with what it reads back must allow for them.
+    /// </summary>
+    private static void DefaultAdmissionPolicy(ApiResource resource, JsonObject obj)
+    {
+        var isPolicy = resource.Identity == AdmissionPolicies.Policies;
+        if ((!isPolicy && resource.Identity != AdmissionPolicies.Bindings) || obj["spec"] is not JsonObject spec)
+        {
+            return;
+        }
+
+        if (isPolicy)
+        {
+            spec["failurePolicy"] ??= "Fail";
+        }
+
+        if (spec[isPolicy ? "matchConstraints" : "matchResources"] is JsonObject match)
+        {
+            match["matchPolicy"] ??= "Equivalent";
+            match["namespaceSelector"] ??= new JsonObject();
+            match["objectSelector"] ??= new JsonObject();
+            foreach (var rule in (match["resourceRules"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                rule["scope"] ??= "*";
+            }
+        }
     }
 
     private static void PrepareUpdateForType(ApiResource resource, JsonObject old, JsonObject next)
     {
+        DefaultAdmissionPolicy(resource, next);
         if (resource.Group.Length == 0 && resource.Plural == "secrets")
         {
             FoldStringData(next);
@@ -667,6 +702,19 @@ public sealed partial class FakeKubernetesApi
         }
 
         return !JsonNode.DeepEquals(Strip(old, resource.HasStatusSubresource), Strip(next, resource.HasStatusSubresource));
+    }
+
+    /// <summary>Validating admission, after the object passed validation: the stored ValidatingAdmissionPolicies and their bindings.</summary>
+    private void AdmitLocked(ApiResource resource, string operation, string? subResource, JsonObject obj, JsonObject? old)
+    {
+        var bindings = _objects.Where(p => p.Key.Resource == AdmissionPolicies.Bindings).Select(p => p.Value).ToList();
+        if (bindings.Count == 0)
+        {
+            return;
+        }
+
+        AdmissionPolicies.Admit(resource, operation, subResource, obj, old, bindings, (identity, ns, name) =>
+            _objects.TryGetValue(new ObjectKey(identity, ns, name), out var found) ? found : null);
     }
 
     private static void Validate(ApiResource resource, JsonObject obj, JsonObject? old)

@@ -17,7 +17,8 @@ namespace Tollgate.TestSupport.FakeKubernetes;
 /// Objects are stored as JSON; custom resources need only <see cref="RegisterResource(string, string, string, string, bool, bool)"/>.
 /// </summary>
 /// <remarks>
-/// Not modelled: authentication and RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
+/// ValidatingAdmissionPolicies stored in it are enforced on create and update (AdmissionPolicies.cs, with a real CEL
+/// interpreter). Not modelled: authentication and RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
 /// field ownership of server-side apply, strategic merge by list keys, garbage collection of owner references,
 /// controllers (no pods are scheduled, no services get IPs), protobuf, and the aggregated discovery format.
 /// </remarks>
@@ -181,6 +182,23 @@ public sealed partial class FakeKubernetesApi : IAsyncDisposable
         }
 
         return resource;
+    }
+
+    /// <summary>
+    /// Stops serving a resource, as an older API server that never had it (ValidatingAdmissionPolicy before Kubernetes
+    /// 1.30): discovery no longer lists it and its URLs answer 404. Stored objects of it are dropped.
+    /// </summary>
+    public void UnregisterResource(string group, string version, string plural)
+    {
+        lock (_gate)
+        {
+            var resource = Resolve(group, version, plural);
+            _resources.Remove((group, version, plural));
+            foreach (var key in _objects.Keys.Where(k => k.Resource == resource.Identity).ToList())
+            {
+                _objects.Remove(key);
+            }
+        }
     }
 
     /// <summary>A copy of every stored object of a resource (in one namespace, or all), in list order, at <paramref name="version"/>.</summary>
