@@ -18,7 +18,7 @@ public static class ExporterProgram
     private static readonly Option<int> MaxLabelValues = new("--max-label-values") { Description = "Distinct values each of the namespace, team, repo, pipeline, agent_step and model labels may take; later ones are counted under __overflow__.", DefaultValueFactory = _ => ExporterOptions.DefaultMaxLabelValues };
     private static readonly Argument<string> PluginConfig = new("config") { Description = "The plugin's JSON config: {\"ledger\":\"redis://host:port/db\",\"currency\":\"USD\"}." };
 
-    public static async Task<int> Main(string[] args)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         // OpenCost runs <name>.ocplugin.<os>.<arch> with the config path as the only argument, so a binary published
         // or copied under such a name is the plugin without a wrapper script.
@@ -43,21 +43,21 @@ public static class ExporterProgram
         root.Subcommands.Add(openCostPlugin);
 
         var result = root.Parse(args);
-        if (args.Any(a => a is "--help" or "-h" or "--version"))
+        if (ProgramExit.AsksForHelp(args))
         {
-            return await result.InvokeAsync();
+            return await result.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
         }
 
         if (result.Errors.Count == 0 && result.CommandResult.Command == openCostPlugin)
         {
-            return await OpenCostPlugin.RunAsync(result.GetValue(PluginConfig)!, Console.Out, Console.Error);
+            return await OpenCostPlugin.RunAsync(result.GetValue(PluginConfig)!, output, error);
         }
 
-        var error = result.Errors.Count > 0 ? result.Errors[0].Message : Validate(result);
-        if (error is not null)
+        var usageError = result.Errors.Count > 0 ? result.Errors[0].Message : Validate(result);
+        if (usageError is not null)
         {
-            await Console.Error.WriteLineAsync($"tollgate-exporter: {error}");
-            return 2;
+            await error.WriteLineAsync($"tollgate-exporter: {usageError}");
+            return ProgramExit.Usage;
         }
 
         var options = new ExporterOptions
@@ -73,21 +73,21 @@ public static class ExporterProgram
         ExporterApp app;
         try
         {
-            app = await ExporterApp.CreateAsync(options);
+            app = await ExporterApp.CreateAsync(options, cancellationToken: cancellationToken);
         }
         catch (DocumentException ex)
         {
-            await Console.Error.WriteLineAsync($"tollgate-exporter: {ex.Message}");
-            return 1;
+            await error.WriteLineAsync($"tollgate-exporter: {ex.Message}");
+            return ProgramExit.Configuration;
         }
 
         await using (app)
         {
-            await app.StartAsync();
-            await app.WaitForShutdownAsync();
+            await app.StartAsync(cancellationToken);
+            await app.WaitForShutdownAsync(cancellationToken);
         }
 
-        return 0;
+        return ProgramExit.Ok;
     }
 
     private static string? Validate(ParseResult result)

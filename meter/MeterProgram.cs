@@ -1,3 +1,4 @@
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Serialization;
 using Tollgate.Meter.CommandLine;
 using Tollgate.Meter.Hosting;
@@ -7,8 +8,8 @@ namespace Tollgate.Meter;
 /// <summary>Entry point: parse, load, serve. Every start-up failure exits non-zero with one line that names its cause.</summary>
 public static class MeterProgram
 {
-    public const int ExitUsage = 2;
-    public const int ExitConfiguration = 1;
+    public const int ExitUsage = ProgramExit.Usage;
+    public const int ExitConfiguration = ProgramExit.Configuration;
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -17,7 +18,7 @@ public static class MeterProgram
             return await AuditCommandLine.RunAsync(args, output, error, cancellationToken);
         }
 
-        if (MeterCommandLine.WantsHelp(args))
+        if (ProgramExit.AsksForHelp(args))
         {
             return await MeterCommandLine.Command.Parse(args).InvokeAsync(cancellationToken: cancellationToken);
         }
@@ -66,6 +67,6 @@ public static class MeterProgram
             await app.WaitForShutdownAsync(cancellationToken);
         }
 
-        return 0;
+        return ProgramExit.Ok;
     }
 }

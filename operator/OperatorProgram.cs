@@ -1,41 +1,120 @@
+using System.CommandLine;
+using k8s.Exceptions;
+using Microsoft.Extensions.Configuration;
+using Tollgate.Core.Hosting;
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.Operator.CommandLine;
 using Tollgate.Operator.Crds;
 using Tollgate.Operator.Hosting;
 
 namespace Tollgate.Operator;
 
-/// <summary>
-/// The operator's entry point: <c>generate-crds [directory]</c> writes the CRDs; anything else (no arguments, as the
-/// container starts it, or <c>--Key=value</c> settings) runs the controllers, see <see cref="OperatorRunner"/>.
-/// </summary>
-internal static class OperatorProgram
+/// <summary>Entry point: parse, configure, run. A start-up failure exits non-zero with one line that names its cause.</summary>
+public static class OperatorProgram
 {
-    public static int Main(string[] args)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        if (args is ["generate-crds", .. var rest])
+        var result = OperatorCommandLine.Command.Parse(args);
+        if (ProgramExit.AsksForHelp(args))
         {
-            if (rest.Length > 1)
-            {
-                Console.Error.WriteLine("usage: Tollgate.Operator generate-crds [directory]   (default directory: crds)");
-                return 2;
-            }
+            return await result.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+        }
 
-            // Relative to where the command was typed (RunWorkingDirectory), so "crds/" means the repository's folder.
-            var directory = rest is [var given] ? given : "crds";
+        if (result.Errors.Count > 0)
+        {
+            await error.WriteLineAsync($"tollgate-operator: {result.Errors[0].Message}");
+            return ProgramExit.Usage;
+        }
+
+        if (result.CommandResult.Command == OperatorCommandLine.GenerateCrds)
+        {
+            return await GenerateCrdsAsync(result.GetValue(OperatorCommandLine.CrdDirectory)!, output, error);
+        }
+
+        var (settings, usageError) = OperatorCommandLine.Settings(result);
+        if (settings is null)
+        {
+            await error.WriteLineAsync($"tollgate-operator: {usageError}");
+            return ProgramExit.Usage;
+        }
+
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(settings).Build();
+        if (Invalid(configuration, settings) is var (message, exitCode))
+        {
+            await error.WriteLineAsync($"tollgate-operator: {message}");
+            return exitCode;
+        }
+
+        try
+        {
+            return await OperatorRunner.RunAsync(configuration, cancellationToken);
+        }
+        catch (KubeConfigException ex)
+        {
+            // KUBECONFIG, ~/.kube/config or the pod's service account files exist but cannot be used.
+            await error.WriteLineAsync($"tollgate-operator: Kubernetes API: {ex.Message}");
+            return ProgramExit.Configuration;
+        }
+        catch (IOException ex)
+        {
+            // Thrown before serving only: a listen address already taken (the message names the flag).
+            await error.WriteLineAsync($"tollgate-operator: {ex.Message}");
+            return ProgramExit.Configuration;
+        }
+    }
+
+    /// <summary>
+    /// A required setting missing (a command line error), or one the environment contributed that cannot work (a
+    /// configuration error); the flags' own values were checked as they were parsed.
+    /// </summary>
+    private static (string Message, int ExitCode)? Invalid(IConfiguration configuration, IReadOnlyDictionary<string, string?> flags)
+    {
+        if (configuration[OperatorCommandLine.LedgerKey] is not { Length: > 0 } ledger)
+        {
+            return ("--ledger: required (redis://host:port[/db]; or env Tollgate__Ledger__Address)", ProgramExit.Usage);
+        }
+
+        if (!flags.ContainsKey(OperatorCommandLine.LedgerKey))
+        {
+            try
+            {
+                _ = RedisLedgerAddress.Parse(ledger);
+            }
+            catch (FormatException ex)
+            {
+                return ($"Tollgate__Ledger__Address: {ex.Message}", ProgramExit.Configuration);
+            }
+        }
+
+        try
+        {
+            _ = OperatorRunner.ReadOptions(configuration);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder names the key and the value it could not convert (e.g. Tollgate__LeaderElection__Enabled=yes).
+            return ($"environment: {ex.Message}", ProgramExit.Configuration);
+        }
+
+        return null;
+    }
+
+    private static async Task<int> GenerateCrdsAsync(string directory, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            // Relative to where the command was typed (RunWorkingDirectory), so "crds" means the repository's folder.
             foreach (var path in CrdGenerator.Write(directory))
             {
-                Console.WriteLine($"wrote {path}");
+                await output.WriteLineAsync($"wrote {path}");
             }
-
-            return 0;
         }
-
-        if (args is ["--help" or "-h" or "help"])
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Console.WriteLine("usage: Tollgate.Operator generate-crds [directory]   write the CRDs (default directory: crds)");
-            Console.WriteLine("       Tollgate.Operator [--Tollgate:Key=value ...]   run the controllers (settings also from Tollgate__* env vars)");
-            return 0;
+            await error.WriteLineAsync($"tollgate-operator generate-crds: {directory}: {ex.Message}");
+            return ProgramExit.Configuration;
         }
 
-        return OperatorRunner.RunAsync(args).GetAwaiter().GetResult();
+        return ProgramExit.Ok;
     }
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Serialization;
@@ -41,7 +42,7 @@ internal static class AuditCommandLine
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var result = Command.Parse(args);
-        if (MeterCommandLine.WantsHelp(args))
+        if (ProgramExit.AsksForHelp(args))
         {
             return await result.InvokeAsync(cancellationToken: cancellationToken);
         }

@@ -186,8 +186,6 @@ internal static class MeterCommandLine
         return (options, null);
     }
 
-    public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "--version");
-
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");

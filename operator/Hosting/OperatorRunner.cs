@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Operator.Webhooks;
@@ -10,36 +11,37 @@ using k8s;
 namespace Tollgate.Operator.Hosting;
 
 /// <summary>
-/// Runs the controllers in a cluster until SIGTERM or Ctrl+C. Settings come from environment variables (the
-/// Deployment in config/manager) or <c>--Key=value</c> flags, both in .NET configuration form:
+/// Runs the controllers, the webhook and the health server until SIGTERM or Ctrl+C, from the operator's .NET
+/// configuration: <c>Tollgate__*</c> environment variables overlaid with the command line's flags (see
+/// <see cref="CommandLine.OperatorCommandLine"/>). The keys, with their flags where they have one:
 /// <list type="bullet">
-/// <item><c>Tollgate__Operator__Namespace</c> (default <c>POD_NAMESPACE</c>, else tollgate-system),
-/// <c>Tollgate__Operator__StatusRefreshInterval</c> (a TimeSpan, default 00:00:30),
-/// <c>Tollgate__Operator__AdmissionResyncInterval</c> (default 00:05:00)</item>
-/// <item><c>Tollgate__LeaderElection__Enabled</c>, <c>__LeaseName</c>, <c>__LeaseNamespace</c>, <c>__Identity</c>,
-/// <c>__LeaseDuration</c>, <c>__RenewDeadline</c>, <c>__RetryPeriod</c></item>
-/// <item><c>Tollgate__Ledger__Address</c>: the Redis ledger (<c>redis://host:port</c>) budget status is read from; required</item>
+/// <item><c>Tollgate:Ledger:Address</c> (<c>--ledger</c>): the Redis ledger budget status is read from; required</item>
+/// <item><c>Tollgate:Operator:Namespace</c> (<c>--namespace</c>, default <c>POD_NAMESPACE</c>, else tollgate-system),
+/// <c>Tollgate:Operator:StatusRefreshInterval</c> (a TimeSpan, default 00:00:30),
+/// <c>Tollgate:Operator:AdmissionResyncInterval</c> (default 00:05:00)</item>
+/// <item><c>Tollgate:LeaderElection:Enabled</c> (<c>--leader-election</c>), <c>:LeaseName</c> (<c>--lease-name</c>),
+/// <c>:LeaseNamespace</c>, <c>:Identity</c> (<c>--identity</c>), <c>:LeaseDuration</c>, <c>:RenewDeadline</c>, <c>:RetryPeriod</c></item>
+/// <item><c>Tollgate:Metrics:ListenAddress</c> and <c>:Port</c> (<c>--metrics-listen</c>), <c>Tollgate:Webhook:*</c>
+/// (<c>--webhook-listen</c>), <c>Tollgate:WebhookTls:*</c> and <c>Tollgate:Sidecar:*</c> (operator/Webhooks)</item>
 /// </list>
 /// </summary>
 internal static class OperatorRunner
 {
-    public static async Task<int> RunAsync(string[] args)
+    public const string MetricsSection = "Tollgate:Metrics";
+    public const string DefaultMetricsAddress = "0.0.0.0";
+    public const int DefaultMetricsPort = 8080;
+
+    public static async Task<int> RunAsync(IConfiguration configuration, CancellationToken cancellationToken = default)
     {
-        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
         var options = ReadOptions(configuration);
-        var ledgerAddress = configuration["Tollgate:Ledger:Address"];
-        if (string.IsNullOrWhiteSpace(ledgerAddress))
-        {
-            await Console.Error.WriteLineAsync("Tollgate:Ledger:Address (env Tollgate__Ledger__Address) is required, e.g. redis://tollgate-redis:6379");
-            return 2;
-        }
+        var ledgerAddress = RedisLedgerAddress.Parse(configuration[CommandLine.OperatorCommandLine.LedgerKey]!);
 
         using var loggerFactory = LoggerFactory.Create(builder =>
         {
             Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder);
             builder.AddConfiguration(configuration.GetSection("Logging"));
         });
-        using var stop = new CancellationTokenSource();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
 
         // SIGTERM is how the kubelet asks a pod to stop; the loops end and in-flight reconciles are cancelled.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -56,7 +58,7 @@ internal static class OperatorRunner
         var time = TimeProvider.System;
         using var client = new Kubernetes(KubernetesClientConfiguration.BuildDefaultConfig());
         await using IBudgetLedger ledger = await RedisLedger.ConnectAsync(
-            new RedisLedgerOptions { Address = RedisLedgerAddress.Parse(ledgerAddress) }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
+            new RedisLedgerOptions { Address = ledgerAddress }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
         // One SidecarOptions for both: the admission policy's parameters must describe exactly the meter the webhook injects.
         var sidecar = configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions();
         await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar);
@@ -64,6 +66,13 @@ internal static class OperatorRunner
 
         // Every replica serves the webhook (leader or not), with a certificate the rotator keeps issued and patched in.
         var tls = configuration.GetSection(WebhookTlsOptions.SectionName).Get<WebhookTlsOptions>() ?? new WebhookTlsOptions();
+
+        // The webhook Service is the operator's own, so it lives where the operator does unless configured otherwise.
+        if (configuration[$"{WebhookTlsOptions.SectionName}:ServiceNamespace"] is null)
+        {
+            tls.ServiceNamespace = options.Namespace;
+        }
+
         var certificates = new ServingCertificateSource();
         using var rotator = new WebhookTlsRotator(
             new WebhookCertificateStore(client, Options.Create(tls), time, loggerFactory.CreateLogger<WebhookCertificateStore>()),
@@ -78,11 +87,12 @@ internal static class OperatorRunner
             sidecar,
             host.NamespaceLookup,
             certificates);
-        await webhook.StartAsync(stop.Token);
+        await ListenAsync("--webhook-listen", () => webhook.StartAsync(stop.Token));
 
-        var metrics = configuration.GetSection("Tollgate:Metrics");
-        await using var health = HealthServer.Create(metrics["ListenAddress"] ?? "0.0.0.0", metrics.GetValue("Port", 8080), host, () => certificates.Current is not null);
-        await health.StartAsync(stop.Token);
+        var metrics = configuration.GetSection(MetricsSection);
+        await using var health = HealthServer.Create(
+            metrics["ListenAddress"] ?? DefaultMetricsAddress, metrics.GetValue("Port", DefaultMetricsPort), host, () => certificates.Current is not null);
+        await ListenAsync("--metrics-listen", () => health.StartAsync(stop.Token));
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token);
@@ -95,7 +105,20 @@ internal static class OperatorRunner
         await rotator.StopAsync(CancellationToken.None);
         await webhook.StopAsync(CancellationToken.None);
         await host.StopAsync();
-        return 0;
+        return ProgramExit.Ok;
+    }
+
+    /// <summary>A port that cannot be bound is a start-up failure of its flag, not a crash with a stack trace.</summary>
+    private static async Task ListenAsync(string flag, Func<Task> start)
+    {
+        try
+        {
+            await start();
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"{flag}: {ex.Message}", ex);
+        }
     }
 
     internal static OperatorOptions ReadOptions(IConfiguration configuration)

@@ -38,12 +38,13 @@ public sealed class CrdDriftTests
     }
 
     [Fact]
-    public void Generate_crds_command_writes_the_folder()
+    public async Task Generate_crds_command_writes_the_folder()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-crds-");
         try
         {
-            var exitCode = OperatorProgram.Main(["generate-crds", directory.FullName]);
+            using var output = new StringWriter();
+            var exitCode = await OperatorProgram.RunAsync(["generate-crds", directory.FullName], output, TextWriter.Null, CancellationToken.None);
 
             Assert.Equal(0, exitCode);
             foreach (var (name, text) in CrdGenerator.Render())

@@ -269,17 +269,18 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Assert.True(Matches(Labels(budget["spec"]!["selector"], "matchLabels"), TemplateLabels(deployment)));
 
         var container = Assert.Single(Containers(deployment));
-        var env = Env(container);
+        var args = Args(container);
         var lease = Assert.Single(Single("Role", "tollgate-operator")["rules"]!.AsArray(), r => Strings(r!["resources"]).Contains("leases") && r["resourceNames"] is not null)!;
-        Assert.Equal("true", env["Tollgate__LeaderElection__Enabled"]);
-        Assert.Equal(new[] { env["Tollgate__LeaderElection__LeaseName"] }, Strings(lease["resourceNames"]));
-        Assert.Equal("$(POD_NAME)", env["Tollgate__LeaderElection__Identity"]);
-        Assert.Equal("8080", env["Tollgate__Metrics__Port"]);
-        Assert.Equal(new WebhookHostOptions().Port.ToString(System.Globalization.CultureInfo.InvariantCulture), env["Tollgate__Webhook__Port"]);
+        Assert.Equal("true", args["--leader-election"]);
+        Assert.Equal(new[] { args["--lease-name"] }, Strings(lease["resourceNames"]));
+        Assert.Equal("$(POD_NAME)", args["--identity"]);
+        Assert.Equal("$(POD_NAMESPACE)", args["--namespace"]);
+        Assert.Equal("0.0.0.0:8080", args["--metrics-listen"]);
+        Assert.Equal($"0.0.0.0:{new WebhookHostOptions().Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}", args["--webhook-listen"]);
         var tls = new WebhookTlsOptions();
-        Assert.Equal(tls.ServiceName, env["Tollgate__WebhookTls__ServiceName"]);
-        Assert.Equal(tls.SecretName, env["Tollgate__WebhookTls__SecretName"]);
-        Assert.Equal(tls.WebhookConfigurationName, env["Tollgate__WebhookTls__WebhookConfigurationName"]);
+        Assert.Equal(tls.ServiceName, args["--webhook-service"]);
+        Assert.Equal(tls.SecretName, args["--webhook-secret"]);
+        Assert.Equal(tls.WebhookConfigurationName, args["--webhook-configuration"]);
 
         Assert.Equal(("/healthz", 8080), Probe(container, "livenessProbe"));
         Assert.Equal(("/readyz", 8080), Probe(container, "readinessProbe"));
@@ -314,9 +315,10 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     [Fact]
     public void Operator_exporter_and_meters_use_the_redis_service_as_ledger()
     {
-        var operatorEnv = Env(Assert.Single(Containers(Single("Deployment", "tollgate-operator"))));
+        var operatorArgs = Args(Assert.Single(Containers(Single("Deployment", "tollgate-operator"))));
         var exporterArgs = Args(Assert.Single(Containers(Single("Deployment", "tollgate-exporter"))));
-        Assert.Equal(LedgerUrl, operatorEnv["Tollgate__Sidecar__Ledger"]);
+        Assert.Equal(LedgerUrl, operatorArgs["--ledger"]);
+        Assert.Equal(LedgerUrl, operatorArgs["--sidecar-ledger"]);
         Assert.Equal(LedgerUrl, exporterArgs["--ledger"]);
         Assert.Equal(LedgerUrl, new SidecarOptions().Ledger);
 
@@ -380,7 +382,7 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
             ["operator"] = operatorContainer["image"]!.GetValue<string>(),
             ["exporter"] = Assert.Single(Containers(Single("Deployment", "tollgate-exporter")))["image"]!.GetValue<string>(),
             // The meter is no container of the deployment: the operator hands it to the webhook as the sidecar image.
-            ["meter"] = Env(operatorContainer)["Tollgate__Sidecar__Image"],
+            ["meter"] = Args(operatorContainer)["--sidecar-image"],
         };
 
         foreach (var (target, image) in images)
@@ -481,9 +483,6 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         selector.Count > 0 && selector.All(s => labels.TryGetValue(s.Key, out var value) && value == s.Value);
 
     private static List<string> Strings(JsonNode? array) => [.. (array?.AsArray() ?? []).Select(n => n!.ToString())];
-
-    private static Dictionary<string, string> Env(JsonObject container) =>
-        container["env"]!.AsArray().Where(e => e!["value"] is not null).ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]!.ToString(), StringComparer.Ordinal);
 
     /// <summary>A container's args as <c>--flag value</c> pairs.</summary>
     private static Dictionary<string, string> Args(JsonObject container)

@@ -1,0 +1,3 @@
+using Tollgate.Exporter;
+
+return await ExporterProgram.RunAsync(args, Console.Out, Console.Error);

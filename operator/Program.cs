@@ -1,0 +1,3 @@
+using Tollgate.Operator;
+
+return await OperatorProgram.RunAsync(args, Console.Out, Console.Error);

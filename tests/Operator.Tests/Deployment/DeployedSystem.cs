@@ -1,0 +1,95 @@
+using System.Text.Json.Nodes;
+using Tollgate.TestSupport;
+using Tollgate.TestSupport.FakeKubernetes;
+
+namespace Tollgate.Operator.Tests.Deployment;
+
+/// <summary>
+/// <c>config/default</c> as <c>kubectl kustomize</c> renders it, "applied" to the fake API server as far as the fake serves
+/// its kinds, a real Redis standing in for the <c>tollgate-redis</c> Service, and the operator's Deployment started as a
+/// process (see <see cref="PodSandbox"/> for what is substituted and why).
+/// </summary>
+public sealed class DeployedSystem : IAsyncLifetime
+{
+    public const string SystemNamespace = "tollgate-system";
+    public const string MeteredNamespace = "ci-payments";
+
+    private readonly RedisServerFixture _redis = new();
+
+    internal IReadOnlyList<JsonObject> Rendered { get; private set; } = [];
+
+    internal FakeKubernetesApi Api { get; } = new() { BookmarkInterval = TimeSpan.FromMilliseconds(500) };
+
+    internal IReadOnlyDictionary<(string Service, string Namespace, int Port), string> Services { get; private set; } =
+        new Dictionary<(string, string, int), string>();
+
+    internal PodSandbox Operator { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var render = Kubectl.KustomizeAsync("config/default");
+        await _redis.InitializeAsync();
+        await Api.StartAsync();
+        Rendered = await render;
+
+        // The Service the manifests name the ledger by; nothing else of the cluster's is reached by DNS.
+        Services = new Dictionary<(string, string, int), string> { [("tollgate-redis", SystemNamespace, 6379)] = _redis.Endpoint };
+
+        Api.RegisterResource(new ApiResource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", Namespaced: false));
+        foreach (var (kind, group, version, plural) in new[]
+        {
+            ("Namespace", "", "v1", "namespaces"),
+            ("CustomResourceDefinition", "apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            ("MutatingWebhookConfiguration", "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"),
+            ("AiBudget", "tollgate.io", "v1alpha1", "aibudgets"),
+            ("AiRoutingRule", "tollgate.io", "v1alpha1", "airoutingrules"),
+        })
+        {
+            foreach (var o in Rendered.Where(o => o["kind"]!.GetValue<string>() == kind))
+            {
+                Api.Seed(group, version, plural, (JsonObject)o.DeepClone());
+            }
+        }
+
+        // What the README has an administrator do by hand: the export API's token, and a namespace to meter.
+        Api.Seed("", "v1", "secrets", new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject { ["name"] = "tollgate-export-token", ["namespace"] = SystemNamespace },
+            ["data"] = new JsonObject { ["token"] = Convert.ToBase64String("s3cret-export-token"u8) },
+        });
+        Api.Seed("", "v1", "namespaces", new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Namespace",
+            ["metadata"] = new JsonObject { ["name"] = MeteredNamespace, ["labels"] = new JsonObject { ["tollgate.io/meter"] = "enabled", ["kubernetes.io/metadata.name"] = MeteredNamespace } },
+        });
+
+        Operator = new PodSandbox(PodOf("tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services);
+        Operator.Start("operator");
+        await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
+    }
+
+    /// <summary>A pod of a rendered Deployment, as its ReplicaSet would create it: the template with a name and namespace.</summary>
+    internal JsonObject PodOf(string deployment, string podName)
+    {
+        var rendered = Rendered.Single(o => o["kind"]!.GetValue<string>() == "Deployment" && o["metadata"]!["name"]!.GetValue<string>() == deployment);
+        var template = rendered["spec"]!["template"]!.DeepClone().AsObject();
+        var metadata = template["metadata"]!.AsObject();
+        metadata["name"] = podName;
+        metadata["namespace"] = rendered["metadata"]!["namespace"]!.DeepClone();
+        return new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["metadata"] = metadata.DeepClone(), ["spec"] = template["spec"]!.DeepClone() };
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Operator is not null)
+        {
+            await Operator.DisposeAsync();
+        }
+
+        await Api.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+}
