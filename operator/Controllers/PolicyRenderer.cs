@@ -13,8 +13,9 @@ namespace Tollgate.Operator.Controllers;
 internal sealed record RenderedPolicy(string Yaml, string Checksum, IReadOnlyList<string> Excluded);
 
 /// <summary>
-/// Renders the policy of one namespace: the AiBudgets that can match it and the AiRoutingRules that apply to it, as
-/// the multi-document CRD YAML the meter's <see cref="PolicyLoader"/> reads. Output is a pure function of the objects'
+/// Renders the policy of one namespace (the AiBudgets that can match it and the AiRoutingRules that apply to it) and the
+/// exporter's (every AiBudget), as the multi-document CRD YAML the meter's and the exporter's <see cref="PolicyLoader"/>
+/// reads. One instance serves both, so an object's last good spec is the same in every copy. Output is a pure function of the objects'
 /// specs (sorted, without status or server-managed metadata), so unchanged input gives byte-identical output and the
 /// checksum comparison can skip the write.
 /// </summary>
@@ -47,15 +48,7 @@ internal sealed class PolicyRenderer
     public RenderedPolicy Render(V1Namespace ns, IEnumerable<AiBudget> budgets, IEnumerable<AiRoutingRule> rules, string operatorNamespace)
     {
         var excluded = new List<string>();
-        var documents = new List<string>();
-        foreach (var budget in budgets.Where(b => Applies(b, ns)).OrderBy(b => b.Metadata.Name, StringComparer.Ordinal))
-        {
-            if (Usable(Clean(budget), $"{AiBudget.KindName}/{budget.Metadata.Name}", Validate, excluded) is { } good)
-            {
-                documents.Add(KubernetesYaml.Serialize(good));
-            }
-        }
-
+        var documents = Budgets(budgets.Where(b => Applies(b, ns)), excluded);
         var nsName = ns.Metadata.Name;
         foreach (var rule in rules
             .Where(r => r.Metadata.NamespaceProperty == nsName || r.Metadata.NamespaceProperty == operatorNamespace)
@@ -69,6 +62,35 @@ internal sealed class PolicyRenderer
             }
         }
 
+        return Rendered(documents, excluded);
+    }
+
+    /// <summary>
+    /// Every budget of the cluster and no routing rules: what the exporter needs to publish each budget's gauges, whichever
+    /// namespaces it matches (or none yet).
+    /// </summary>
+    public RenderedPolicy RenderBudgets(IEnumerable<AiBudget> budgets)
+    {
+        var excluded = new List<string>();
+        return Rendered(Budgets(budgets, excluded), excluded);
+    }
+
+    private List<string> Budgets(IEnumerable<AiBudget> budgets, List<string> excluded)
+    {
+        var documents = new List<string>();
+        foreach (var budget in budgets.OrderBy(b => b.Metadata.Name, StringComparer.Ordinal))
+        {
+            if (Usable(Clean(budget), $"{AiBudget.KindName}/{budget.Metadata.Name}", Validate, excluded) is { } good)
+            {
+                documents.Add(KubernetesYaml.Serialize(good));
+            }
+        }
+
+        return documents;
+    }
+
+    private static RenderedPolicy Rendered(List<string> documents, List<string> excluded)
+    {
         var yaml = string.Join("---\n", documents.Select(d => d.EndsWith('\n') ? d : d + "\n"));
         return new RenderedPolicy(yaml, Checksum(yaml), excluded);
     }

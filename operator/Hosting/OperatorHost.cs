@@ -25,6 +25,7 @@ public sealed class OperatorHost : IAsyncDisposable
     private readonly Informer<AiBudget> _budgets;
     private readonly Informer<AiRoutingRule> _rules;
     private readonly Informer<V1ConfigMap> _admissionParameters;
+    private readonly Informer<V1ConfigMap> _exporterPolicy;
     private readonly List<(ControllerLoop Loop, WorkQueue Queue, Func<IEnumerable<string>> Keys)> _controllers = [];
     private readonly Lock _gate = new();
     private CancellationTokenSource? _stop;
@@ -46,6 +47,8 @@ public sealed class OperatorHost : IAsyncDisposable
         _rules = new Informer<AiRoutingRule>(new CustomResourceSource<AiRoutingRule>(client, AiRoutingRule.Plural, namespaced: true), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AiRoutingRule"));
         _admissionParameters = new Informer<V1ConfigMap>(
             new NamedConfigMapSource(client, options.Namespace, AdmissionPolicy.ParamsName), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.AdmissionParameters"));
+        _exporterPolicy = new Informer<V1ConfigMap>(
+            new NamedConfigMapSource(client, options.Namespace, ExporterPolicyController.ConfigMapName), time, loggerFactory.CreateLogger("Tollgate.Operator.Informer.ExporterPolicy"));
         NamespaceLookup = new NamespaceCache(_namespaces, _rules, options.Namespace);
 
         var renderer = new PolicyRenderer();
@@ -53,6 +56,12 @@ public sealed class OperatorHost : IAsyncDisposable
         var policyQueue = new WorkQueue(time);
         policy.Watch(policyQueue);
         _controllers.Add((new ControllerLoop(policy, policyQueue, _logger), policyQueue, () => _namespaces.List().Select(n => n.Metadata.Name)));
+
+        // Like every loop, it starts only once the budgets are listed: a pass before that would publish an empty policy.
+        var exporterPolicy = new ExporterPolicyController(client, _budgets, _exporterPolicy, renderer, options.Namespace, loggerFactory.CreateLogger<ExporterPolicyController>());
+        var exporterPolicyQueue = new WorkQueue(time);
+        exporterPolicy.Watch(exporterPolicyQueue);
+        _controllers.Add((new ControllerLoop(exporterPolicy, exporterPolicyQueue, _logger), exporterPolicyQueue, () => [ExporterPolicyController.Key]));
 
         var budgetController = new AiBudgetController(client, _budgets, ledger, options, time, loggerFactory.CreateLogger<AiBudgetController>());
         var budgetQueue = new WorkQueue(time);
@@ -95,6 +104,7 @@ public sealed class OperatorHost : IAsyncDisposable
         _budgets.Start(token);
         _rules.Start(token);
         _admissionParameters.Start(token);
+        _exporterPolicy.Start(token);
         if (!_options.LeaderElection)
         {
             StartTerm();
@@ -159,6 +169,7 @@ public sealed class OperatorHost : IAsyncDisposable
         await _budgets.DisposeAsync();
         await _rules.DisposeAsync();
         await _admissionParameters.DisposeAsync();
+        await _exporterPolicy.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

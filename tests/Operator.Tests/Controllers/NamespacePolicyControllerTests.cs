@@ -54,7 +54,7 @@ public sealed class NamespacePolicyControllerTests
         await cluster.LabelNamespaceAsync("ci-payments", metered: true, new() { ["touched"] = "yes" });
         await EventuallyAsync(() => host.Reconciles, n => n > before, "a reconcile of the touched namespace");
         await Task.Delay(300);
-        Assert.DoesNotContain(cluster.Api.Requests, r => r.Path.Contains("/configmaps", StringComparison.Ordinal) && r.Verb is "update" or "patch" or "create");
+        Assert.DoesNotContain(cluster.Api.Requests, r => r.Path.Contains("/namespaces/ci-payments/configmaps", StringComparison.Ordinal) && r.Verb is "update" or "patch" or "create");
 
         await cluster.UpdateBudgetAsync("payments-daily", b => b["spec"]!["limit"]!["amount"] = 75);
         var updated = await EventuallyAsync(

@@ -154,6 +154,8 @@ internal sealed class OperatorCluster : IAsyncDisposable
 
     public JsonObject? PolicyConfigMap(string ns) => Api.Get("", "v1", "configmaps", ns, "tollgate-policy");
 
+    public JsonObject? ExporterPolicyConfigMap() => Api.Get("", "v1", "configmaps", OperatorNamespace, "tollgate-exporter-policy");
+
     public static string? PolicyYaml(JsonObject? configMap) => configMap?["data"]?["policy.yaml"]?.GetValue<string>();
 
     public async Task SpendAsync(string budget, decimal amount, decimal limit)
