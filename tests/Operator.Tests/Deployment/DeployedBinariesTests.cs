@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Security;
@@ -5,6 +6,14 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Ledger.Redis;
+using Tollgate.Operator.Controllers;
 using Tollgate.Operator.Tests.Webhooks;
 using Tollgate.Operator.Webhooks;
 using static Tollgate.Operator.Tests.Deployment.PodSandbox;
@@ -16,7 +25,7 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// Deployments in the rendered <c>config/default</c>, the meter with the exact container the running operator's webhook
 /// injects into a pod; each against the fake API server and a real Redis, until its readiness probe passes.
 /// </summary>
-public sealed class DeployedBinariesTests(DeployedSystem system) : IClassFixture<DeployedSystem>
+public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClassFixture<DeployedSystem>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
@@ -33,19 +42,87 @@ public sealed class DeployedBinariesTests(DeployedSystem system) : IClassFixture
     }
 
     [Fact]
-    public async Task Exporter_from_its_Deployment_is_ready_and_its_usage_api_takes_the_token_from_the_Secret()
+    public async Task Exporter_from_its_Deployment_starts_without_its_policy_and_its_usage_api_takes_the_token_from_the_Secret()
     {
-        // The policy volume (ConfigMap tollgate-exporter-policy) is optional and absent here: the exporter must start
-        // without it, as on a fresh install. The export token Secret exists, as the README has it created.
-        await using var pod = new PodSandbox(system.PodOf("tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), system.Api, system.Services);
-
-        pod.Start("exporter");
-        await pod.WaitUntilReadyAsync("exporter", CancellationToken.None);
-
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{pod.LocalPort(9465)}") };
+        // Started by the fixture before the operator, as on a fresh install: the optional policy volume (ConfigMap
+        // tollgate-exporter-policy) was empty, and the kubelet has not synced it since. The export token Secret exists, as
+        // the README has it created.
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{system.Exporter.LocalPort(9465)}") };
         Assert.Contains("tollgate_ledger_ready 1", await client.GetStringAsync("/metrics", CancellationToken.None), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Unauthorized, await UsageStatusAsync(client, "not-the-token"));
         Assert.NotEqual(HttpStatusCode.Unauthorized, await UsageStatusAsync(client, "s3cret-export-token"));
+    }
+
+    [Fact]
+    public async Task Exporter_from_its_Deployment_publishes_the_limits_of_the_budgets_the_operator_writes_for_it_and_follows_a_change()
+    {
+        var ct = CancellationToken.None;
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{system.Exporter.LocalPort(9465)}") };
+        Assert.Empty(Limits(await client.GetStringAsync("/metrics", ct)));
+
+        // A budget with appliesPer publishes one series per scope that has spent, so each of those samples gets a charge.
+        await SpendAsync(("transaction-service-daily", "transaction-service", BudgetPeriod.Day), ("review-agent-tokens", "pr-review", BudgetPeriod.Week));
+        await EventuallyAsync(() => system.Api.Get("", "v1", "configmaps", DeployedSystem.SystemNamespace, ExporterPolicyController.ConfigMapName));
+        system.Exporter.SyncVolumes();
+
+        var limits = await EventuallyLimitsAsync(client, l => l.Count == 3);
+        Assert.Equal(50d, limits["transaction-service-daily"]);
+        Assert.Equal(2000d, limits["payments-platform-monthly-cap"]);
+        Assert.Equal(5_000_000d, limits["review-agent-tokens"]);
+
+        // "Reloaded when the operator changes it" (the Deployment's comment): an edited budget reaches the running exporter.
+        using var kubernetes = new Kubernetes(system.Api.Configuration);
+        await kubernetes.CustomObjects.PatchClusterCustomObjectAsync(
+            new V1Patch("""{"spec":{"limit":{"amount":2500}}}""", V1Patch.PatchType.MergePatch), "tollgate.io", "v1alpha1", "aibudgets", "payments-platform-monthly-cap", cancellationToken: ct);
+        await EventuallyAsync(() => system.Api.Get("", "v1", "configmaps", DeployedSystem.SystemNamespace, ExporterPolicyController.ConfigMapName) is { } cm
+            && cm["data"]?[NamespacePolicyController.DataKey]?.GetValue<string>().Contains("amount: 2500", StringComparison.Ordinal) == true ? cm : null);
+        system.Exporter.SyncVolumes();
+
+        limits = await EventuallyLimitsAsync(client, l => l.GetValueOrDefault("payments-platform-monthly-cap") == 2500d);
+        Assert.Equal(50d, limits["transaction-service-daily"]);
+    }
+
+    /// <summary>Settles a charge into the ledger's Redis for each (budget, scope), in the period that holds now and in the one that holds the test's deadline.</summary>
+    private async Task SpendAsync(params (string Budget, string Scope, BudgetPeriod Period)[] charges)
+    {
+        await using var ledger = await RedisLedger.ConnectAsync(
+            new RedisLedgerOptions { Address = RedisLedgerAddress.Parse(system.RedisAddress) }, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (budget, scope, period) in charges)
+        {
+            // Both windows, so a test that runs across the end of a period still finds its scope in the current one.
+            foreach (var window in new[] { PeriodWindow.Containing(period, now), PeriodWindow.Containing(period, now + Patience) }.Distinct())
+            {
+                var charge = new LedgerCharge(budget, scope, window, 1_000_000m, 1m, CanBlock: false);
+                await ledger.SettleAsync(Guid.NewGuid().ToString("N"), [charge], [1m], CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>The <c>tollgate_budget_limit</c> samples by budget.</summary>
+    private static Dictionary<string, double> Limits(string metrics) => metrics
+        .Split('\n')
+        .Select(line => BudgetLimit().Match(line))
+        .Where(m => m.Success)
+        .ToDictionary(m => m.Groups[1].Value, m => double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), StringComparer.Ordinal);
+
+    /// <summary>Scrapes until <paramref name="done"/>; the exporter looks at its policy folder at most every few seconds.</summary>
+    private async Task<Dictionary<string, double>> EventuallyLimitsAsync(HttpClient client, Func<Dictionary<string, double>, bool> done)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var limits = Limits(await client.GetStringAsync("/metrics", CancellationToken.None));
+            if (done(limits))
+            {
+                return limits;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out; the exporter published {string.Join(", ", limits)} and logged:\n{system.Exporter.Log}");
+
+            // Scraped as Prometheus does; the exporter offers nothing else to wait on.
+            await Task.Delay(250, CancellationToken.None);
+        }
     }
 
     private static async Task<HttpStatusCode> UsageStatusAsync(HttpClient client, string token)
@@ -149,6 +226,9 @@ public sealed class DeployedBinariesTests(DeployedSystem system) : IClassFixture
             && c["webhooks"]![0]!["clientConfig"]!["caBundle"] is not null ? c : null);
         return configuration["webhooks"]![0]!["clientConfig"]!["caBundle"]!.GetValue<string>();
     }
+
+    [GeneratedRegex(@"^tollgate_budget_limit\{budget=""([^""]+)"",[^}]*\} (\S+)$")]
+    private static partial Regex BudgetLimit();
 
     private async Task<JsonObject> EventuallyAsync(Func<JsonObject?> read)
     {

@@ -6,8 +6,10 @@ namespace Tollgate.Operator.Tests.Deployment;
 
 /// <summary>
 /// <c>config/default</c> as <c>kubectl kustomize</c> renders it, "applied" to the fake API server as far as the fake serves
-/// its kinds, a real Redis standing in for the <c>tollgate-redis</c> Service, and the operator's Deployment started as a
-/// process (see <see cref="PodSandbox"/> for what is substituted and why).
+/// its kinds, a real Redis standing in for the <c>tollgate-redis</c> Service, and the exporter's and then the operator's
+/// Deployments started as processes (see <see cref="PodSandbox"/> for what is substituted and why). The exporter comes
+/// first, as it may on a fresh install: its optional policy volume is empty until the operator has written the ConfigMap
+/// and the kubelet (<see cref="PodSandbox.SyncVolumes"/>) has brought it in.
 /// </summary>
 public sealed class DeployedSystem : IAsyncLifetime
 {
@@ -24,6 +26,11 @@ public sealed class DeployedSystem : IAsyncLifetime
         new Dictionary<(string, string, int), string>();
 
     internal PodSandbox Operator { get; private set; } = null!;
+
+    internal PodSandbox Exporter { get; private set; } = null!;
+
+    /// <summary>The ledger's Redis as the test reaches it (the pods reach it as the <c>tollgate-redis</c> Service).</summary>
+    internal string RedisAddress => _redis.Address;
 
     public async Task InitializeAsync()
     {
@@ -66,6 +73,10 @@ public sealed class DeployedSystem : IAsyncLifetime
             ["metadata"] = new JsonObject { ["name"] = MeteredNamespace, ["labels"] = new JsonObject { ["tollgate.io/meter"] = "enabled", ["kubernetes.io/metadata.name"] = MeteredNamespace } },
         });
 
+        Exporter = new PodSandbox(PodOf("tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services);
+        Exporter.Start("exporter");
+        await Exporter.WaitUntilReadyAsync("exporter", CancellationToken.None);
+
         Operator = new PodSandbox(PodOf("tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services);
         Operator.Start("operator");
         await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
@@ -87,6 +98,11 @@ public sealed class DeployedSystem : IAsyncLifetime
         if (Operator is not null)
         {
             await Operator.DisposeAsync();
+        }
+
+        if (Exporter is not null)
+        {
+            await Exporter.DisposeAsync();
         }
 
         await Api.DisposeAsync();

@@ -25,13 +25,15 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// endpoint that stands in for it (e.g. the ledger's Redis).</item>
 /// <item><b>Volumes</b>: a value at or under a <c>volumeMount</c>'s <c>mountPath</c> is moved under the pod's temporary root, where
 /// the volume is materialised as the kubelet would: a ConfigMap's or Secret's keys as files (from the fake API; an optional
-/// one that is missing is an empty folder), an emptyDir empty.</item>
+/// one that is missing is an empty folder) laid out as the kubelet's atomic writer lays them out, an emptyDir empty.
+/// <see cref="SyncVolumes"/> is the kubelet's periodic sync that brings a changed ConfigMap or Secret into the volume.</item>
 /// <item><b>Service account</b>: a pod that mounts its token gets <c>KUBECONFIG</c> pointing at the fake API instead
 /// (KubernetesClient's default configuration reads KUBECONFIG before the in-cluster files).</item>
 /// </list>
 /// </summary>
 internal sealed partial class PodSandbox : IAsyncDisposable
 {
+    private const string DataLink = "..data";
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
 
     private readonly JsonObject _pod;
@@ -40,7 +42,9 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     private readonly string _root = Directory.CreateTempSubdirectory("tollgate-pod-").FullName;
     private readonly Dictionary<int, int> _ports = [];
     private readonly StringBuilder _log = new();
+    private readonly List<(string Local, string Plural, string Name)> _projected = [];
     private Process? _process;
+    private int _projections;
 
     /// <param name="pod">The pod as admitted (metadata and spec).</param>
     /// <param name="services">The Services that stand in for the cluster's, by name, namespace and port, with their loopback endpoint.</param>
@@ -302,10 +306,8 @@ internal sealed partial class PodSandbox : IAsyncDisposable
                 var name = Str(source[nameField!]);
                 var data = Data(plural!, name);
                 Assert.True(data is not null || source["optional"]?.GetValue<bool>() == true, $"volume {Str(volume["name"])}: {plural} {Namespace}/{name} does not exist and is not optional: the kubelet would not start the pod");
-                foreach (var (key, content) in data ?? [])
-                {
-                    File.WriteAllText(Path.Combine(local, key), content);
-                }
+                _projected.Add((local, plural!, name));
+                Project(local, data ?? []);
             }
             else
             {
@@ -317,6 +319,66 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
         // Longest first, so /etc/tollgate/secrets/x wins over /etc/tollgate/secrets.
         return [.. mounts.OrderByDescending(m => m.Item1.Length)];
+    }
+
+    /// <summary>
+    /// The kubelet's sync of ConfigMap and Secret volumes: each one whose object changed (or appeared, for an optional one
+    /// that was missing) is projected again. The kubelet does this on its own schedule, about once a minute; a test calls it.
+    /// </summary>
+    public void SyncVolumes()
+    {
+        foreach (var (local, plural, name) in _projected)
+        {
+            var data = Data(plural, name) ?? [];
+            var current = Directory.Exists(Path.Combine(local, DataLink))
+                ? Directory.EnumerateFiles(Path.Combine(local, DataLink)).ToDictionary(f => Path.GetFileName(f), File.ReadAllText, StringComparer.Ordinal)
+                : [];
+            if (current.Count != data.Count || data.Any(p => !current.TryGetValue(p.Key, out var value) || value != p.Value))
+            {
+                Project(local, data);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The kubelet's atomic writer: the keys go into a new hidden timestamped folder, <c>..data</c> is pointed at it, each key
+    /// is a link through <c>..data</c>, and the previous folder is removed. A reader of the mount sees the files' contents
+    /// change through unchanged links, with the write times of the new copy: what a policy reloader must notice.
+    /// </summary>
+    private void Project(string local, Dictionary<string, string> data)
+    {
+        var link = Path.Combine(local, DataLink);
+        var previous = new FileInfo(link).LinkTarget;
+        var version = $"..{DateTime.UtcNow.ToString("yyyy_MM_dd_HH_mm_ss.fffffff", CultureInfo.InvariantCulture)}_{++_projections}";
+        var folder = Directory.CreateDirectory(Path.Combine(local, version)).FullName;
+        foreach (var (key, content) in data)
+        {
+            File.WriteAllText(Path.Combine(folder, key), content);
+        }
+
+        // The kubelet renames a new link over the old one in one step; .NET cannot rename a link to a folder over another,
+        // so here the old link goes first. A reader in that instant finds no files and keeps what it had, as on a failed read.
+        if (previous is not null)
+        {
+            File.Delete(link);
+        }
+
+        File.CreateSymbolicLink(link, version);
+        foreach (var key in data.Keys.Where(key => new FileInfo(Path.Combine(local, key)).LinkTarget is null))
+        {
+            File.CreateSymbolicLink(Path.Combine(local, key), Path.Combine(DataLink, key));
+        }
+
+        foreach (var stale in Directory.EnumerateFileSystemEntries(local)
+            .Where(entry => !Path.GetFileName(entry).StartsWith("..", StringComparison.Ordinal) && !data.ContainsKey(Path.GetFileName(entry))))
+        {
+            File.Delete(stale);
+        }
+
+        if (previous is not null)
+        {
+            Directory.Delete(Path.Combine(local, previous), recursive: true);
+        }
     }
 
     /// <summary>A ConfigMap's data or a Secret's decoded data in the pod's namespace, or null when it does not exist.</summary>
