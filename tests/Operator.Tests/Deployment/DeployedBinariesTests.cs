@@ -27,7 +27,7 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// </summary>
 public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClassFixture<DeployedSystem>
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task Operator_from_its_Deployment_is_ready_leads_under_its_pod_name_and_publishes_the_webhook_ca()

@@ -34,7 +34,7 @@ namespace Tollgate.Operator.Tests.Deployment;
 internal sealed partial class PodSandbox : IAsyncDisposable
 {
     private const string DataLink = "..data";
-    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
 
     private readonly JsonObject _pod;
     private readonly FakeKubernetesApi _api;
