@@ -85,9 +85,8 @@ public static class ExporterProgram
         {
             await app.StartAsync();
             await app.WaitForShutdownAsync();
+            return app.ExitCode;
         }
-
-        return 0;
     }
 
     private static string? Validate(ParseResult result)

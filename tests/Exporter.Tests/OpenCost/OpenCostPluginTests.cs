@@ -13,7 +13,8 @@ namespace Tollgate.Exporter.Tests.OpenCost;
 /// </summary>
 public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
-    private static readonly DateTimeOffset Day = new(2026, 11, 20, 0, 0, 0, TimeSpan.Zero);
+    // A midnight a few days back: readers refuse events older than the stream keeps (35 days) or dated ahead of now.
+    private static readonly DateTimeOffset Day = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3);
     private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-opencost-").FullName;
 
     public void Dispose()
