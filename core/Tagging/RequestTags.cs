@@ -102,6 +102,11 @@ public static class RequestTags
 
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate (\ud800) is valid JSON syntax but no string: reading it throws.
+            return $"The {headerName} header holds an unpaired surrogate (an escape \\uD800-\\uDFFF without its pair); tags must be text.";
+        }
         catch (JsonException ex)
         {
             return $"The {headerName} header is not valid JSON ({ex.Message.Split(" Path:")[0].TrimEnd('.')}). Expected a JSON object of strings, e.g. {{\"team\":\"payments\",\"repo\":\"checkout\",\"pipeline\":\"pr-review\"}}.";
