@@ -34,8 +34,11 @@ public sealed record ExporterOptions
     /// <summary>How long a counted request id is remembered, so a duplicate append counts once. Default 3 days, the meter's replay window.</summary>
     public TimeSpan RequestIdWindow { get; init; } = new Core.Events.UsageStreamOptions().DedupeWindow;
 
-    /// <summary>The most request ids remembered (the newest kept). Default 5 million: about 3 days at 1.5 million requests a day.</summary>
-    public long MaxRequestIds { get; init; } = 5_000_000;
+    /// <summary>
+    /// The most request ids remembered (the newest kept), so a flood of ids cannot grow Redis without bound. Default 3
+    /// million: the 3-day window at a million requests a day, the meter's own sizing of its replay markers.
+    /// </summary>
+    public long MaxRequestIds { get; init; } = 3_000_000;
 
     /// <summary>About how many refused entries the dead-letter stream keeps (<c>XADD MAXLEN ~</c>). Default 10,000.</summary>
     public int DeadLetterMaxLength { get; init; } = 10_000;
