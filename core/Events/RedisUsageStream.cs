@@ -160,21 +160,23 @@ public sealed class RedisUsageStream : IUsageSink
     /// </summary>
     public async Task DeadLetterAsync(IReadOnlyList<UsageStreamEntry> refused, int maxLength, CancellationToken cancellationToken)
     {
-        foreach (var entry in refused)
+        if (refused.Count == 0)
         {
-            var fields = new List<NameValueEntry>
-            {
-                new("entry", entry.Id),
-                new("reason", entry.Rejection?.Reason ?? string.Empty),
-                new("detail", entry.Rejection?.Detail ?? string.Empty),
-            };
-            foreach (var (name, value) in entry.Fields)
-            {
-                fields.Add(new NameValueEntry("field:" + name, value));
-            }
-
-            await _redis.ExecuteAsync(db => db.StreamAddAsync(_deadLetters, [.. fields], maxLength: maxLength, useApproximateMaxLength: true), cancellationToken);
+            return;
         }
+
+        var copies = refused.Select(entry => (NameValueEntry[])
+        [
+            new("entry", entry.Id),
+            new("reason", entry.Rejection?.Reason ?? string.Empty),
+            new("detail", entry.Rejection?.Detail ?? string.Empty),
+            .. entry.Fields.Select(f => new NameValueEntry("field:" + f.Name, f.Value)),
+        ]).ToList();
+
+        // Issued together, one connection keeps them in order: one round trip for a batch full of bad entries.
+        await _redis.ExecuteAsync(
+            async db => await Task.WhenAll(copies.Select(fields => db.StreamAddAsync(_deadLetters, fields, maxLength: maxLength, useApproximateMaxLength: true))),
+            cancellationToken);
     }
 
     /// <summary>

@@ -60,7 +60,9 @@ public static class UsageEventReader
         }
         catch (JsonException ex)
         {
-            rejection = Reject(UsageEventRejections.Malformed, $"not JSON: {ex.Message}");
+            // The parser's message may quote the offending character raw; it is escaped like any quoted input.
+            var what = ModelName.Preview(ex.Message.Split(" LineNumber:", 2)[0].TrimEnd('.'));
+            rejection = Reject(UsageEventRejections.Malformed, $"not JSON at byte {(ex.BytePositionInLine ?? 0) + 1} of line {(ex.LineNumber ?? 0) + 1}: {what}");
             return false;
         }
         catch (Refusal refusal)

@@ -165,6 +165,16 @@ public sealed class UsageEventReaderTests
     }
 
     [Fact]
+    public void The_parsers_own_message_is_escaped_too()
+    {
+        Assert.False(UsageEventReader.TryRead("\u001b]0;pwned\u0007"u8, _stream, _time.GetUtcNow(), out _, out var rejection));
+
+        Assert.Equal(UsageEventRejections.Malformed, rejection.Reason);
+        Assert.StartsWith("not JSON at byte 1 of line 1: ", rejection.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(rejection.Detail, char.IsControl);
+    }
+
+    [Fact]
     public void Every_reason_is_in_the_closed_set() =>
         Assert.Equal(8, UsageEventRejections.All.Distinct(StringComparer.Ordinal).Count());
 
