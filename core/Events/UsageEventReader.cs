@@ -16,6 +16,9 @@ public static class UsageEventReader
 {
     private const int MaxDetailLength = 300;
 
+    /// <summary>The longest budget or routing rule name: a Kubernetes namespace (63) and object name (253) with a slash.</summary>
+    private const int MaxNameLength = 320;
+
     /// <summary>Parses and checks one event; <paramref name="now"/> places the time window of <paramref name="limits"/>.</summary>
     public static bool TryRead(
         ReadOnlySpan<byte> utf8, UsageEventLimits limits, DateTimeOffset now,
@@ -87,11 +90,10 @@ public static class UsageEventReader
             return Reject(UsageEventRejections.TimeOutOfWindow, $"time {Time(e.Time)} is more than {limits.MaxAhead.TotalHours:0.##} hours ahead");
         }
 
-        return Text("id", e.RequestId)
-            ?? (e.Namespace.Length == 0 ? null : Text("namespace", e.Namespace))
+        return Name("id", e.RequestId, RequestTags.MaxValueLength)
+            ?? (e.Namespace.Length == 0 ? null : Name("namespace", e.Namespace, RequestTags.MaxValueLength))
             ?? Tags(e.Tags)
             ?? Identifier("provider", e.Provider)
-            ?? Model("model", e.Model)
             ?? Identifier("outcome", e.Outcome)
             ?? (e.Cache is null ? null : Identifier("cache", e.Cache))
             ?? Count("tokens.input", e.Tokens.Input, limits)
@@ -224,8 +226,9 @@ public static class UsageEventReader
 
         foreach (var charge in budgets)
         {
-            var problem = Text("budgets[].budget", charge.Budget)
-                ?? (charge.Scope.Length == 0 ? null : Text("budgets[].scope", charge.Scope))
+            // A scope joins every appliesPer key's tag value ("repo=checkout,pipeline=pr"), so it may be several tags long.
+            var problem = Name("budgets[].budget", charge.Budget, MaxNameLength)
+                ?? (charge.Scope.Length == 0 ? null : Name("budgets[].scope", charge.Scope, RequestTags.MaxKeys * (2 * (RequestTags.MaxValueLength + 1))))
                 ?? Identifier("budgets[].unit", charge.Unit)
                 ?? Identifier("budgets[].decision", charge.Decision)
                 ?? (charge.Unit == "usd" ? Usd("budgets[].amount", charge.Amount, limits) : Count("budgets[].amount", charge.Amount, limits));
@@ -239,23 +242,26 @@ public static class UsageEventReader
     }
 
     private static UsageEventRejection? Route(RouteDecision route) =>
-        Text("route.rule", route.Rule)
+        Name("route.rule", route.Rule, MaxNameLength)
         ?? Identifier("route.provider", route.Provider)
-        ?? Model("route.model", route.Model)
         ?? (route.Fallback is null ? null : Identifier("route.fallback", route.Fallback))
         ?? (route.Target is < -1 or > 1000 ? Reject(UsageEventRejections.OutOfRange, $"route.target {route.Target} is out of range") : null)
         ?? (route.Attempts is < 0 or > 1000 ? Reject(UsageEventRejections.OutOfRange, $"route.attempts {route.Attempts} is out of range") : null);
 
-    // Request ids, namespaces, budget names and rule names are labels or log fields: the tag value rules apply.
-    private static UsageEventRejection? Text(string field, string value) =>
-        RequestTags.ValueProblem(value) is { } problem
-            ? Reject(UsageEventRejections.InvalidText, $"{field} {problem} (starts \"{ModelName.Preview(value)}\")")
-            : null;
+    // Request ids, namespaces, budget and rule names and scopes are labels or log fields: visible text of a bounded length.
+    // The model is not judged here: the meter publishes the provider's own answer, and the label cap folds a bad one
+    // into __overflow__ (ModelName) as the meter's own series do.
+    private static UsageEventRejection? Name(string field, string value, int maxLength)
+    {
+        if (value.Length > maxLength)
+        {
+            return Reject(UsageEventRejections.InvalidText, $"{field} is {value.Length} characters long, over the limit of {maxLength} (starts \"{ModelName.Preview(value)}\")");
+        }
 
-    private static UsageEventRejection? Model(string field, string value) =>
-        value.Length > 0 && ModelName.Problem(value) is { } problem
-            ? Reject(UsageEventRejections.InvalidText, $"{field} {problem} (starts \"{ModelName.Preview(value)}\")")
+        return string.IsNullOrWhiteSpace(value) || RequestTags.HasControl(value)
+            ? Reject(UsageEventRejections.InvalidText, $"{field} is blank or holds control characters (starts \"{ModelName.Preview(value)}\")")
             : null;
+    }
 
     // Provider, outcome, cache, unit and decision are short words the meter writes from its own constants.
     private static UsageEventRejection? Identifier(string field, string value)

@@ -143,7 +143,11 @@ public static class RequestTags
         return HasControl(value) ? "holds control characters" : null;
     }
 
-    private static bool HasControl(string text)
+    /// <summary>
+    /// True when <paramref name="text"/> holds a control character, a line or paragraph separator, or an unpaired surrogate:
+    /// anything that would break a log line, a label or an encoder.
+    /// </summary>
+    public static bool HasControl(string text)
     {
         for (var i = 0; i < text.Length; i++)
         {

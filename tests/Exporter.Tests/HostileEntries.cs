@@ -26,7 +26,7 @@ internal static class HostileEntries
             Raw("negative tokens", good.Replace("\"input\":1000", "\"input\":-1000000", StringComparison.Ordinal), UsageEventRejections.OutOfRange),
             Raw("a negative cost", good.Replace("\"cost_usd\":0.006", "\"cost_usd\":-99.96", StringComparison.Ordinal), UsageEventRejections.OutOfRange),
             Raw("an unpaired surrogate in a tag", good.Replace("\"team\":\"payments\"", "\"team\":\"\\ud800\"", StringComparison.Ordinal), UsageEventRejections.InvalidText),
-            Raw("an escape sequence in the model", good.Replace("\"model\":\"claude-sonnet-4-5\"", "\"model\":\"x\\u001b[2J\"", StringComparison.Ordinal), UsageEventRejections.InvalidText),
+            Raw("an escape sequence in the namespace", good.Replace("\"namespace\":\"ci-payments\"", "\"namespace\":\"x\\u001b[2J\"", StringComparison.Ordinal), UsageEventRejections.InvalidText),
             Raw("$500k dated 2099",
                 Json(ExporterHarness.Event("hostile-2099", new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero), cost: 500_000m)), UsageEventRejections.TimeOutOfWindow),
             Raw("a 5 MB tag", Json(ExporterHarness.Event("hostile-big", time, team: new string('t', 5_000_000))), UsageEventRejections.TooLarge),

@@ -55,8 +55,6 @@ public sealed class UsageEventReaderTests
     [InlineData("tags", "{\"team\":\"a\\u001b[2J\"}", UsageEventRejections.InvalidText)]
     [InlineData("tags", "{\"team\":\"  \"}", UsageEventRejections.InvalidText)]
     [InlineData("tags", "{\"\":\"a\"}", UsageEventRejections.InvalidText)]
-    [InlineData("model", "\"claude\\u202e\"", UsageEventRejections.InvalidText)]
-    [InlineData("model", "\"claude sonnet\"", UsageEventRejections.InvalidText)]
     [InlineData("provider", "\"anthropic\\n\"", UsageEventRejections.InvalidText)]
     [InlineData("outcome", "\"\"", UsageEventRejections.InvalidText)]
     [InlineData("id", "\"\"", UsageEventRejections.InvalidText)]
@@ -149,15 +147,38 @@ public sealed class UsageEventReaderTests
     }
 
     [Fact]
+    public void A_model_the_label_rules_refuse_is_read_for_the_label_cap_to_fold()
+    {
+        var node = JsonNode.Parse(UsageEventJson.Serialize(Valid))!.AsObject();
+        node["model"] = "claude sonnet\u202e";
+
+        Assert.True(UsageEventReader.TryRead(Encoding.UTF8.GetBytes(node.ToJsonString()), _stream, _time.GetUtcNow(), out var read, out _));
+        Assert.Equal("claude sonnet\u202e", read.Model);
+        Assert.False(ModelName.IsValid(read.Model));
+    }
+
+    [Fact]
+    public void A_scope_of_several_tag_values_is_read_but_not_one_longer_than_all_tags_together()
+    {
+        var scope = string.Join(',', Enumerable.Range(0, 3).Select(i => $"k{i}=" + new string('v', RequestTags.MaxValueLength)));
+        var charge = new BudgetCharge("repo-daily", scope, "usd", BudgetCharges.Charged, 1m);
+        var now = _time.GetUtcNow();
+
+        Assert.Null(UsageEventReader.Check(Valid with { Budgets = [charge] }, _stream, now));
+        Assert.Equal(UsageEventRejections.InvalidText, UsageEventReader.Check(Valid with { Budgets = [charge with { Scope = new string('s', 20_000) }] }, _stream, now)?.Reason);
+        Assert.Equal(UsageEventRejections.InvalidText, UsageEventReader.Check(Valid with { Budgets = [charge with { Scope = "repo=a\nb" }] }, _stream, now)?.Reason);
+    }
+
+    [Fact]
     public void The_detail_names_the_field_and_quotes_hostile_text_escaped_and_cut()
     {
         var hostile = "\u001b]0;pwned\u0007" + new string('A', 500);
         var node = JsonNode.Parse(UsageEventJson.Serialize(Valid))!.AsObject();
-        node["model"] = hostile;
+        node["namespace"] = hostile;
 
         Assert.False(UsageEventReader.TryRead(Encoding.UTF8.GetBytes(node.ToJsonString()), _stream, _time.GetUtcNow(), out _, out var rejection));
 
-        Assert.StartsWith("model ", rejection.Detail, StringComparison.Ordinal);
+        Assert.StartsWith("namespace ", rejection.Detail, StringComparison.Ordinal);
         Assert.Contains("\\u001B", rejection.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain('\u001b', rejection.Detail);
         Assert.DoesNotContain(new string('A', ModelName.PreviewLength + 1), rejection.Detail, StringComparison.Ordinal);
