@@ -61,12 +61,12 @@ public sealed class HostileStreamTests(RedisServerFixture redis) : IClassFixture
 
         Assert.Equal(UsageLines(expected), UsageLines(actual));
         Assert.NotEmpty(UsageLines(expected));
-        // The month-end forecast moves with the clock between the two scrapes: equal series, values within a part per million.
+        // The month-end forecast moves with the clock between the two scrapes: equal series, values within 0.1 %.
         foreach (var team in new[] { "payments", "search" })
         {
             var forecast = expected.Sum("tollgate_cost_forecast_usd", ("team", team));
             Assert.True(forecast > 0);
-            Assert.Equal(forecast, actual.Sum("tollgate_cost_forecast_usd", ("team", team)), forecast * 1e-6);
+            Assert.Equal(forecast, actual.Sum("tollgate_cost_forecast_usd", ("team", team)), forecast * 1e-3);
         }
 
         foreach (var reason in hostile.GroupBy(h => h.Reason))
