@@ -30,4 +30,22 @@ public sealed record ExporterOptions
     public int MaxLabelValues { get; init; } = DefaultMaxLabelValues;
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long a counted request id is remembered, so a duplicate append counts once. Default 3 days, the meter's replay window.</summary>
+    public TimeSpan RequestIdWindow { get; init; } = new Core.Events.UsageStreamOptions().DedupeWindow;
+
+    /// <summary>
+    /// The most request ids remembered (the newest kept), so a flood of ids cannot grow Redis without bound. Default 3
+    /// million: the 3-day window at a million requests a day, the meter's own sizing of its replay markers.
+    /// </summary>
+    public long MaxRequestIds { get; init; } = 3_000_000;
+
+    /// <summary>About how many refused entries the dead-letter stream keeps (<c>XADD MAXLEN ~</c>). Default 10,000.</summary>
+    public int DeadLetterMaxLength { get; init; } = 10_000;
+
+    /// <summary>
+    /// How long the consumer may go without finishing a read while entries wait for it before <c>/readyz</c> reports it
+    /// stuck. Default 2 minutes.
+    /// </summary>
+    public TimeSpan StallAfter { get; init; } = TimeSpan.FromMinutes(2);
 }

@@ -85,9 +85,10 @@ public static class ExporterProgram
         {
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);
-        }
 
-        return ProgramExit.Ok;
+            // A consumer that failed for good stops the host; exiting non-zero makes Kubernetes restart it and alert.
+            return app.ExitCode;
+        }
     }
 
     private static string? Validate(ParseResult result)

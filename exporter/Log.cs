@@ -19,4 +19,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Saved totals held {Distinct} values of label {Label}, more than --max-label-values {Max}; merged {Folded} of them into __overflow__")]
     public static partial void LabelsFoldedOnLoad(ILogger logger, string label, int distinct, int max, int folded);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Usage stream entry {EntryId} refused ({Reason}): {Detail}; acknowledged and copied to the dead-letter stream")]
+    public static partial void EventRejected(ILogger logger, string entryId, string reason, string detail);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Critical, Message = "The usage stream consumer failed; stopping the exporter")]
+    public static partial void ConsumerFailed(ILogger logger, Exception exception);
 }

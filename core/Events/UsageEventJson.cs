@@ -107,71 +107,13 @@ public static class UsageEventJson
         json.WriteEndObject();
     }
 
+    /// <summary>
+    /// Parses one event's structure with <see cref="UsageEventReader.TryParse"/>, for the meter's spool and for tests and
+    /// tools that hold events they wrote themselves. Readers of the stream use <see cref="UsageEventReader.TryRead"/>.
+    /// </summary>
     /// <exception cref="JsonException">Not a version-1 usage event; the message names the field.</exception>
-    public static UsageEvent Parse(ReadOnlySpan<byte> utf8)
-    {
-        using var document = JsonDocument.Parse(utf8.ToArray());
-        return Read(document.RootElement);
-    }
-
-    public static UsageEvent Read(JsonElement root)
-    {
-        var version = Required(root, "v").GetInt32();
-        if (version != Version)
-        {
-            throw new JsonException($"usage event version {version} is not supported (expected {Version})");
-        }
-
-        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var tag in Required(root, "tags").EnumerateObject())
-        {
-            tags[tag.Name] = tag.Value.GetString() ?? string.Empty;
-        }
-
-        var tokens = Required(root, "tokens");
-        var budgets = new List<BudgetCharge>();
-        foreach (var b in Required(root, "budgets").EnumerateArray())
-        {
-            budgets.Add(new BudgetCharge(Text(b, "budget"), Text(b, "scope"), Text(b, "unit"), Text(b, "decision"), Required(b, "amount").GetDecimal()));
-        }
-
-        var ttft = Required(root, "ttft_seconds");
-        RouteDecision? route = null;
-        if (root.TryGetProperty("route", out var r) && r.ValueKind == JsonValueKind.Object)
-        {
-            var fallback = Required(r, "fallback");
-            route = new RouteDecision(Text(r, "rule"), Required(r, "target").GetInt32(), Text(r, "provider"), Text(r, "model"),
-                Required(r, "attempts").GetInt32(), fallback.ValueKind == JsonValueKind.Null ? null : fallback.GetString());
-        }
-
-        return new UsageEvent(
-            Text(root, "id"),
-            Required(root, "time").GetDateTimeOffset(),
-            Text(root, "namespace"),
-            tags,
-            Text(root, "provider"),
-            Text(root, "model"),
-            Required(root, "streaming").GetBoolean(),
-            new TokenUsage(
-                Required(tokens, "input").GetInt64(),
-                Required(tokens, "output").GetInt64(),
-                Required(tokens, "cache_read").GetInt64(),
-                Required(tokens, "cache_write").GetInt64(),
-                Required(tokens, "reasoning").GetInt64()),
-            Required(root, "estimated").GetBoolean(),
-            Required(root, "cost_usd").GetDecimal(),
-            Required(root, "latency_seconds").GetDouble(),
-            ttft.ValueKind == JsonValueKind.Null ? null : ttft.GetDouble(),
-            Text(root, "outcome"),
-            Required(root, "status").GetInt32(),
-            budgets,
-            route,
-            root.TryGetProperty("cache", out var cache) ? cache.GetString() : null,
-            root.TryGetProperty("saved_usd", out var saved) ? saved.GetDecimal() : 0m);
-    }
-
-    private static JsonElement Required(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) ? value : throw new JsonException($"usage event: missing field \"{name}\"");
-
-    private static string Text(JsonElement element, string name) => Required(element, name).GetString() ?? string.Empty;
+    public static UsageEvent Parse(ReadOnlySpan<byte> utf8) =>
+        UsageEventReader.TryParse(utf8, int.MaxValue, out var usageEvent, out var rejection)
+            ? usageEvent
+            : throw new JsonException($"usage event: {rejection.Detail}");
 }

@@ -215,7 +215,7 @@ public sealed class UsageSpool : IDisposable
             amounts.Add(c.GetProperty("a").GetDecimal());
         }
 
-        var usageEvent = root.TryGetProperty("ev", out var ev) ? UsageEventJson.Read(ev) : null;
+        var usageEvent = root.TryGetProperty("ev", out var ev) ? UsageEventJson.Parse(Encoding.UTF8.GetBytes(ev.GetRawText())) : null;
         return new UsageRecord(root.GetProperty("id").GetString()!, charges, amounts, usageEvent);
     }
 }

@@ -15,6 +15,9 @@ public static class RequestTags
     public const int MaxValueLength = 256;
     public const int MaxKeys = 32;
 
+    /// <summary>What <see cref="ValueProblem"/> says of a blank value.</summary>
+    public const string BlankValue = "is blank";
+
     /// <summary>Parses the header value and merges it under the authoritative tags.</summary>
     public static TagParseResult Parse(string? header, string headerName, IReadOnlyDictionary<string, string> authoritative, IReadOnlyList<string> mandatoryKeys)
     {
@@ -67,7 +70,7 @@ public static class RequestTags
                     return $"The {headerName} header has more than {MaxKeys} keys.";
                 }
 
-                if (property.Name.Length is 0 or > MaxValueLength || HasControl(property.Name))
+                if (KeyProblem(property.Name) is not null)
                 {
                     return $"The {headerName} header has a key that is empty, longer than {MaxValueLength} characters or holds control characters.";
                 }
@@ -83,19 +86,11 @@ public static class RequestTags
                 }
 
                 var value = property.Value.GetString()!;
-                if (value.Length > MaxValueLength)
+                if (ValueProblem(value) is { } problem)
                 {
-                    return $"The {headerName} header's key \"{property.Name}\" is longer than {MaxValueLength} characters.";
-                }
-
-                if (string.IsNullOrWhiteSpace(value))
-                {
-                    return $"The {headerName} header's key \"{property.Name}\" is blank; give it a value or leave the key out.";
-                }
-
-                if (HasControl(value))
-                {
-                    return $"The {headerName} header's key \"{property.Name}\" holds control characters.";
+                    return problem == BlankValue
+                        ? $"The {headerName} header's key \"{property.Name}\" is blank; give it a value or leave the key out."
+                        : $"The {headerName} header's key \"{property.Name}\" {problem}.";
                 }
 
                 // The pod's identity wins: a job cannot bill its spend to another team by editing a header.
@@ -107,19 +102,71 @@ public static class RequestTags
 
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate (\ud800) is valid JSON syntax but no string: reading it throws.
+            return $"The {headerName} header holds an unpaired surrogate (an escape \\uD800-\\uDFFF without its pair); tags must be text.";
+        }
         catch (JsonException ex)
         {
             return $"The {headerName} header is not valid JSON ({ex.Message.Split(" Path:")[0].TrimEnd('.')}). Expected a JSON object of strings, e.g. {{\"team\":\"payments\",\"repo\":\"checkout\",\"pipeline\":\"pr-review\"}}.";
         }
     }
 
-    private static bool HasControl(string text)
+    /// <summary>
+    /// Null when <paramref name="key"/> is an acceptable tag key: 1 to <see cref="MaxValueLength"/> characters without
+    /// control characters or unpaired surrogates. Otherwise what is wrong with it. The meter applies it to the header, the
+    /// exporter to every event it reads.
+    /// </summary>
+    public static string? KeyProblem(string key) =>
+        key.Length is 0 or > MaxValueLength || HasControl(key)
+            ? $"is empty, longer than {MaxValueLength} characters or holds control characters"
+            : null;
+
+    /// <summary>
+    /// Null when <paramref name="value"/> is an acceptable tag value: at most <see cref="MaxValueLength"/> characters, not
+    /// blank, without control characters or unpaired surrogates. Otherwise what is wrong, phrased to follow the key
+    /// ("is longer than 256 characters"); <see cref="BlankValue"/> for a blank one.
+    /// </summary>
+    public static string? ValueProblem(string value)
     {
-        foreach (var c in text)
+        if (value.Length > MaxValueLength)
         {
+            return $"is longer than {MaxValueLength} characters";
+        }
+
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return BlankValue;
+        }
+
+        return HasControl(value) ? "holds control characters" : null;
+    }
+
+    /// <summary>
+    /// True when <paramref name="text"/> holds a control character, a line or paragraph separator, or an unpaired surrogate:
+    /// anything that would break a log line, a label or an encoder.
+    /// </summary>
+    public static bool HasControl(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
             // Line and paragraph separators end a log line as surely as \n does.
             if (char.IsControl(c) || c is '\u2028' or '\u2029')
             {
+                return true;
+            }
+
+            // An unpaired surrogate is not text: encoders replace or refuse it, so a label or a log line would change under it.
+            if (char.IsSurrogate(c))
+            {
+                if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                {
+                    i++;
+                    continue;
+                }
+
                 return true;
             }
         }

@@ -20,6 +20,9 @@ internal static class MetricFamilies
         [LabelLimits.OverflowMetric] = new("counter",
             "Usage events whose value of the label was counted as __overflow__: the label already had --max-label-values distinct values (or, for model, the name was invalid).",
             ["label"]),
+        [Streaming.UsageStreamConsumer.RejectedMetric] = new("counter",
+            "Usage stream entries refused as invalid (acknowledged, copied to the dead-letter stream, never counted), by reason.",
+            ["reason"]),
     };
 
     public static double[] BucketsOf(string metric) =>

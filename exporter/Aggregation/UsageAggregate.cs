@@ -100,13 +100,20 @@ internal sealed class UsageAggregate
         }
     }
 
-    /// <summary>Forgets daily history older than <paramref name="keep"/> days before <paramref name="now"/>.</summary>
+    /// <summary>Counts an entry the reader refused, under its reason (a closed set).</summary>
+    public void Reject(string reason) => Add(Key(Streaming.UsageStreamConsumer.RejectedMetric, reason), 1);
+
+    /// <summary>
+    /// Forgets daily history older than <paramref name="keep"/> days before <paramref name="now"/>, and any day after
+    /// tomorrow (state saved before events were checked may hold one dated 2099; it must not stay forever).
+    /// </summary>
     public void Prune(DateTimeOffset now, int keep)
     {
         var horizon = Day(now.AddDays(-keep));
+        var tomorrow = Day(now.AddDays(1));
         foreach (var table in new[] { BudgetDaily, CostDaily })
         {
-            foreach (var day in table.Keys.Where(d => string.CompareOrdinal(d, horizon) < 0).ToList())
+            foreach (var day in table.Keys.Where(d => string.CompareOrdinal(d, horizon) < 0 || string.CompareOrdinal(d, tomorrow) > 0).ToList())
             {
                 table.Remove(day);
             }

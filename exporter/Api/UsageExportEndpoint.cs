@@ -15,6 +15,9 @@ namespace Tollgate.Exporter.Api;
 /// </summary>
 internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptions options, TimeProvider time)
 {
+    /// <summary>The response header that counts the invalid stream entries the answer left out.</summary>
+    public const string SkippedHeader = "X-Tollgate-Skipped-Entries";
+
     private static readonly string[] Sums = ["requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd"];
 
     public async Task HandleAsync(HttpContext context)
@@ -33,14 +36,16 @@ internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptio
         if (query is null)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await WriteErrorAsync(context, error!);
+            await WriteErrorAsync(context, error!, parameter: error![..error!.IndexOf(':', StringComparison.Ordinal)]);
             return;
         }
 
         var groups = new Dictionary<string, (string[] Key, decimal[] Sums)>(StringComparer.Ordinal);
+        var skipped = 0;
         // An entry is appended after its request began (a spooled one much later), so entries from `from` on hold every
-        // event of the range; the event's own time decides.
-        await foreach (var e in stream.ReadRangeAsync(query.From, DateTimeOffset.MaxValue, context.RequestAborted))
+        // event of the range; the event's own time decides. An invalid entry is left out (the exporter's consumer counts
+        // and dead-letters it); the answer says how many were.
+        await foreach (var e in stream.ReadRangeAsync(query.From, DateTimeOffset.MaxValue, context.RequestAborted, _ => skipped++))
         {
             if (e.Time < query.From || e.Time > query.To)
             {
@@ -66,6 +71,7 @@ internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptio
         }
 
         var rows = groups.Values.OrderBy(g => string.Join('\u001f', g.Key), StringComparer.Ordinal);
+        context.Response.Headers[SkippedHeader] = skipped.ToString(CultureInfo.InvariantCulture);
         if (query.Format == "csv")
         {
             await WriteCsvAsync(context, query, rows);
@@ -139,13 +145,25 @@ internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptio
         json.WriteEndObject();
     }
 
-    private static string Csv(string value) =>
-        value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    /// <summary>
+    /// One CSV cell. A value a spreadsheet would run as a formula (it starts with =, +, -, @, tab or CR) is prefixed with
+    /// a single quote and quoted, as OWASP's CSV injection guidance says: a tag is any string a CI job chose.
+    /// </summary>
+    internal static string Csv(string value)
+    {
+        if (value.Length > 0 && value[0] is '=' or '+' or '-' or '@' or '\t' or '\r')
+        {
+            return "\"'" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        }
 
-    private static Task WriteErrorAsync(HttpContext context, string message)
+        return value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+
+    private static Task WriteErrorAsync(HttpContext context, string message, string? parameter = null)
     {
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(JsonSerializer.Serialize(new { error = message }), context.RequestAborted);
+        var body = parameter is null ? JsonSerializer.Serialize(new { error = message }) : JsonSerializer.Serialize(new { error = message, parameter });
+        return context.Response.WriteAsync(body, context.RequestAborted);
     }
 
     private bool Authorized(HttpRequest request)
@@ -167,7 +185,8 @@ internal sealed class UsageExportEndpoint(RedisUsageStream stream, ExporterOptio
         }
 
         var header = request.Headers.Authorization.ToString();
-        if (expected.Length == 0 || !header.StartsWith("Bearer ", StringComparison.Ordinal))
+        // RFC 9110 §11.1: the scheme is case-insensitive ("bearer" is as good as "Bearer").
+        if (expected.Length == 0 || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }

@@ -15,12 +15,23 @@ internal sealed record UsageQuery(DateTimeOffset From, DateTimeOffset To, IReadO
         var to = now;
         if (query.TryGetValue("from", out var fromText) && !TryTime(fromText.ToString(), out from))
         {
-            return (null, $"from: \"{fromText}\" is not an ISO 8601 time such as 2026-11-01T00:00:00Z");
+            return (null, $"from: \"{Tollgate.Core.Tagging.ModelName.Preview(fromText.ToString())}\" is not an ISO 8601 time such as 2026-11-01T00:00:00Z");
         }
 
         if (query.TryGetValue("to", out var toText) && !TryTime(toText.ToString(), out to))
         {
-            return (null, $"to: \"{toText}\" is not an ISO 8601 time such as 2026-11-30T23:59:59Z");
+            return (null, $"to: \"{Tollgate.Core.Tagging.ModelName.Preview(toText.ToString())}\" is not an ISO 8601 time such as 2026-11-30T23:59:59Z");
+        }
+
+        // Stream entry ids count milliseconds from 1970: nothing was metered before, and Redis refuses a negative id.
+        if (from < DateTimeOffset.UnixEpoch)
+        {
+            return (null, "from: must not be before 1970-01-01T00:00:00Z");
+        }
+
+        if (to < DateTimeOffset.UnixEpoch)
+        {
+            return (null, "to: must not be before 1970-01-01T00:00:00Z");
         }
 
         if (to < from)
@@ -35,14 +46,14 @@ internal sealed record UsageQuery(DateTimeOffset From, DateTimeOffset To, IReadO
         {
             if (Array.IndexOf(Fields, field) < 0 && !(field.StartsWith("metadata.", StringComparison.Ordinal) && field.Length > "metadata.".Length))
             {
-                return (null, $"groupBy: unknown field \"{field}\" (use {string.Join(", ", Fields)} or metadata.<key>)");
+                return (null, $"groupBy: unknown field \"{Tollgate.Core.Tagging.ModelName.Preview(field)}\" (use {string.Join(", ", Fields)} or metadata.<key>)");
             }
         }
 
         var format = query.TryGetValue("format", out var formatText) ? formatText.ToString() : "json";
         if (format is not ("json" or "csv"))
         {
-            return (null, $"format: must be json or csv (got \"{format}\")");
+            return (null, $"format: must be json or csv (got \"{Tollgate.Core.Tagging.ModelName.Preview(format)}\")");
         }
 
         return (new UsageQuery(from, to, groupBy, format), null);

@@ -51,11 +51,15 @@ internal static class BudgetSeriesWriter
 
         // Cost by team and repo, projected to the end of the calendar month.
         var month = PeriodWindow.Containing(BudgetPeriod.Month, now);
-        var keys = history.CostDaily.Values.SelectMany(row => row.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        var today = UsageAggregate.Day(now);
+        var keys = history.CostDaily.Where(d => string.CompareOrdinal(d.Key, today) <= 0).SelectMany(d => d.Value.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         writer.Family("tollgate_cost_forecast_usd", "gauge", "Cost projected to the end of the month by team and repo (month to date + P95 of the last 7 days × days left), in US dollars.");
         foreach (var key in keys)
         {
-            var monthToDate = history.CostDaily.Where(d => string.CompareOrdinal(d.Key, UsageAggregate.Day(month.Start)) >= 0).Sum(d => d.Value.GetValueOrDefault(key));
+            // Up to today: an event dated ahead (clock skew, at most a day) is spend to come, not spend to project from.
+            var monthToDate = history.CostDaily
+                .Where(d => string.CompareOrdinal(d.Key, UsageAggregate.Day(month.Start)) >= 0 && string.CompareOrdinal(d.Key, today) <= 0)
+                .Sum(d => d.Value.GetValueOrDefault(key));
             var forecast = SpendForecast.Project(monthToDate, DailyHistory(history.CostDaily, key, now), month, now);
             writer.Sample("tollgate_cost_forecast_usd", TeamLabels, key.Split('|', 2), (double)forecast);
         }

@@ -64,8 +64,7 @@ public sealed class ExporterApp : IAsyncDisposable
         var app = builder.Build();
         app.MapGet("/metrics", (HttpContext context) => WriteMetricsAsync(context));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (AggregateHolder holder, IBudgetLedger l) =>
-            holder.Ready && l.IsReady ? Results.Text("ready\n") : Results.Text(l.IsReady ? "catching up with the usage stream\n" : "ledger unavailable\n", statusCode: 503));
+        app.MapGet("/readyz", (Delegate)ReadinessAsync);
         app.MapGet("/api/v1/usage", (HttpContext context, UsageExportEndpoint export) => export.HandleAsync(context));
         return new ExporterApp(app, ledger);
     }
@@ -80,11 +79,62 @@ public sealed class ExporterApp : IAsyncDisposable
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
 
+    /// <summary>The process's exit code after shutdown: 1 when the usage stream consumer failed, so Kubernetes restarts it.</summary>
+    public int ExitCode => _app.Services.GetRequiredService<AggregateHolder>().Fatal is null ? 0 : 1;
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
         await _ledger.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Ready when the ledger answers and the consumer has caught up with its pending entries and still moves: a consumer
+    /// that has finished no read for <see cref="ExporterOptions.StallAfter"/> while entries wait (pending or undelivered)
+    /// is stuck, and its totals are going stale.
+    /// </summary>
+    private static async Task<IResult> ReadinessAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var holder = services.GetRequiredService<AggregateHolder>();
+        var ledger = services.GetRequiredService<IBudgetLedger>();
+        if (!ledger.IsReady)
+        {
+            return Results.Text("ledger unavailable\n", statusCode: 503);
+        }
+
+        if (holder.Fatal is not null)
+        {
+            return Results.Text("usage stream consumer failed\n", statusCode: 503);
+        }
+
+        if (!holder.Ready)
+        {
+            return Results.Text("catching up with the usage stream\n", statusCode: 503);
+        }
+
+        var options = services.GetRequiredService<ExporterOptions>();
+        var idle = services.GetRequiredService<TimeProvider>().GetUtcNow() - holder.LastProgress;
+        if (idle > options.StallAfter)
+        {
+            try
+            {
+                var (pending, lag) = await services.GetRequiredService<RedisUsageStream>().GroupBacklogAsync(UsageStreamConsumer.Group, context.RequestAborted);
+                if (pending > 0 || lag > 0)
+                {
+                    return Results.Text(
+                        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"usage stream consumer stuck: no progress for {idle.TotalSeconds:0} s with {pending} entries pending and {lag?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} undelivered\n"),
+                        statusCode: 503);
+                }
+            }
+            catch (LedgerUnavailableException)
+            {
+                return Results.Text("ledger unavailable\n", statusCode: 503);
+            }
+        }
+
+        return Results.Text("ready\n");
     }
 
     private static async Task WriteMetricsAsync(HttpContext context)
@@ -115,6 +165,8 @@ public sealed class ExporterApp : IAsyncDisposable
         writer.Sample("tollgate_exporter_events_total", [], [], aggregate.Events);
         writer.Family("tollgate_exporter_duplicates_total", "counter", "Usage stream entries delivered again after a restart and skipped, since this process started.");
         writer.Sample("tollgate_exporter_duplicates_total", [], [], holder.Duplicates);
+        writer.Family("tollgate_exporter_duplicate_requests_total", "counter", "Usage events skipped because their request id was already counted (within the meter's 3-day replay window), since this process started.");
+        writer.Sample("tollgate_exporter_duplicate_requests_total", [], [], holder.DuplicateRequests);
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         await context.Response.WriteAsync(output.ToString(), context.RequestAborted);
     }

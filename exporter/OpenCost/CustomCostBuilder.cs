@@ -39,10 +39,12 @@ internal static class CustomCostBuilder
         }
 
         var windows = new List<Window>();
-        for (var from = start; from < end; from += resolution)
+        // Compared by distance to the end, so a window ending near year 9999 never adds past DateTimeOffset.MaxValue.
+        for (var from = start; from < end;)
         {
-            var to = from + resolution < end ? from + resolution : end;
+            var to = end - from > resolution ? from + resolution : end;
             windows.Add(new Window(from, to));
+            from = to;
         }
 
         return windows;
@@ -63,7 +65,8 @@ internal static class CustomCostBuilder
         var groups = new Dictionary<(string Namespace, string Team, string Repo, string Provider, string Model), Group>();
         foreach (var e in events)
         {
-            var tokens = e.Tokens.Input + e.Tokens.Output + e.Tokens.CacheRead + e.Tokens.CacheWrite + e.Tokens.Reasoning;
+            // Decimal: a window's sum of long counts could pass Int64 where a long would wrap to negative.
+            var tokens = (decimal)e.Tokens.Input + e.Tokens.Output + e.Tokens.CacheRead + e.Tokens.CacheWrite + e.Tokens.Reasoning;
             // Blocked and rejected requests have events too; they cost nothing and would only add empty lines.
             if (e.CostUsd == 0m && tokens == 0)
             {
@@ -108,7 +111,7 @@ internal static class CustomCostBuilder
                 BilledCost = cost,
                 ListCost = cost,
                 ListUnitPrice = group.Tokens == 0 ? 0f : (float)(group.Cost / group.Tokens),
-                UsageQuantity = group.Tokens,
+                UsageQuantity = (float)group.Tokens,
                 UsageUnit = UsageUnit,
                 ExtendedAttributes = new CustomCostExtendedAttributes
                 {
@@ -119,7 +122,7 @@ internal static class CustomCostBuilder
                     Publisher = provider,
                     ServiceCategory = "AI and Machine Learning",
                     ServiceName = model,
-                    PricingQuantity = group.Tokens,
+                    PricingQuantity = (float)group.Tokens,
                     PricingUnit = UsageUnit,
                 },
             };
@@ -154,7 +157,7 @@ internal static class CustomCostBuilder
     {
         public decimal Cost { get; set; }
 
-        public long Tokens { get; set; }
+        public decimal Tokens { get; set; }
 
         public SortedDictionary<string, SortedSet<string>> Tags { get; } = new(StringComparer.Ordinal);
     }

@@ -17,10 +17,26 @@ internal sealed class CustomCostsService(RedisUsageStream stream, OpenCostPlugin
             throw new RpcException(new Status(StatusCode.InvalidArgument, "start and end are required"));
         }
 
-        var start = request.Start.ToDateTimeOffset();
-        var end = request.End.ToDateTimeOffset();
-        var resolution = request.Resolution?.ToTimeSpan() ?? TimeSpan.Zero;
-        if (resolution > TimeSpan.Zero && end > start && (end - start) / resolution > MaxWindows)
+        DateTimeOffset start, end;
+        TimeSpan resolution;
+        try
+        {
+            start = request.Start.ToDateTimeOffset();
+            end = request.End.ToDateTimeOffset();
+            // No resolution at all means one step of a day; an explicit one must be positive, or the step guard below means nothing.
+            resolution = request.Resolution?.ToTimeSpan() ?? TimeSpan.FromDays(1);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentOutOfRangeException)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"start, end and resolution must be valid timestamps and durations ({ex.Message})"));
+        }
+
+        if (resolution <= TimeSpan.Zero)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"resolution {resolution} must be positive"));
+        }
+
+        if (end > start && (end - start) / resolution > MaxWindows)
         {
             // OpenCost asks for hours and days; a tiny resolution over a long window would only exhaust memory.
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"resolution {resolution} splits the window into more than {MaxWindows} steps"));
@@ -68,6 +84,7 @@ internal sealed class CustomCostsService(RedisUsageStream stream, OpenCostPlugin
     {
         // An entry is appended after its request began (a spooled one much later), so the entries from `start` to the
         // stream's end hold every event of the window; the event's own time places it.
+        // An invalid entry is skipped (the exporter's consumer counts and dead-letters it): one bad entry must not fail a window.
         await foreach (var e in stream.ReadRangeAsync(start, DateTimeOffset.MaxValue, cancellationToken))
         {
             if (e.Time < start || e.Time >= end)

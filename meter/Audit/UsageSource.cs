@@ -22,8 +22,10 @@ public sealed record MalformedLine(long Line, string Reason);
 /// (time in ISO 8601 UTC; an empty cost_usd is priced from the catalog). The
 /// exporter's CSV is aggregated per scope and day, so it cannot be replayed request by request.
 /// </remarks>
-public sealed class UsageSource(string location, PricingCatalog pricing, Action<MalformedLine> onMalformed)
+public sealed class UsageSource(string location, PricingCatalog pricing, Action<MalformedLine> onMalformed, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     public const string CsvHeader = "time,namespace,team,repo,pipeline,agent_step,provider,model,input,output,cache_read,cache_write,reasoning,cost_usd";
 
     public string Location => location;
@@ -39,9 +41,11 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
     {
         if (IsRedis(location))
         {
-            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location), TimeProvider.System, cancellationToken);
-            var stream = RedisUsageStream.Reader(ledger, TimeProvider.System);
-            await foreach (var e in stream.ReadRangeAsync(from ?? DateTimeOffset.MinValue, to ?? DateTimeOffset.MaxValue, cancellationToken))
+            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location), _time, cancellationToken);
+            var stream = RedisUsageStream.Reader(ledger, _time);
+            // Refused entries are reported like malformed lines, with the stream entry id in place of a line number.
+            await foreach (var e in stream.ReadRangeAsync(from ?? DateTimeOffset.MinValue, to ?? DateTimeOffset.MaxValue, cancellationToken,
+                entry => onMalformed(new MalformedLine(EntryMs(entry.Id), $"stream entry {entry.Id}: {entry.Rejection!.Reason}: {entry.Rejection.Detail}"))))
             {
                 yield return e;
             }
@@ -89,19 +93,20 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
         }
     }
 
-    private static UsageEvent? TryParseJson(string line, out string? error)
+    private static long EntryMs(string entryId) =>
+        long.TryParse(entryId.AsSpan(0, entryId.IndexOf('-', StringComparison.Ordinal) is var dash and >= 0 ? dash : entryId.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? ms : 0;
+
+    // The same reader as the exporter's, with any past time: a backtest replays history older than the stream keeps.
+    private UsageEvent? TryParseJson(string line, out string? error)
     {
-        try
+        if (UsageEventReader.TryRead(Encoding.UTF8.GetBytes(line), UsageEventLimits.ForHistory, _time.GetUtcNow(), out var usageEvent, out var rejection))
         {
-            using var document = JsonDocument.Parse(line);
             error = null;
-            return UsageEventJson.Read(document.RootElement);
+            return usageEvent;
         }
-        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException)
-        {
-            error = ex.Message;
-            return null;
-        }
+
+        error = $"usage event: {rejection.Detail}";
+        return null;
     }
 
     private UsageEvent? TryParseCsv(string line, long number, out string? error)
@@ -152,8 +157,15 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
             cost = pricing.Resolve(f[6], f[7]).Price.Cost(tokens);
         }
 
-        error = null;
-        return new UsageEvent(
+        var usageEvent = new UsageEvent(
             $"csv-{number.ToString(CultureInfo.InvariantCulture)}", time, f[1], tags, f[6], f[7], false, tokens, false, cost, 0, null, "forwarded", 200, []);
+        if (UsageEventReader.Check(usageEvent, UsageEventLimits.ForHistory, _time.GetUtcNow()) is { } rejection)
+        {
+            error = $"usage event: {rejection.Detail}";
+            return null;
+        }
+
+        error = null;
+        return usageEvent;
     }
 }

@@ -37,6 +37,35 @@ public sealed class ExporterProcessTests(RedisServerFixture redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_consumer_that_cannot_go_on_stops_the_exporter_with_exit_code_1()
+    {
+        // The stream's key holds a string (a mistaken or hostile SET): every read fails with WRONGTYPE, which no retry mends.
+        using (var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Endpoint))
+        {
+            await connection.GetDatabase(8).StringSetAsync("tollgate:{default}:usage", "not a stream");
+        }
+
+        using var process = Start("--listen", $"127.0.0.1:{LocalMachine.FreeLoopbackPort()}", "--ledger", redis.Address + "/8");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("The usage stream consumer failed", await stdout + await stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_exits_0_and_names_the_options()
     {
         using var process = Start("--help");

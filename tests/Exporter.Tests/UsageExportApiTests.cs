@@ -8,7 +8,8 @@ namespace Tollgate.Exporter.Tests;
 
 public sealed class UsageExportApiTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncLifetime
 {
-    private static readonly DateTimeOffset Day = new(2026, 11, 20, 0, 0, 0, TimeSpan.Zero);
+    // A midnight a few days back: readers refuse events older than the stream keeps (35 days) or dated ahead of now.
+    private static readonly DateTimeOffset Day = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3);
     private ExporterHarness _exporter = null!;
 
     public async Task InitializeAsync()
@@ -93,14 +94,48 @@ public sealed class UsageExportApiTests(RedisServerFixture redis) : IClassFixtur
     [InlineData("groupBy=branch", "groupBy: unknown field \"branch\" (use namespace, team, repo, pipeline, agent_step, provider, model, outcome or metadata.<key>)")]
     [InlineData("format=xml", "format: must be json or csv (got \"xml\")")]
     [InlineData("from=yesterday", "from: \"yesterday\" is not an ISO 8601 time such as 2026-11-01T00:00:00Z")]
+    [InlineData("from=1969-12-31T23:59:59Z", "from: must not be before 1970-01-01T00:00:00Z")]
+    [InlineData("from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "from: must not be before 1970-01-01T00:00:00Z")]
+    [InlineData("to=1960-01-01T00:00:00Z", "to: must not be before 1970-01-01T00:00:00Z")]
     public async Task A_bad_parameter_is_a_400_naming_it(string query, string message)
     {
         using var response = await SendAsync("/api/v1/usage?" + query);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
         Assert.Equal(message, json.RootElement.GetProperty("error").GetString());
+        Assert.Equal(message[..message.IndexOf(':', StringComparison.Ordinal)], json.RootElement.GetProperty("parameter").GetString());
     }
+
+    [Theory]
+    [InlineData("bearer")]
+    [InlineData("BEARER")]
+    [InlineData("Bearer")]
+    public async Task The_auth_scheme_is_case_insensitive(string scheme)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/usage?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&format=json");
+        request.Headers.TryAddWithoutValidation("Authorization", $"{scheme} {ExporterHarness.Token}");
+
+        using var response = await _exporter.Client.SendAsync(request);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(4, json.RootElement.GetProperty("rows")[0].GetProperty("requests").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"")]
+    [InlineData("+cmd|calc", "\"'+cmd|calc\"")]
+    [InlineData("-2+3", "\"'-2+3\"")]
+    [InlineData("@SUM(A1)", "\"'@SUM(A1)\"")]
+    [InlineData("\tx", "\"'\tx\"")]
+    [InlineData("\rx", "\"'\rx\"")]
+    [InlineData("payments", "payments")]
+    [InlineData("a=b", "a=b")]
+    [InlineData("a,b", "\"a,b\"")]
+    public void Csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(string value, string cell) =>
+        Assert.Equal(cell, Api.UsageExportEndpoint.Csv(value));
 
     private async Task<HttpResponseMessage> SendAsync(string path)
     {

@@ -9,7 +9,8 @@ namespace Tollgate.Core.Tests.Events;
 
 public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncLifetime
 {
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    // Just after the recorded events: readers refuse events older than the stream keeps, whatever the date the tests run.
+    private readonly FakeTimeProvider _time = new(UsageSpoolTests.Record("clock").Event!.Time.AddMinutes(1));
     private RedisLedger _ledger = null!;
 
     public async Task InitializeAsync() =>
@@ -56,7 +57,8 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
         }
 
         await Task.Delay(TimeSpan.FromMilliseconds(600));
-        await stream.AppendAsync(UsageSpoolTests.Record("new").Event!, CancellationToken.None);
+        // Dated now: readers refuse an event older than the stream's retention.
+        await stream.AppendAsync(UsageSpoolTests.Record("new").Event! with { Time = DateTimeOffset.UtcNow }, CancellationToken.None);
 
         var info = await db.StreamInfoAsync(key);
         Assert.True(info.Length < 151, $"old entries were not trimmed: {info.Length} left");

@@ -13,7 +13,8 @@ namespace Tollgate.Exporter.Tests.OpenCost;
 /// </summary>
 public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
-    private static readonly DateTimeOffset Day = new(2026, 11, 20, 0, 0, 0, TimeSpan.Zero);
+    // A midnight a few days back: readers refuse events older than the stream keeps (35 days) or dated ahead of now.
+    private static readonly DateTimeOffset Day = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3);
     private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-opencost-").FullName;
 
     public void Dispose()
@@ -220,6 +221,58 @@ public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixtur
             await plugin.Costs.GetCustomCostsAsync(Request(Day, Day.AddDays(30), TimeSpan.FromSeconds(1))));
 
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Windows_holding_hostile_entries_answer_with_the_costs_of_the_good_ones()
+    {
+        var ledger = ExporterHarness.Db(redis, 7);
+        var now = DateTimeOffset.UtcNow;
+        await AppendAsync(ledger, ExporterHarness.Event("good-1", now.AddMinutes(-30), input: 1000, output: 200, cost: 0.006m));
+        using (var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Endpoint))
+        {
+            await HostileEntries.AppendAsync(connection.GetDatabase(7), "tollgate:{default}:usage", HostileEntries.All(now.AddMinutes(-20)).Select(h => h.Fields));
+        }
+
+        await AppendAsync(ledger, ExporterHarness.Event("good-2", now.AddMinutes(-10), input: 500, output: 100, cost: 0.003m));
+        await using var plugin = await GoPluginHost.StartAsync(await ConfigAsync(ledger));
+
+        var set = await plugin.Costs.GetCustomCostsAsync(Request(now.AddHours(-2), now.AddHours(1), TimeSpan.FromHours(1)));
+
+        Assert.Equal(3, set.Resps.Count);
+        Assert.All(set.Resps, r => Assert.Empty(r.Errors));
+        var costs = set.Resps.SelectMany(r => r.Costs).ToList();
+        Assert.Equal(0.009m, Math.Round((decimal)costs.Sum(c => c.BilledCost), 6));
+        Assert.Equal(1800f, costs.Sum(c => c.UsageQuantity));
+        Assert.All(costs, c => Assert.True(c.BilledCost >= 0 && c.UsageQuantity >= 0));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-3600)]
+    public async Task A_resolution_that_is_not_positive_is_refused(int seconds)
+    {
+        await using var plugin = await GoPluginHost.StartAsync(await ConfigAsync(ExporterHarness.Db(redis, 2)));
+
+        var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+            await plugin.Costs.GetCustomCostsAsync(Request(DateTimeOffset.UnixEpoch, new DateTimeOffset(9999, 1, 1, 0, 0, 0, TimeSpan.Zero), TimeSpan.FromSeconds(seconds))));
+
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("resolution", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Windows_at_either_end_of_time_are_answered_not_thrown()
+    {
+        await using var plugin = await GoPluginHost.StartAsync(await ConfigAsync(ExporterHarness.Db(redis, 2)));
+        var last = new DateTimeOffset(9999, 12, 31, 0, 0, 0, TimeSpan.Zero);
+
+        var end = await plugin.Costs.GetCustomCostsAsync(Request(last, last.AddHours(23), TimeSpan.FromDays(1)));
+        var start = await plugin.Costs.GetCustomCostsAsync(Request(new DateTimeOffset(1960, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(1960, 1, 3, 0, 0, 0, TimeSpan.Zero), TimeSpan.FromDays(1)));
+
+        Assert.Equal(last.AddHours(23), Assert.Single(end.Resps).End.ToDateTimeOffset());
+        Assert.Equal(2, start.Resps.Count);
+        Assert.All(start.Resps.Concat(end.Resps), r => Assert.Empty(r.Errors));
     }
 
     [Theory]

@@ -141,6 +141,32 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     }
 
     [Fact]
+    public async Task Lines_the_exporter_would_refuse_are_reported_and_skipped_like_malformed_ones()
+    {
+        var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero), "payments", 1)));
+        string[] hostile =
+        [
+            good.Replace("\"cost_usd\":1", "\"cost_usd\":1e30", StringComparison.Ordinal),
+            good.Replace("\"input\":1000", "\"input\":-1000", StringComparison.Ordinal),
+            good.Replace("\"time\":\"2026-11-02T09:00:00Z\"", "\"time\":\"2099-01-01T00:00:00Z\"", StringComparison.Ordinal),
+            good.Replace("\"team\":\"payments\"", "\"team\":\"\\ud800\"", StringComparison.Ordinal),
+        ];
+        Assert.All(hostile, line => Assert.NotEqual(good, line));
+        var usage = WriteTemp(string.Join('\n', [good, .. hostile, good.Replace("\"id\":\"e-", "\"id\":\"f-", StringComparison.Ordinal)]) + "\n", ".jsonl");
+        var policy = WriteTemp(SmallBudget, ".yaml");
+
+        var (code, stdout, stderr) = await RunAsync("backtest", "--policy", policy, "--usage", usage, "--json");
+
+        Assert.Equal(0, code);
+        Assert.Contains("line 2: usage event: cost_usd", stderr, StringComparison.Ordinal);
+        Assert.Contains("line 3: usage event: tokens.input", stderr, StringComparison.Ordinal);
+        Assert.Contains("line 4: usage event: time 2099-01-01", stderr, StringComparison.Ordinal);
+        Assert.Contains("line 5: usage event: tags.team", stderr, StringComparison.Ordinal);
+        Assert.Contains("\"events\": 2", stdout, StringComparison.Ordinal);
+        Assert.Contains("\"malformed_lines\": 4", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Per_event_csv_replays_like_jsonl_and_prices_rows_without_a_cost()
     {
         var csv = WriteTemp(
