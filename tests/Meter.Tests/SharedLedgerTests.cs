@@ -76,6 +76,66 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    public async Task Four_meters_sharing_one_hard_cap_never_settle_above_it()
+    {
+        const int Limit = 60_000;
+        const string Policy = """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: shared-hard }
+            spec: { hardCap: true, limit: { amount: 60000, unit: tokens, period: day } }
+            """;
+        var address = Redis.Address + "/4";
+        var meters = new List<MeterHarness>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                meters.Add(await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
+            }
+
+            // Every request's actual cost (1010 tokens) is within its estimate (the tokenized body plus max_tokens 1000).
+            var body = MeterHarness.AnthropicBody(model: "claude-haiku-4-5", maxTokens: 1000);
+            var estimate = new InputTokenEstimator().Estimate(System.Text.Encoding.UTF8.GetBytes(body), "anthropic") + 1000;
+            Assert.True(estimate >= 1010, $"the estimate {estimate} must cover the actual 1010 tokens for the cap to hold");
+
+            var responses = await Task.WhenAll(Enumerable.Range(0, 512).Select(async i =>
+            {
+                using var response = await meters[i % 4].SendAsync(
+                    MeterHarness.Request("/v1/messages", body, MeterHarness.Tags(), ("x-fake-usage", "input=10,output=1000")));
+                var detail = response.StatusCode == HttpStatusCode.TooManyRequests
+                    ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()
+                    : null;
+                return (response.StatusCode, Detail: detail);
+            }));
+
+            var allowed = responses.Count(r => r.StatusCode == HttpStatusCode.OK);
+            var blocked = responses.Count(r => r.StatusCode == HttpStatusCode.TooManyRequests);
+            Assert.Equal(512, allowed + blocked);
+
+            await using var ledger = await InspectAsync(address);
+            var counter = Assert.Single(await ledger.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+            output.WriteLine($"allowed {allowed}, blocked {blocked}, settled {counter.Spent} of {Limit}, one estimate {estimate}");
+
+            Assert.Equal(0m, counter.Reserved);
+            Assert.Equal(allowed * 1010m, counter.Spent);
+            Assert.True(counter.Spent <= Limit, $"settled {counter.Spent} above the hard cap {Limit}");
+
+            // Admission is by estimate, so at least as many fit as estimates do (more as settled actuals free the difference).
+            Assert.InRange(allowed, Limit / estimate, Limit / 1010);
+            Assert.Contains(responses, r => r.Detail?.Contains("this request's estimate of", StringComparison.Ordinal) == true);
+            Assert.All(responses.Where(r => r.Detail is not null), r => Assert.Matches("would exceed the hard cap|has exhausted", r.Detail));
+        }
+        finally
+        {
+            foreach (var meter in meters)
+            {
+                await meter.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Redis_outage_rejects_closed_budgets_allows_open_ones_and_replays_every_request_exactly_once()
     {
         const string Policy = """
