@@ -198,6 +198,9 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         }
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await meter.Admin.GetAsync("/readyz")).StatusCode);
+
+        // Not ready to record spend, yet started: the sidecar's startup probe lets the job's containers run.
+        Assert.Equal("started\n", await meter.Admin.GetStringAsync("/startupz"));
     }
 
     [Fact]
