@@ -10,7 +10,7 @@ public sealed record MeterOptions
     /// <summary>Proxy endpoint, <c>host:port</c>. Default <c>127.0.0.1:8787</c>.</summary>
     public string Listen { get; init; } = "127.0.0.1:8787";
 
-    /// <summary>Admin endpoint for <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>. Default <c>127.0.0.1:9464</c>.</summary>
+    /// <summary>Admin endpoint for <c>/metrics</c>, <c>/healthz</c>, <c>/startupz</c>, <c>/readyz</c>. Default <c>127.0.0.1:9464</c>.</summary>
     public string AdminListen { get; init; } = "127.0.0.1:9464";
 
     /// <summary>A YAML file or a folder of them with AiBudget/AiRoutingRule manifests; none means no budgets.</summary>

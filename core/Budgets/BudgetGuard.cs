@@ -43,7 +43,8 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
                 PeriodWindow.Containing(budget.Period, now),
                 budget.Limit,
                 AmountIn(budget, reserved.Tokens, reserved.Cost),
-                CanBlock: (i == 0 && !budget.Audit) || budget.HardCap);
+                CanBlock: (i == 0 && !budget.Audit) || budget.HardCap,
+                HardCap: budget.HardCap);
         }
 
         ReserveResult result;

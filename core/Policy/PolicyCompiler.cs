@@ -148,9 +148,20 @@ public static partial class PolicyCompiler
 
     private static void ValidateMatch(RequestMatch match, string at, Action<string, string> fail)
     {
-        for (var i = 0; i < match.Subjects.Count; i++)
+        // "Any of none" would read as matching nothing, yet an absent list matches everything: the empty list is refused
+        // (as the CRD's minItems does) rather than given either meaning silently.
+        foreach (var (field, list) in new[] { ("namespaces", match.Namespaces), ("subjects", match.Subjects), ("models", match.Models) })
         {
-            var subject = match.Subjects[i];
+            if (list is [])
+            {
+                fail($"{at}.{field}", $"must list at least one item when given (leave {field} out to match every one)");
+            }
+        }
+
+        var subjects = match.Subjects ?? [];
+        for (var i = 0; i < subjects.Count; i++)
+        {
+            var subject = subjects[i];
             var colon = subject.IndexOf(':', StringComparison.Ordinal);
             if (colon <= 0 || colon == subject.Length - 1 || !RequestMatcher.SubjectKinds.ContainsKey(subject[..colon]))
             {
@@ -158,19 +169,21 @@ public static partial class PolicyCompiler
             }
         }
 
-        for (var i = 0; i < match.Models.Count; i++)
+        var models = match.Models ?? [];
+        for (var i = 0; i < models.Count; i++)
         {
-            if (string.IsNullOrWhiteSpace(match.Models[i]))
+            if (string.IsNullOrWhiteSpace(models[i]))
             {
                 fail($"{at}.models[{i}]", "must not be empty");
             }
         }
 
-        for (var i = 0; i < match.Namespaces.Count; i++)
+        var namespaces = match.Namespaces ?? [];
+        for (var i = 0; i < namespaces.Count; i++)
         {
-            if (!DnsLabel().IsMatch(match.Namespaces[i]))
+            if (!DnsLabel().IsMatch(namespaces[i]))
             {
-                fail($"{at}.namespaces[{i}]", $"is not a valid namespace name (got \"{match.Namespaces[i]}\")");
+                fail($"{at}.namespaces[{i}]", $"is not a valid namespace name (got \"{namespaces[i]}\")");
             }
         }
 
@@ -237,9 +250,16 @@ public static partial class PolicyCompiler
 
         if (spec.Route is { } route)
         {
-            for (var i = 0; i < route.Targets.Count; i++)
+            var routeTargets = route.Targets ?? [];
+            if (routeTargets.Count == 0)
             {
-                var target = route.Targets[i];
+                // A route with nowhere to go would send nothing anywhere; leaving the route out is how to keep the request's model.
+                fail("spec.route.targets", "must list at least one target (leave route out to send requests to the meter's upstream unchanged)");
+            }
+
+            for (var i = 0; i < routeTargets.Count; i++)
+            {
+                var target = routeTargets[i];
                 OneOf(target.Provider, TargetProviders, $"spec.route.targets[{i}].provider", fail);
                 if (string.IsNullOrWhiteSpace(target.Model))
                 {

@@ -13,10 +13,10 @@ public sealed class RequestMatcher
 
     public RequestMatcher(RequestMatch match)
     {
-        _namespaces = [.. match.Namespaces];
+        _namespaces = [.. match.Namespaces ?? []];
         _namespaceSelector = match.NamespaceSelector;
-        _subjects = [.. match.Subjects.Select(ParseSubject)];
-        _models = [.. match.Models];
+        _subjects = [.. (match.Subjects ?? []).Select(ParseSubject)];
+        _models = [.. match.Models ?? []];
         _metadata = [.. match.Metadata.Select(pair => (pair.Key, pair.Value))];
     }
 

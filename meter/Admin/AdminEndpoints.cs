@@ -5,7 +5,17 @@ using Tollgate.Meter.Policy;
 
 namespace Tollgate.Meter.Admin;
 
-/// <summary>The admin port: <c>/metrics</c>, <c>/healthz</c> (the process is alive) and <c>/readyz</c> (it can meter).</summary>
+/// <summary>
+/// The admin port: <c>/metrics</c>, <c>/healthz</c> (the process is alive), <c>/startupz</c> (it can serve: policy
+/// loaded, listeners up) and <c>/readyz</c> (it can meter: that, and the ledger records spend).
+/// </summary>
+/// <remarks>
+/// NOTE: it may seem wise to gate a pod's start on <c>/readyz</c>, so that no request is made before spend can be
+/// recorded. HOWEVER the injected sidecar's startup probe holds every container after it, so a ledger outage would hold
+/// every CI pod in every metered namespace, even where each budget fails open. Whether a request may pass without the
+/// ledger is each budget's <c>failurePolicy</c> to decide, per request (closed: 503; open: allowed, its usage spooled and
+/// replayed), so the startup gate asks only whether the meter can answer.
+/// </remarks>
 internal static class AdminEndpoints
 {
     public static async Task HandleAsync(HttpContext context)
@@ -22,27 +32,47 @@ internal static class AdminEndpoints
                 context.Response.ContentType = "text/plain";
                 await context.Response.WriteAsync("ok\n", context.RequestAborted);
                 break;
+            case "/startupz":
+                await WriteAsync(context, ServingProblems(services), "started");
+                break;
             case "/readyz":
                 var ledger = services.GetRequiredService<IBudgetLedger>();
-                var policy = services.GetRequiredService<PolicyProvider>();
                 var problems = new List<string>();
                 if (!ledger.IsReady)
                 {
                     problems.Add($"ledger {ledger.Name} cannot record spend");
                 }
 
-                if (!policy.Loaded)
-                {
-                    problems.Add("no policy loaded");
-                }
-
-                context.Response.StatusCode = problems.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
-                context.Response.ContentType = "text/plain";
-                await context.Response.WriteAsync(problems.Count == 0 ? "ready\n" : string.Join('\n', problems) + "\n", context.RequestAborted);
+                problems.AddRange(ServingProblems(services));
+                await WriteAsync(context, problems, "ready");
                 break;
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 break;
         }
+    }
+
+    /// <summary>Why the meter cannot answer requests yet: no policy, or the host has not finished starting its listeners.</summary>
+    private static List<string> ServingProblems(IServiceProvider services)
+    {
+        var problems = new List<string>();
+        if (!services.GetRequiredService<PolicyProvider>().Loaded)
+        {
+            problems.Add("no policy loaded");
+        }
+
+        if (!services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.IsCancellationRequested)
+        {
+            problems.Add("listeners not started");
+        }
+
+        return problems;
+    }
+
+    private static Task WriteAsync(HttpContext context, List<string> problems, string ok)
+    {
+        context.Response.StatusCode = problems.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        context.Response.ContentType = "text/plain";
+        return context.Response.WriteAsync(problems.Count == 0 ? ok + "\n" : string.Join('\n', problems) + "\n", context.RequestAborted);
     }
 }

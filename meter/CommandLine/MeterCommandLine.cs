@@ -12,7 +12,7 @@ namespace Tollgate.Meter.CommandLine;
 internal static class MeterCommandLine
 {
     private static readonly Option<string> Listen = new("--listen") { Description = "Proxy endpoint host:port.", DefaultValueFactory = _ => "127.0.0.1:8787" };
-    private static readonly Option<string> AdminListen = new("--admin-listen") { Description = "Admin endpoint host:port for /metrics, /healthz, /readyz.", DefaultValueFactory = _ => "127.0.0.1:9464" };
+    private static readonly Option<string> AdminListen = new("--admin-listen") { Description = "Admin endpoint host:port for /metrics, /healthz, /startupz, /readyz.", DefaultValueFactory = _ => "127.0.0.1:9464" };
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget/AiRoutingRule YAML file or folder; reloaded when it changes." };
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };

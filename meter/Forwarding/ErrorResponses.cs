@@ -66,7 +66,7 @@ internal static class ErrorResponses
     {
         var budget = admission.BlockingBudget!;
         var charge = admission.BlockingCharge!;
-        var detail = BudgetMessages.Exhausted(budget, charge.Scope, admission.At);
+        var detail = BudgetMessages.Refused(admission);
         var headers = context.Response.Headers;
         headers.RetryAfter = charge.Window.SecondsUntilEnd(admission.At).ToString(CultureInfo.InvariantCulture);
         headers["x-should-retry"] = "false";

@@ -34,7 +34,7 @@ internal sealed class PolicyRenderer
     {
         var match = budget.Spec.Match;
         var name = ns.Metadata.Name;
-        if (match.Namespaces.Count > 0 && !match.Namespaces.Contains(name, StringComparer.Ordinal))
+        if (match.Namespaces is { Count: > 0 } namespaces && !namespaces.Contains(name, StringComparer.Ordinal))
         {
             return false;
         }

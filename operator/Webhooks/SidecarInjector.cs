@@ -295,6 +295,7 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
         env.Add(SecretEnv("TOLLGATE_ANTHROPIC_API_KEY", o.AnthropicKeyName));
         env.Add(SecretEnv("TOLLGATE_OPENAI_API_KEY", o.OpenAiKeyName));
 
+        var startupz = new V1HTTPGetAction { Port = o.AdminPort, Path = "/startupz" };
         var readyz = new V1HTTPGetAction { Port = o.AdminPort, Path = "/readyz" };
         return new V1Container
         {
@@ -307,8 +308,10 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
             Args = args,
             Env = env,
             Ports = [new V1ContainerPort { ContainerPort = o.AdminPort, Name = "tollgate-admin", Protocol = "TCP" }],
-            // Gates everything after the sidecar until the meter can meter (ledger reachable, policy loaded).
-            StartupProbe = new V1Probe { HttpGet = readyz, PeriodSeconds = 1, TimeoutSeconds = 1, FailureThreshold = 300 },
+            // Gates everything after the sidecar until the meter can serve (policy loaded, listeners up), not on the
+            // ledger: during a Redis outage each budget's failurePolicy decides per request, and a CI pod still starts.
+            StartupProbe = new V1Probe { HttpGet = startupz, PeriodSeconds = 1, TimeoutSeconds = 1, FailureThreshold = 300 },
+            // Reports the ledger too (the pod's Ready condition, for operators); a native sidecar's readiness does not hold the job.
             ReadinessProbe = new V1Probe { HttpGet = readyz, PeriodSeconds = 10, TimeoutSeconds = 2, FailureThreshold = 3 },
             Resources = Resources(o.Resources),
             SecurityContext = new V1SecurityContext

@@ -16,7 +16,7 @@ public sealed class SidecarOptions
     /// <summary>Proxy port on the pod's loopback; job containers reach the meter here.</summary>
     public int ProxyPort { get; set; } = 8787;
 
-    /// <summary>Admin port (<c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>) on every interface, for probes and Prometheus.</summary>
+    /// <summary>Admin port (<c>/metrics</c>, <c>/healthz</c>, <c>/startupz</c>, <c>/readyz</c>) on every interface, for probes and Prometheus.</summary>
     public int AdminPort { get; set; } = 9464;
 
     /// <summary>The shared ledger every meter in the cluster settles against.</summary>

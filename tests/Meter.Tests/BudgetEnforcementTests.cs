@@ -80,6 +80,38 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task Hard_cap_refuses_a_request_whose_estimate_would_exceed_it_and_says_so()
+    {
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: checkout-hard }
+            spec: { hardCap: true, appliesPer: ["metadata.repo"], limit: { amount: 1500, unit: tokens, period: day } }
+            """);
+        using (var first = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(maxTokens: 1000), MeterHarness.Tags(),
+                   ("x-fake-usage", "input=10,output=1000"))))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        // 490 tokens left: a soft budget would admit another max_tokens 1000 request; the hard cap does not.
+        using var blocked = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(maxTokens: 1000), MeterHarness.Tags()));
+        Assert.Equal(HttpStatusCode.TooManyRequests, blocked.StatusCode);
+        Assert.Equal("false", blocked.Headers.GetValues("x-should-retry").Single());
+        using var body = JsonDocument.Parse(await blocked.Content.ReadAsStringAsync());
+        Assert.Equal("checkout-hard", body.RootElement.GetProperty("rule_id").GetString());
+        Assert.Matches(@"^Repository ""checkout"" has 490 tokens left of its daily 1,500-token AI budget, a hard cap; this request's estimate of 1,\d{3} tokens would exceed the hard cap\. A smaller request may still fit; refused at \d\d:\d\d UTC, it resets at \d{4}-\d\d-\d\d 00:00 UTC\.$",
+            body.RootElement.GetProperty("detail").GetString());
+
+        // A request that fits still passes.
+        using var small = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(maxTokens: 300), MeterHarness.Tags(),
+            ("x-fake-usage", "input=10,output=300")));
+        Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+        var counter = Assert.Single(await meter.App.Ledger.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+        Assert.Equal(1320m, counter.Spent);
+    }
+
+    [Fact]
     public async Task Concurrent_requests_overshoot_a_small_budget_by_at_most_one_estimate()
     {
         const decimal Limit = 0.05m;
@@ -166,6 +198,9 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
         }
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await meter.Admin.GetAsync("/readyz")).StatusCode);
+
+        // Not ready to record spend, yet started: the sidecar's startup probe lets the job's containers run.
+        Assert.Equal("started\n", await meter.Admin.GetStringAsync("/startupz"));
     }
 
     [Fact]

@@ -134,6 +134,7 @@ public sealed class ErrorHandlingTests(UpstreamFixture fixture) : IClassFixture<
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
         Assert.Equal("ok\n", await meter.Admin.GetStringAsync("/healthz"));
         Assert.Equal("ready\n", await meter.Admin.GetStringAsync("/readyz"));
+        Assert.Equal("started\n", await meter.Admin.GetStringAsync("/startupz"));
 
         using (await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags())))
         {

@@ -76,6 +76,66 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    public async Task Four_meters_sharing_one_hard_cap_never_settle_above_it()
+    {
+        const int Limit = 60_000;
+        const string Policy = """
+            apiVersion: tollgate.io/v1alpha1
+            kind: AiBudget
+            metadata: { name: shared-hard }
+            spec: { hardCap: true, limit: { amount: 60000, unit: tokens, period: day } }
+            """;
+        var address = Redis.Address + "/4";
+        var meters = new List<MeterHarness>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                meters.Add(await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
+            }
+
+            // Every request's actual cost (1010 tokens) is within its estimate (the tokenized body plus max_tokens 1000).
+            var body = MeterHarness.AnthropicBody(model: "claude-haiku-4-5", maxTokens: 1000);
+            var estimate = new InputTokenEstimator().Estimate(System.Text.Encoding.UTF8.GetBytes(body), "anthropic") + 1000;
+            Assert.True(estimate >= 1010, $"the estimate {estimate} must cover the actual 1010 tokens for the cap to hold");
+
+            var responses = await Task.WhenAll(Enumerable.Range(0, 512).Select(async i =>
+            {
+                using var response = await meters[i % 4].SendAsync(
+                    MeterHarness.Request("/v1/messages", body, MeterHarness.Tags(), ("x-fake-usage", "input=10,output=1000")));
+                var detail = response.StatusCode == HttpStatusCode.TooManyRequests
+                    ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()
+                    : null;
+                return (response.StatusCode, Detail: detail);
+            }));
+
+            var allowed = responses.Count(r => r.StatusCode == HttpStatusCode.OK);
+            var blocked = responses.Count(r => r.StatusCode == HttpStatusCode.TooManyRequests);
+            Assert.Equal(512, allowed + blocked);
+
+            await using var ledger = await InspectAsync(address);
+            var counter = Assert.Single(await ledger.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
+            output.WriteLine($"allowed {allowed}, blocked {blocked}, settled {counter.Spent} of {Limit}, one estimate {estimate}");
+
+            Assert.Equal(0m, counter.Reserved);
+            Assert.Equal(allowed * 1010m, counter.Spent);
+            Assert.True(counter.Spent <= Limit, $"settled {counter.Spent} above the hard cap {Limit}");
+
+            // Admission is by estimate, so at least as many fit as estimates do (more as settled actuals free the difference).
+            Assert.InRange(allowed, Limit / estimate, Limit / 1010);
+            Assert.Contains(responses, r => r.Detail?.Contains("this request's estimate of", StringComparison.Ordinal) == true);
+            Assert.All(responses.Where(r => r.Detail is not null), r => Assert.Matches("would exceed the hard cap|has exhausted", r.Detail));
+        }
+        finally
+        {
+            foreach (var meter in meters)
+            {
+                await meter.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Redis_outage_rejects_closed_budgets_allows_open_ones_and_replays_every_request_exactly_once()
     {
         const string Policy = """
@@ -146,6 +206,93 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
         Assert.Equal(7 * 150m, counters.Single(c => c.Budget == "payments-closed").Spent);
         Assert.All(counters, c => Assert.Equal(0m, c.Reserved));
         Assert.Equal(10, (await meter.ScrapeAsync()).Sum("tollgate_usage_replayed_total"));
+    }
+
+    [Fact]
+    public async Task Meter_started_during_a_redis_outage_serves_by_failure_policy_and_replays_its_spool_when_redis_returns()
+    {
+        var directory = Directory.CreateTempSubdirectory("tollgate-outage-start-").FullName;
+        await Redis.KillAsync();
+        try
+        {
+            var policy = Path.Combine(directory, "budgets.yaml");
+            await File.WriteAllTextAsync(policy, """
+                apiVersion: tollgate.io/v1alpha1
+                kind: AiBudget
+                metadata: { name: payments-closed }
+                spec: { match: { subjects: ["team:payments"] }, failurePolicy: closed, limit: { amount: 1000000000, unit: tokens, period: month } }
+                ---
+                apiVersion: tollgate.io/v1alpha1
+                kind: AiBudget
+                metadata: { name: search-open }
+                spec: { match: { subjects: ["team:search"] }, failurePolicy: open, limit: { amount: 1000000000, unit: tokens, period: month } }
+                """);
+            var address = Redis.Address + "/5";
+            var (proxy, adminPort) = (LocalMachine.FreeLoopbackPort(), LocalMachine.FreeLoopbackPort());
+
+            // The injected sidecar's shape: a Redis ledger, a spool on its own volume, the admin port the probes use.
+            await using var meter = MeterProcess.Start(MeterHarness.MeterKeyEnvironment, "--policy", policy, "--ledger", address, "--spool", Path.Combine(directory, "spool", "usage.spool"),
+                "--listen", $"127.0.0.1:{proxy}", "--admin-listen", $"127.0.0.1:{adminPort}", "--upstream", $"anthropic={fixture.Upstream.BaseUri}");
+            using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), Timeout = TimeSpan.FromSeconds(2) };
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proxy}") };
+            await EventuallyAsync(async () => await StatusAsync(admin, "/startupz") == HttpStatusCode.OK, "the startup probe passes with Redis down");
+            using (var readiness = await admin.GetAsync("/readyz"))
+            {
+                Assert.Equal((HttpStatusCode.ServiceUnavailable, "ledger redis cannot record spend\n"), (readiness.StatusCode, await readiness.Content.ReadAsStringAsync()));
+            }
+
+            async Task<HttpStatusCode> SendAsync(string team)
+            {
+                using var response = await client.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(team: team),
+                    ("x-fake-usage", "input=100,output=50")));
+                return response.StatusCode;
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, await SendAsync("search"));
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync("payments"));
+            }
+
+            // One record per request: the three allowed carry their spend, and all six their usage event (refusals are recorded too).
+            Assert.Equal(6, SpooledRecords(await admin.GetStringAsync("/metrics")));
+
+            await Redis.RestartAsync();
+            await EventuallyAsync(async () => SpooledRecords(await admin.GetStringAsync("/metrics")) == 0 && await StatusAsync(admin, "/readyz") == HttpStatusCode.OK,
+                "the spool replays once Redis is back");
+            Assert.Equal(HttpStatusCode.OK, await SendAsync("payments"));
+
+            await using var ledger = await InspectAsync(address);
+            var counters = await ledger.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+            Assert.Equal(3 * 150m, counters.Single(c => c.Budget == "search-open").Spent);
+            Assert.Equal(150m, counters.Single(c => c.Budget == "payments-closed").Spent);
+            Assert.All(counters, c => Assert.Equal(0m, c.Reserved));
+        }
+        finally
+        {
+            if (!Redis.IsRunning)
+            {
+                await Redis.RestartAsync();
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+
+        static async Task<HttpStatusCode> StatusAsync(HttpClient admin, string path)
+        {
+            try
+            {
+                using var response = await admin.GetAsync(path);
+                return response.StatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return 0; // not listening yet
+            }
+        }
+
+        static int SpooledRecords(string metrics) =>
+            (int)double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"(?m)^tollgate_usage_spooled_records(?:\{[^}]*\})? (\S+)$").Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -48,20 +48,29 @@ public sealed class AiBudgetSpec
 /// <summary>Conditions a request must meet. All given conditions must hold.</summary>
 public sealed class RequestMatch
 {
-    /// <summary>Namespaces the request must come from (standalone requests come from the empty namespace).</summary>
+    /// <summary>
+    /// Namespaces the request must come from (standalone requests come from the empty namespace). Leave it out to
+    /// match every namespace; an empty list is refused, as it would read as "no namespace" but select them all.
+    /// </summary>
     [Pattern("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
-    public List<string> Namespaces { get; set; } = [];
+    [MinLength(1)]
+    public List<string>? Namespaces { get; set; }
 
     /// <summary>A label selector over the labels of the request's namespace.</summary>
     public LabelSelector? NamespaceSelector { get; set; }
 
-    /// <summary>Subjects such as <c>team:payments</c>, <c>repo:transaction-service</c> or <c>user:alice</c>; any may match.</summary>
+    /// <summary>
+    /// Subjects such as <c>team:payments</c>, <c>repo:transaction-service</c> or <c>user:alice</c>; any may match. Leave it
+    /// out to match every subject; an empty list is refused.
+    /// </summary>
     [Pattern("^(team|user|repo|pipeline):.+$")]
-    public List<string> Subjects { get; set; } = [];
+    [MinLength(1)]
+    public List<string>? Subjects { get; set; }
 
-    /// <summary>Model name globs (<c>*</c> and <c>?</c>); any may match.</summary>
+    /// <summary>Model name globs (<c>*</c> and <c>?</c>); any may match. Leave it out to match every model; an empty list is refused.</summary>
     [Pattern(@"\S")]
-    public List<string> Models { get; set; } = [];
+    [MinLength(1)]
+    public List<string>? Models { get; set; }
 
     /// <summary>Request metadata that must be present with these values (globs allowed).</summary>
     public Dictionary<string, string> Metadata { get; set; } = [];

@@ -11,7 +11,7 @@ public sealed class AiRoutingRuleSpec
     /// <summary>Which requests the rule takes. Every given condition must hold; an empty match selects every request.</summary>
     public RequestMatch Match { get; set; } = new();
 
-    /// <summary>Where matching requests go; without targets they go to the meter's upstream with the model they asked for.</summary>
+    /// <summary>Where matching requests go; without a route they go to the meter's upstream with the model they asked for.</summary>
     public RouteSpec? Route { get; set; }
 
     /// <summary>Caps on the size and rate of matching requests.</summary>
@@ -27,7 +27,9 @@ public sealed class AiRoutingRuleSpec
 /// <summary>Where matching requests go.</summary>
 public sealed class RouteSpec
 {
-    /// <summary>Tried in order; the next one on failure, open circuit or exhausted budget.</summary>
+    /// <summary>Tried in order; the next one on failure, open circuit or exhausted budget. At least one.</summary>
+    [Required]
+    [MinLength(1)]
     public List<RouteTarget> Targets { get; set; } = [];
 
     /// <summary>Retries of one target before moving to the next; honours Retry-After and never retries a started stream.</summary>

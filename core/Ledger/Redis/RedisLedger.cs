@@ -170,7 +170,7 @@ public sealed class RedisLedger : IBudgetLedger
             var a = 3 + (8 * i);
             values[a] = Text(LimitInMicroUnits(charge.Limit));
             values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
-            values[a + 2] = charge.CanBlock ? 1 : 0;
+            values[a + 2] = !charge.CanBlock ? 0 : charge.HardCap ? 2 : 1;
             SetCounterFields(values, a + 3, charge, now);
         }
 

@@ -84,7 +84,7 @@ internal static class RedisLedgerScripts
     /// <summary>
     /// KEYS: leases, reservation, settled marker, index, then one counter per charge.
     /// ARGV: request id, lease deadline (Unix ms), reservation TTL (ms), then per charge
-    /// limit, estimate, can-block (1/0), budget, scope, period start, period end (Unix s), counter TTL (ms).
+    /// limit, estimate, blocking mode (0 cannot block, 1 soft, 2 hard cap), budget, scope, period start, period end (Unix s), counter TTL (ms).
     /// Returns {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before reserving), or
     /// {-3, index} when charge index's reservations would pass the counter ceiling (nothing reserved).
     /// </summary>
@@ -99,9 +99,15 @@ internal static class RedisLedgerScripts
           local reserved = v[2] or '0'
           result[2 * i] = spent
           result[2 * i + 1] = reserved
-          -- BudgetDecision.Evaluate: the first charge that can block and has no headroom left.
-          if blocking < 0 and ARGV[a + 3] == '1' and tonumber(spent) + tonumber(reserved) >= tonumber(ARGV[a + 1]) then
-            blocking = i - 1
+          -- BudgetDecision.Evaluate: the first charge that can block and has no headroom left, or, for a hard cap,
+          -- no room for this request's estimate.
+          local mode = ARGV[a + 3]
+          if blocking < 0 and mode ~= '0' then
+            local committed = tonumber(spent) + tonumber(reserved)
+            local limit = tonumber(ARGV[a + 1])
+            if committed >= limit or (mode == '2' and committed + tonumber(ARGV[a + 2]) > limit) then
+              blocking = i - 1
+            end
           end
         end
         result[1] = blocking

@@ -86,6 +86,94 @@ public abstract class BudgetSemanticsSuite
         Assert.Equal("tight", blocked.BlockingBudget!.Name);
     }
 
+    [Theory]
+    [InlineData(false, 0.40, AdmissionKind.Allowed)]
+    [InlineData(true, 0.40, AdmissionKind.Blocked)]
+    [InlineData(true, 0.30, AdmissionKind.Allowed)]
+    [InlineData(true, 0.31, AdmissionKind.Blocked)]
+    public async Task Hard_cap_admits_only_an_estimate_that_fits_while_a_soft_budget_needs_only_headroom(bool hardCap, decimal estimate, AdmissionKind expected)
+    {
+        await using var h = await Harness.StartAsync(this, $$"""
+            kind: AiBudget
+            metadata: { name: cap }
+            spec: { hardCap: {{(hardCap ? "true" : "false")}}, limit: { amount: 1, unit: usd, period: day } }
+            """);
+
+        await h.SpendAsync(0.70m);
+        var admission = await h.AdmitAsync(estimate: estimate);
+        Assert.Equal(expected, admission.Kind);
+        if (expected == AdmissionKind.Blocked)
+        {
+            Assert.Equal(new CounterState(0.70m, 0m), admission.BlockingCounter);
+            Assert.True(BudgetDecision.WouldExceed(admission.BlockingCharge!, admission.BlockingCounter));
+        }
+        else
+        {
+            // An admitted estimate is held: settled at it, the hard cap is reached exactly, never passed.
+            await h.Guard.SettleAsync(admission, TokenUsage.Zero, estimate);
+            Assert.Equal(0.70m + estimate, await h.SpentAsync("cap"));
+            Assert.True(!hardCap || await h.SpentAsync("cap") <= 1m);
+        }
+    }
+
+    [Fact]
+    public async Task Hard_cap_counts_in_flight_reservations_and_blocks_a_zero_estimate_once_reached()
+    {
+        await using var h = await Harness.StartAsync(this, """
+            kind: AiBudget
+            metadata: { name: cap }
+            spec: { hardCap: true, limit: { amount: 1, unit: usd, period: day } }
+            """);
+
+        var first = await h.AdmitAsync(estimate: 0.6m);
+        var second = await h.AdmitAsync(estimate: 0.6m);
+        var third = await h.AdmitAsync(estimate: 0.4m);
+        Assert.Equal((AdmissionKind.Allowed, AdmissionKind.Blocked, AdmissionKind.Allowed), (first.Kind, second.Kind, third.Kind));
+        Assert.Equal(new CounterState(0m, 0.6m), second.BlockingCounter);
+
+        // Full to the cent: nothing more fits, not even a request that estimates nothing.
+        var empty = await h.AdmitAsync(estimate: 0m);
+        Assert.Equal(AdmissionKind.Blocked, empty.Kind);
+        Assert.False(BudgetDecision.WouldExceed(empty.BlockingCharge!, empty.BlockingCounter));
+    }
+
+    [Fact]
+    public async Task Lower_priority_hard_cap_applies_the_fit_rule_behind_a_first_match_with_headroom()
+    {
+        await using var h = await Harness.StartAsync(this, """
+            kind: AiBudget
+            metadata: { name: team-generous }
+            spec: { priority: 100, limit: { amount: 100, unit: usd, period: day } }
+            ---
+            kind: AiBudget
+            metadata: { name: org-hard }
+            spec: { priority: 10, hardCap: true, limit: { amount: 1, unit: usd, period: day } }
+            """);
+
+        await h.SpendAsync(0.7m);
+        var blocked = await h.AdmitAsync(estimate: 0.4m);
+        Assert.Equal(AdmissionKind.Blocked, blocked.Kind);
+        Assert.Equal("org-hard", blocked.BlockingBudget!.Name);
+        Assert.Equal(AdmissionKind.Allowed, (await h.AdmitAsync(estimate: 0.3m)).Kind);
+    }
+
+    [Fact]
+    public async Task Concurrent_reservations_against_a_hard_cap_never_pass_it()
+    {
+        await using var h = await Harness.StartAsync(this, """
+            kind: AiBudget
+            metadata: { name: cap }
+            spec: { hardCap: true, limit: { amount: 10, unit: usd, period: day } }
+            """);
+
+        // 512 at once, each reserving $0.03: exactly 333 fit under $10, whatever the interleaving.
+        var admissions = await Task.WhenAll(Enumerable.Range(0, 512).Select(_ => Task.Run(async () => await h.AdmitAsync(estimate: 0.03m))));
+        await Task.WhenAll(admissions.Select(a => h.Guard.SettleAsync(a, TokenUsage.Zero, 0.03m).AsTask()));
+
+        Assert.Equal(333, admissions.Count(a => a.Kind == AdmissionKind.Allowed));
+        Assert.Equal(9.99m, await h.SpentAsync("cap"));
+    }
+
     [Fact]
     public async Task Audit_budget_tracks_but_never_blocks()
     {

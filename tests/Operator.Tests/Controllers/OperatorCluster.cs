@@ -104,7 +104,8 @@ internal sealed class OperatorCluster : IAsyncDisposable
         ["spec"] = new JsonObject
         {
             ["priority"] = 100,
-            ["match"] = new JsonObject { ["namespaces"] = new JsonArray([.. (namespaces ?? []).Select(n => JsonValue.Create(n))]) },
+            // No namespaces given: the field is left out (an empty list is refused by the CRD and the compiler alike).
+            ["match"] = namespaces is null ? new JsonObject() : new JsonObject { ["namespaces"] = new JsonArray([.. namespaces.Select(n => JsonValue.Create(n))]) },
             ["limit"] = new JsonObject { ["amount"] = amount, ["unit"] = "usd", ["period"] = "day" },
             ["alerts"] = new JsonObject { ["thresholds"] = new JsonArray([.. (thresholds ?? [75, 90, 95, 100]).Select(t => JsonValue.Create(t))]) },
         },

@@ -60,6 +60,13 @@ public sealed class CrdSchemaTests
     [InlineData("AiRoutingRule", """{ "spec.route.targets[0].model": null }""", "spec.route.targets[0].model", "is required", true)]
     [InlineData("AiRoutingRule", """{ "spec.route.targets[0].provider": null }""", "spec.route.targets[0].provider", "is required", true)]
     [InlineData("AiRoutingRule", """{ "spec.match.namespaceSelector.matchExpressions[0].key": null }""", "spec.match.namespaceSelector.matchExpressions[0].key", "is required", true)]
+    [InlineData("AiRoutingRule", """{ "spec.route.targets": null }""", "spec.route.targets", "is required", true)]
+    // Lists that must not be empty.
+    [InlineData("AiRoutingRule", """{ "spec.route.targets": [] }""", "spec.route.targets", "must have at least 1 items", true)]
+    [InlineData("AiRoutingRule", """{ "spec.match.models": [] }""", "spec.match.models", "must have at least 1 items", true)]
+    [InlineData("AiBudget", """{ "spec.match.namespaces": [] }""", "spec.match.namespaces", "must have at least 1 items", true)]
+    [InlineData("AiBudget", """{ "spec.match.subjects": [] }""", "spec.match.subjects", "must have at least 1 items", true)]
+    [InlineData("AiBudget", """{ "spec.match.models": [] }""", "spec.match.models", "must have at least 1 items", true)]
     // Amounts and ranges.
     [InlineData("AiBudget", """{ "spec.limit.amount": -5 }""", "spec.limit.amount", "must be greater than 0", true)]
     [InlineData("AiBudget", """{ "spec.limit.amount": 0 }""", "spec.limit.amount", "must be greater than 0", true)]
@@ -118,6 +125,57 @@ public sealed class CrdSchemaTests
         else
         {
             Assert.Empty(compiled);
+        }
+    }
+
+    [Fact]
+    public void Every_list_in_both_crds_refuses_to_be_empty_unless_empty_has_a_meaning()
+    {
+        // Each exception is a list whose empty value means something on purpose; any new list must choose.
+        string[] emptyMeansSomething =
+        [
+            "AiBudget spec.appliesPer", // one shared counter
+            "AiBudget spec.alerts.thresholds", // no alerts
+            "AiBudget spec.match.namespaceSelector.matchExpressions", // no requirement beyond matchLabels
+            "AiBudget spec.match.namespaceSelector.matchExpressions[].values", // Exists/DoesNotExist (a CEL rule covers In/NotIn)
+            "AiBudget status.conditions",
+            "AiRoutingRule spec.match.namespaceSelector.matchExpressions",
+            "AiRoutingRule spec.match.namespaceSelector.matchExpressions[].values",
+            "AiRoutingRule status.conditions",
+        ];
+        var unguarded = new List<string>();
+        foreach (var kind in new[] { "AiBudget", "AiRoutingRule" })
+        {
+            Arrays(CrdFiles.Schema(kind), string.Empty, (path, array) =>
+            {
+                if (array["minItems"] is null)
+                {
+                    unguarded.Add($"{kind} {path}");
+                }
+            });
+        }
+
+        Assert.Equal(emptyMeansSomething.Order(StringComparer.Ordinal), unguarded.Order(StringComparer.Ordinal));
+        Assert.Contains("minItems: 1", File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "crds", "tollgate.io_airoutingrules.yaml")), StringComparison.Ordinal);
+    }
+
+    private static void Arrays(JsonObject schema, string path, Action<string, JsonObject> visit)
+    {
+        if (schema["type"]?.GetValue<string>() == "array")
+        {
+            visit(path, schema);
+            if (schema["items"] is JsonObject items)
+            {
+                Arrays(items, path + "[]", visit);
+            }
+        }
+
+        if (schema["properties"] is JsonObject properties)
+        {
+            foreach (var (name, child) in properties)
+            {
+                Arrays((JsonObject)child!, path.Length == 0 ? name : $"{path}.{name}", visit);
+            }
         }
     }
 

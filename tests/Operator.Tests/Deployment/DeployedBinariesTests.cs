@@ -136,8 +136,40 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
     public async Task Meter_as_the_operator_webhook_injects_it_is_ready()
     {
         var ct = CancellationToken.None;
+        await using var sandbox = new PodSandbox(await AdmittedJobPodAsync("pr-review-28431-7xk2p", ct), system.Api, system.Services);
+        sandbox.Start(SidecarInjector.ContainerName);
+        await sandbox.WaitUntilReadyAsync(SidecarInjector.ContainerName, ct);
+    }
+
+    [Fact]
+    public async Task Meter_as_injected_passes_its_startup_probe_while_redis_is_down_and_turns_ready_when_it_returns()
+    {
+        var ct = CancellationToken.None;
+        var admitted = await AdmittedJobPodAsync("pr-review-28432-9fz1q", ct);
+        await using var sandbox = new PodSandbox(admitted, system.Api, system.Services);
+        await system.Redis.KillAsync();
+        try
+        {
+            // The kubelet starts the job's containers once the sidecar's startup probe passes: a ledger outage must not hold them.
+            sandbox.Start(SidecarInjector.ContainerName);
+            await sandbox.WaitUntilProbePassesAsync(SidecarInjector.ContainerName, "startupProbe", ct);
+            var readiness = await sandbox.ProbeAsync(SidecarInjector.ContainerName, "readinessProbe", ct);
+            Assert.Equal((503, "ledger redis cannot record spend\n"), readiness);
+        }
+        finally
+        {
+            await system.Redis.RestartAsync();
+        }
+
+        await sandbox.WaitUntilReadyAsync(SidecarInjector.ContainerName, ct);
+        Assert.Equal((200, "ready\n"), await sandbox.ProbeAsync(SidecarInjector.ContainerName, "readinessProbe", ct));
+    }
+
+    /// <summary>A job pod as the API server admits it: through the operator's webhook, with its policy ConfigMap written.</summary>
+    private async Task<JsonObject> AdmittedJobPodAsync(string name, CancellationToken ct)
+    {
         var pod = PodManifests.Json(PodManifests.JobPod);
-        pod["metadata"]!["name"] = "pr-review-28431-7xk2p";
+        pod["metadata"]!["name"] = name;
 
         // The API server's call: through the Service named in the webhook configuration, trusting only its caBundle.
         var configuration = system.Api.Get("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", null, "tollgate-pod-meter")!;
@@ -150,9 +182,7 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
 
         // The policy volume is not optional: the kubelet waits for the operator to write it, and so does this test.
         await EventuallyAsync(() => system.Api.Get("", "v1", "configmaps", DeployedSystem.MeteredNamespace, new SidecarOptions().PolicyConfigMapName));
-        await using var sandbox = new PodSandbox(admitted, system.Api, system.Services);
-        sandbox.Start(SidecarInjector.ContainerName);
-        await sandbox.WaitUntilReadyAsync(SidecarInjector.ContainerName, ct);
+        return admitted;
     }
 
     private static JsonObject WebhookServerReview(JsonObject pod) => WebhookServer.Review(pod, DeployedSystem.MeteredNamespace, "uid-deployed-meter");

@@ -20,6 +20,9 @@ public sealed class DeployedSystem : IAsyncLifetime
 
     internal IReadOnlyList<JsonObject> Rendered { get; private set; } = [];
 
+    /// <summary>The Redis behind the <c>tollgate-redis</c> Service; a test that kills it restarts it before it ends.</summary>
+    internal RedisServerFixture Redis => _redis;
+
     internal FakeKubernetesApi Api { get; } = new() { BookmarkInterval = TimeSpan.FromMilliseconds(500) };
 
     internal IReadOnlyDictionary<(string Service, string Namespace, int Port), string> Services { get; private set; } =

@@ -146,14 +146,25 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     }
 
     /// <summary>Polls the container's readinessProbe (HTTP GET) on its mapped port until it answers 200, as the kubelet does.</summary>
-    public async Task WaitUntilReadyAsync(string containerName, CancellationToken cancellationToken)
+    public Task WaitUntilReadyAsync(string containerName, CancellationToken cancellationToken) =>
+        WaitUntilProbePassesAsync(containerName, "readinessProbe", cancellationToken);
+
+    /// <summary>One HTTP GET of the container's <paramref name="probeName"/> (<c>startupProbe</c>, <c>readinessProbe</c>), as the kubelet sends it.</summary>
+    public async Task<(int Status, string Body)> ProbeAsync(string containerName, string probeName, CancellationToken cancellationToken)
     {
-        var container = Container(containerName);
-        var probe = container["readinessProbe"]!["httpGet"]!;
-        var port = probe["port"]!.GetValueKind() == System.Text.Json.JsonValueKind.Number
-            ? Int(probe["port"]!)
-            : Int(container["ports"]!.AsArray().Single(p => Str(p!["name"]) == Str(probe["port"]))!["containerPort"]!);
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{LocalPort(port)}"), Timeout = TimeSpan.FromSeconds(2) };
+        var (client, path) = ProbeClient(containerName, probeName);
+        using (client)
+        {
+            using var response = await client.GetAsync(path, cancellationToken);
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(cancellationToken));
+        }
+    }
+
+    /// <summary>Polls the container's <paramref name="probeName"/> (HTTP GET) on its mapped port until it answers 200, as the kubelet does.</summary>
+    public async Task WaitUntilProbePassesAsync(string containerName, string probeName, CancellationToken cancellationToken)
+    {
+        var (client, path) = ProbeClient(containerName, probeName);
+        using var disposeClient = client;
         var deadline = Stopwatch.StartNew();
         var last = "no answer";
         while (deadline.Elapsed < ReadyTimeout)
@@ -161,7 +172,7 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             Assert.False(_process!.HasExited, $"{containerName} exited with {(_process.HasExited ? _process.ExitCode : 0)} before it was ready:\n{Log}");
             try
             {
-                using var response = await client.GetAsync(Str(probe["path"]), cancellationToken);
+                using var response = await client.GetAsync(path, cancellationToken);
                 if (response.IsSuccessStatusCode)
                 {
                     return;
@@ -178,7 +189,17 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
 
-        Assert.Fail($"{containerName} was not ready within {ReadyTimeout.TotalSeconds} s (last probe: {last}):\n{Log}");
+        Assert.Fail($"{containerName}'s {probeName} did not pass within {ReadyTimeout.TotalSeconds} s (last probe: {last}):\n{Log}");
+    }
+
+    private (HttpClient Client, string Path) ProbeClient(string containerName, string probeName)
+    {
+        var container = Container(containerName);
+        var probe = container[probeName]!["httpGet"]!;
+        var port = probe["port"]!.GetValueKind() == System.Text.Json.JsonValueKind.Number
+            ? Int(probe["port"]!)
+            : Int(container["ports"]!.AsArray().Single(p => Str(p!["name"]) == Str(probe["port"]))!["containerPort"]!);
+        return (new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{LocalPort(port)}"), Timeout = TimeSpan.FromSeconds(2) }, Str(probe["path"]));
     }
 
     public async ValueTask DisposeAsync()

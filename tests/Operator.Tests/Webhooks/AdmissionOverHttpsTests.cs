@@ -123,12 +123,13 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Sidecar_is_gated_on_readyz_and_runs_locked_down()
+    public async Task Sidecar_is_gated_on_startupz_reports_readyz_and_runs_locked_down()
     {
         var pod = await AdmitAsync(PodManifests.JobPod);
         var sidecar = pod.Spec.InitContainers[0];
 
-        Assert.Equal(("/readyz", "9464"), (sidecar.StartupProbe.HttpGet.Path, sidecar.StartupProbe.HttpGet.Port.Value));
+        // The start of the job's containers waits for the meter to serve, not for the ledger (issue 16, item 7).
+        Assert.Equal(("/startupz", "9464"), (sidecar.StartupProbe.HttpGet.Path, sidecar.StartupProbe.HttpGet.Port.Value));
         Assert.Equal(("/readyz", "9464"), (sidecar.ReadinessProbe.HttpGet.Path, sidecar.ReadinessProbe.HttpGet.Port.Value));
         var security = sidecar.SecurityContext;
         Assert.True(security.RunAsNonRoot);
