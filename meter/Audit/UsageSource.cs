@@ -33,13 +33,13 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
 
     public long Length { get; private set; }
 
-    public static bool IsRedis(string location) => location.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
+    public static bool IsRedis(string location) => location.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || location.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase);
 
     public async IAsyncEnumerable<UsageEvent> ReadAsync(DateTimeOffset? from, DateTimeOffset? to, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         if (IsRedis(location))
         {
-            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location), TimeProvider.System, cancellationToken);
+            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location) with { Access = RedisLedgerAccess.Read }, TimeProvider.System, cancellationToken);
             var stream = RedisUsageStream.Reader(ledger, TimeProvider.System);
             await foreach (var e in stream.ReadRangeAsync(from ?? DateTimeOffset.MinValue, to ?? DateTimeOffset.MaxValue, cancellationToken))
             {
