@@ -165,6 +165,9 @@ public sealed class RedisLedger : IBudgetLedger
             TieBreaker = string.Empty,
             ConfigurationChannel = string.Empty,
 
+            // CONFIG GET (the client's probe of server settings) would also read replication passwords, so no user has it.
+            CommandMap = CommandMap.Create(new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "CONFIG" }, available: false),
+
             // Fail commands at once while disconnected: a queued reserve would hold the request for the whole timeout.
             BacklogPolicy = BacklogPolicy.FailFast,
 
