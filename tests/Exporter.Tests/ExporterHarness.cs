@@ -27,7 +27,7 @@ internal sealed class ExporterHarness : IAsyncDisposable
     public HttpClient Client { get; }
 
     public static async Task<ExporterHarness> StartAsync(string ledger, string? policy = null, string? directory = null, TimeProvider? time = null,
-        int maxLabelValues = ExporterOptions.DefaultMaxLabelValues)
+        int maxLabelValues = ExporterOptions.DefaultMaxLabelValues, Func<ExporterOptions, ExporterOptions>? configure = null)
     {
         directory ??= System.IO.Directory.CreateTempSubdirectory("tollgate-exporter-").FullName;
         var tokenFile = Path.Combine(directory, "token");
@@ -39,11 +39,12 @@ internal sealed class ExporterHarness : IAsyncDisposable
             await File.WriteAllTextAsync(policyPath, policy);
         }
 
+        var options = new ExporterOptions
+        {
+            Listen = "127.0.0.1:0", Ledger = ledger, PolicyPath = policyPath, TokenFile = tokenFile, PollInterval = TimeSpan.FromMilliseconds(50), MaxLabelValues = maxLabelValues,
+        };
         var app = await ExporterApp.CreateAsync(
-            new ExporterOptions
-            {
-                Listen = "127.0.0.1:0", Ledger = ledger, PolicyPath = policyPath, TokenFile = tokenFile, PollInterval = TimeSpan.FromMilliseconds(50), MaxLabelValues = maxLabelValues,
-            },
+            configure?.Invoke(options) ?? options,
             time,
             LogLevel.Warning);
         await app.StartAsync();
