@@ -11,6 +11,25 @@ public sealed record ExporterOptions
     /// <summary>The shared ledger, <c>redis://host:port[/db]</c> (required).</summary>
     public string Ledger { get; init; } = string.Empty;
 
+    /// <summary>The Redis ledger's ACL user (tollgate-exporter in a cluster), unless the address names it.</summary>
+    public string? LedgerUser { get; init; }
+
+    /// <summary>A file holding the Redis ledger's password.</summary>
+    public string? LedgerPasswordFile { get; init; }
+
+    /// <summary>PEM certificate authorities a <c>rediss://</c> ledger's certificate must chain to.</summary>
+    public string? LedgerCaPath { get; init; }
+
+    /// <summary>PEM client certificate for a <c>rediss://</c> ledger.</summary>
+    public string? LedgerCertificatePath { get; init; }
+
+    /// <summary>PEM key of <see cref="LedgerCertificatePath"/>, unless that file holds it.</summary>
+    public string? LedgerKeyPath { get; init; }
+
+    /// <summary>The Redis ledger as the command line names it.</summary>
+    public Tollgate.Core.Ledger.Redis.RedisLedgerSettings LedgerSettings =>
+        new(Ledger, LedgerUser, LedgerPasswordFile, LedgerCaPath, LedgerCertificatePath, LedgerKeyPath);
+
     /// <summary>AiBudget/AiRoutingRule YAML (file or folder) for budget limits; reloaded when it changes.</summary>
     public string? PolicyPath { get; init; }
 

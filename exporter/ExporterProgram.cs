@@ -11,7 +11,12 @@ namespace Tollgate.Exporter;
 public static class ExporterProgram
 {
     private static readonly Option<string> Listen = new("--listen") { Description = "Endpoint host:port for /metrics, /api/v1/usage, /healthz, /readyz.", DefaultValueFactory = _ => "0.0.0.0:9465" };
-    private static readonly Option<string> Ledger = new("--ledger") { Description = "The shared Redis ledger, redis://host:port[/db] (required)." };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "The shared Redis ledger, redis[s]://[user@]host:port[/db] (required; put the password in --ledger-password-file)." };
+    private static readonly Option<string?> LedgerUser = new("--ledger-user") { Description = "Redis ACL user of the ledger (tollgate-exporter in a cluster), unless the address names it." };
+    private static readonly Option<string?> LedgerPasswordFile = new("--ledger-password-file") { Description = "File holding the Redis ledger's password (a mounted Secret); never pass a password on the command line." };
+    private static readonly Option<string?> LedgerCa = new("--ledger-ca") { Description = "PEM CA bundle a rediss:// ledger's certificate must chain to (only these are trusted); the certificate must name the ledger's host." };
+    private static readonly Option<string?> LedgerCert = new("--ledger-cert") { Description = "PEM client certificate for a rediss:// ledger that asks for one." };
+    private static readonly Option<string?> LedgerKey = new("--ledger-key") { Description = "PEM key of --ledger-cert, unless that file holds it." };
     private static readonly Option<string?> Policy = new("--policy") { Description = "AiBudget YAML file or folder, for budget limits and gauges." };
     private static readonly Option<string?> TokenFile = new("--token-file") { Description = "File with the bearer token the usage export API requires (disabled without)." };
     private static readonly Option<string> Consumer = new("--consumer") { Description = "Name in the usage stream's consumer group.", DefaultValueFactory = _ => "exporter-0" };
@@ -29,7 +34,7 @@ public static class ExporterProgram
         }
 
         var root = new RootCommand("Tollgate exporter: the cluster's AI token usage, cost and budgets as Prometheus series, and a usage export API.");
-        foreach (var option in new Option[] { Listen, Ledger, Policy, TokenFile, Consumer, MaxLabelValues })
+        foreach (var option in new Option[] { Listen, Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey, Policy, TokenFile, Consumer, MaxLabelValues })
         {
             root.Options.Add(option);
         }
@@ -64,6 +69,11 @@ public static class ExporterProgram
         {
             Listen = result.GetValue(Listen)!,
             Ledger = result.GetValue(Ledger)!,
+            LedgerUser = result.GetValue(LedgerUser),
+            LedgerPasswordFile = result.GetValue(LedgerPasswordFile),
+            LedgerCaPath = result.GetValue(LedgerCa),
+            LedgerCertificatePath = result.GetValue(LedgerCert),
+            LedgerKeyPath = result.GetValue(LedgerKey),
             PolicyPath = result.GetValue(Policy),
             TokenFile = result.GetValue(TokenFile),
             ConsumerName = result.GetValue(Consumer)!,
@@ -100,7 +110,9 @@ public static class ExporterProgram
 
         try
         {
-            _ = RedisLedgerAddress.Parse(ledger);
+            _ = new RedisLedgerSettings(
+                ledger, result.GetValue(LedgerUser), result.GetValue(LedgerPasswordFile), result.GetValue(LedgerCa), result.GetValue(LedgerCert), result.GetValue(LedgerKey))
+                .ToOptions(RedisLedgerAccess.Read);
         }
         catch (FormatException ex)
         {

@@ -43,8 +43,31 @@ public sealed record MeterOptions
 
     public const string DefaultLedger = DataDirectory + "/ledger.jsonl";
 
-    /// <summary>True for a <c>redis://</c> ledger address.</summary>
-    public static bool IsRedisLedger(string ledger) => ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
+    /// <summary>True for a <c>redis://</c> or <c>rediss://</c> ledger address.</summary>
+    public static bool IsRedisLedger(string ledger) =>
+        ledger.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || ledger.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The Redis ledger's ACL user, when the address names none (<c>--ledger-user</c>).</summary>
+    public string? LedgerUser { get; init; }
+
+    /// <summary>A file holding the Redis ledger's password (<c>--ledger-password-file</c>), so it shows in no process listing.</summary>
+    public string? LedgerPasswordFile { get; init; }
+
+    /// <summary>PEM certificate authorities the <c>rediss://</c> ledger's certificate must chain to (<c>--ledger-ca</c>).</summary>
+    public string? LedgerCaPath { get; init; }
+
+    /// <summary>PEM client certificate for a <c>rediss://</c> ledger that asks for one (<c>--ledger-cert</c>).</summary>
+    public string? LedgerCertificatePath { get; init; }
+
+    /// <summary>PEM key of <see cref="LedgerCertificatePath"/>, unless that file holds it (<c>--ledger-key</c>).</summary>
+    public string? LedgerKeyPath { get; init; }
+
+    /// <summary>The Redis ledger as the command line names it.</summary>
+    public Tollgate.Core.Ledger.Redis.RedisLedgerSettings LedgerSettings =>
+        new(Ledger, LedgerUser, LedgerPasswordFile, LedgerCaPath, LedgerCertificatePath, LedgerKeyPath);
+
+    /// <summary>The ledger as it may be printed: a Redis address's password masked.</summary>
+    public string PrintableLedger => Tollgate.Core.Ledger.Redis.RedisLedgerAddress.Redact(Ledger);
 
     /// <summary>Tags every request must carry. Default team, repo, pipeline.</summary>
     public IReadOnlyList<string> RequiredTags { get; init; } = ["team", "repo", "pipeline"];

@@ -47,7 +47,7 @@ public static class MeterProgram
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            await error.WriteLineAsync($"tollgate-meter: --ledger {options.Ledger}: {ex.Message}");
+            await error.WriteLineAsync($"tollgate-meter: --ledger {options.PrintableLedger}: {ex.Message}");
             return ExitConfiguration;
         }
 

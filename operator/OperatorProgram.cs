@@ -74,16 +74,14 @@ public static class OperatorProgram
             return ("--ledger: required (redis://host:port[/db]; or env Tollgate__Ledger__Address)", ProgramExit.Usage);
         }
 
-        if (!flags.ContainsKey(OperatorCommandLine.LedgerKey))
+        try
         {
-            try
-            {
-                _ = RedisLedgerAddress.Parse(ledger);
-            }
-            catch (FormatException ex)
-            {
-                return ($"Tollgate__Ledger__Address: {ex.Message}", ProgramExit.Configuration);
-            }
+            // Reads the password and certificate files too, so a missing Secret fails the start, not the first status read.
+            _ = OperatorRunner.LedgerSettings(configuration).ToOptions(RedisLedgerAccess.Read);
+        }
+        catch (FormatException ex)
+        {
+            return ($"{(flags.ContainsKey(OperatorCommandLine.LedgerKey) ? "--ledger" : "Tollgate__Ledger__Address")}: {ex.Message}", ProgramExit.Configuration);
         }
 
         try

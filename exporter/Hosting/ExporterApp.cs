@@ -37,7 +37,7 @@ public sealed class ExporterApp : IAsyncDisposable
             throw new ArgumentException($"--listen: {error}", nameof(options));
         }
 
-        var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(options.Ledger), time, cancellationToken);
+        var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.Read);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(ExporterApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
         Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
@@ -49,6 +49,13 @@ public sealed class ExporterApp : IAsyncDisposable
             kestrel.Listen(endpoint);
         });
 
+        // The ledger logs (a refused user, a lost connection) for the process's lifetime, through the host's logging.
+        var ledgerLogging = LoggerFactory.Create(logging =>
+        {
+            Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(logging);
+            logging.SetMinimumLevel(minimumLogLevel);
+        });
+        var ledger = await RedisLedger.ConnectAsync(ledgerOptions, time, ledgerLogging.CreateLogger<RedisLedger>(), cancellationToken);
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(time);

@@ -54,7 +54,7 @@ internal static partial class OpenCostPlugin
         }
 
         var time = TimeProvider.System;
-        var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(config.Ledger!), time, CancellationToken.None);
+        var ledger = await RedisLedger.ConnectAsync(config.LedgerSettings.ToOptions(RedisLedgerAccess.Read), time, CancellationToken.None);
         await using (ledger)
         {
             var app = Build(config, ledger, time);

@@ -17,6 +17,30 @@ internal sealed record OpenCostPluginConfig
     [JsonPropertyName("ledger")]
     public string? Ledger { get; init; }
 
+    /// <summary>The ledger's Redis ACL user (<c>tollgate-exporter</c> in a cluster), as the exporter's <c>--ledger-user</c>.</summary>
+    [JsonPropertyName("ledgerUser")]
+    public string? LedgerUser { get; init; }
+
+    /// <summary>A file holding the ledger's password, as the exporter's <c>--ledger-password-file</c>; never put the password in this config.</summary>
+    [JsonPropertyName("ledgerPasswordFile")]
+    public string? LedgerPasswordFile { get; init; }
+
+    /// <summary>PEM CA bundle for a <c>rediss://</c> ledger, as <c>--ledger-ca</c>.</summary>
+    [JsonPropertyName("ledgerCa")]
+    public string? LedgerCa { get; init; }
+
+    /// <summary>PEM client certificate for a <c>rediss://</c> ledger, as <c>--ledger-cert</c>.</summary>
+    [JsonPropertyName("ledgerCert")]
+    public string? LedgerCert { get; init; }
+
+    /// <summary>PEM key of <see cref="LedgerCert"/>, as <c>--ledger-key</c>.</summary>
+    [JsonPropertyName("ledgerKey")]
+    public string? LedgerKey { get; init; }
+
+    /// <summary>The ledger connection this config names.</summary>
+    [JsonIgnore]
+    public RedisLedgerSettings LedgerSettings => new(Ledger ?? string.Empty, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey);
+
     /// <summary>FOCUS billing currency of every response. Only USD: the meters price in US dollars and nothing here converts.</summary>
     [JsonPropertyName("currency")]
     public string Currency { get; init; } = "USD";
@@ -42,14 +66,14 @@ internal sealed record OpenCostPluginConfig
             throw new InvalidDataException($"{path}: not a valid config ({ex.Message})", ex);
         }
 
-        if (config?.Ledger is not { Length: > 0 } ledger)
+        if (config?.Ledger is not { Length: > 0 })
         {
             throw new InvalidDataException($"{path}: \"ledger\" is required (redis://host:port[/db])");
         }
 
         try
         {
-            _ = RedisLedgerAddress.Parse(ledger);
+            _ = config.LedgerSettings.ToOptions(RedisLedgerAccess.Read);
         }
         catch (FormatException ex)
         {

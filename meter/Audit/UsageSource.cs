@@ -35,13 +35,13 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
 
     public long Length { get; private set; }
 
-    public static bool IsRedis(string location) => location.StartsWith("redis://", StringComparison.OrdinalIgnoreCase);
+    public static bool IsRedis(string location) => location.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || location.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase);
 
     public async IAsyncEnumerable<UsageEvent> ReadAsync(DateTimeOffset? from, DateTimeOffset? to, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         if (IsRedis(location))
         {
-            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location), _time, cancellationToken);
+            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location) with { Access = RedisLedgerAccess.Read }, _time, cancellationToken);
             var stream = RedisUsageStream.Reader(ledger, _time);
             // Refused entries are reported like malformed lines, with the stream entry id in place of a line number.
             await foreach (var e in stream.ReadRangeAsync(from ?? DateTimeOffset.MinValue, to ?? DateTimeOffset.MaxValue, cancellationToken,

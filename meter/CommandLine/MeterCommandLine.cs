@@ -17,7 +17,12 @@ internal static class MeterCommandLine
     private static readonly Option<string?> Pricing = new("--pricing") { Description = "Pricing catalog YAML replacing the embedded one." };
     private static readonly Option<string[]> Upstream = new("--upstream") { Description = "Provider upstream, provider=url (repeatable), e.g. openai=http://127.0.0.1:9000." };
     private static readonly Option<string?> UpstreamCa = new("--upstream-ca") { Description = "PEM bundle of CAs trusted for upstream TLS, besides the system trust store." };
-    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis://host:port[/db].", DefaultValueFactory = _ => MeterOptions.DefaultLedger };
+    private static readonly Option<string> Ledger = new("--ledger") { Description = "Embedded ledger journal path, 'memory', or a shared Redis ledger redis[s]://[user@]host:port[/db] (put the password in --ledger-password-file).", DefaultValueFactory = _ => MeterOptions.DefaultLedger };
+    private static readonly Option<string?> LedgerUser = new("--ledger-user") { Description = "Redis ACL user of the shared ledger (tollgate-meter in a cluster), unless the address names it." };
+    private static readonly Option<string?> LedgerPasswordFile = new("--ledger-password-file") { Description = "File holding the Redis ledger's password (a mounted Secret); never pass a password on the command line." };
+    private static readonly Option<string?> LedgerCa = new("--ledger-ca") { Description = "PEM CA bundle a rediss:// ledger's certificate must chain to (only these are trusted); the certificate must name the ledger's host." };
+    private static readonly Option<string?> LedgerCert = new("--ledger-cert") { Description = "PEM client certificate for a rediss:// ledger that asks for one." };
+    private static readonly Option<string?> LedgerKey = new("--ledger-key") { Description = "PEM key of --ledger-cert, unless that file holds it." };
     private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool; .tollgate/usage.spool for Redis)." };
     private static readonly Option<string> SecretsDir = new("--secrets-dir") { Description = "Folder of routing rules' API key Secrets, as <dir>/<secret>/<key>.", DefaultValueFactory = _ => "/etc/tollgate/secrets" };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
@@ -129,16 +134,22 @@ internal static class MeterCommandLine
         }
 
         var ledger = result.GetValue(Ledger)!;
+        var ledgerSettings = new RedisLedgerSettings(
+            ledger, result.GetValue(LedgerUser), result.GetValue(LedgerPasswordFile), result.GetValue(LedgerCa), result.GetValue(LedgerCert), result.GetValue(LedgerKey));
         if (MeterOptions.IsRedisLedger(ledger))
         {
             try
             {
-                _ = RedisLedgerAddress.Parse(ledger);
+                _ = ledgerSettings.ToOptions(RedisLedgerAccess.ReadWrite);
             }
             catch (FormatException ex)
             {
                 return (null, $"--ledger: {ex.Message}");
             }
+        }
+        else if (ledgerSettings is { User: not null } or { PasswordFile: not null } or { CaFile: not null } or { CertificateFile: not null } or { KeyFile: not null })
+        {
+            return (null, "--ledger-user, --ledger-password-file, --ledger-ca, --ledger-cert and --ledger-key apply to a Redis ledger (redis:// or rediss://) only");
         }
 
         var allowUnmetered = result.GetValue(AllowUnmetered) ?? [];
@@ -170,6 +181,11 @@ internal static class MeterCommandLine
             Upstreams = upstreams,
             UpstreamCaPath = upstreamCa,
             Ledger = ledger,
+            LedgerUser = ledgerSettings.User,
+            LedgerPasswordFile = ledgerSettings.PasswordFile,
+            LedgerCaPath = ledgerSettings.CaFile,
+            LedgerCertificatePath = ledgerSettings.CertificateFile,
+            LedgerKeyPath = ledgerSettings.KeyFile,
             SpoolPath = result.GetValue(Spool),
             SecretsDirectory = result.GetValue(SecretsDir)!,
             RequiredTags = [.. result.GetValue(RequiredTags)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
@@ -189,7 +205,7 @@ internal static class MeterCommandLine
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
         {
             root.Options.Add(option);
         }

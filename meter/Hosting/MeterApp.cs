@@ -52,7 +52,7 @@ public sealed class MeterApp : IAsyncDisposable
         var time = settings.Time ?? TimeProvider.System;
         var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
         var initialPolicy = PolicyReloader.LoadInitial(options);
-        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, time, cancellationToken);
+        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, time, settings.MinimumLogLevel, cancellationToken);
         var spoolPath = options.SpoolPath ?? options.Ledger switch
         {
             "memory" => null,
@@ -160,7 +160,7 @@ public sealed class MeterApp : IAsyncDisposable
         return new MeterApp(app, ledger);
     }
 
-    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, TimeProvider time, LogLevel minimumLogLevel, CancellationToken cancellationToken)
     {
         if (options.Ledger == "memory")
         {
@@ -170,7 +170,13 @@ public sealed class MeterApp : IAsyncDisposable
         if (MeterOptions.IsRedisLedger(options.Ledger))
         {
             // Does not wait for Redis: a meter that starts during an outage serves (per failure policy) and turns ready when it connects.
-            return await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(options.Ledger), time, cancellationToken);
+            // The ledger outlives this call and logs for the process's lifetime (a refused user, a lost connection), before the host's logging exists.
+            var loggerFactory = LoggerFactory.Create(logging =>
+            {
+                Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(logging);
+                logging.SetMinimumLevel(minimumLogLevel);
+            });
+            return await RedisLedger.ConnectAsync(options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite), time, loggerFactory.CreateLogger<RedisLedger>(), cancellationToken);
         }
 
         return EmbeddedLedger.Open(options.Ledger, time);
@@ -194,7 +200,7 @@ public sealed class MeterApp : IAsyncDisposable
         var logger = Services.GetRequiredService<ILogger<MeterApp>>();
         if (logger.IsEnabled(LogLevel.Information))
         {
-            Log.Listening(logger, ProxyUri.ToString(), AdminUri.ToString(), Services.GetRequiredService<MeterOptions>().Ledger);
+            Log.Listening(logger, ProxyUri.ToString(), AdminUri.ToString(), Services.GetRequiredService<MeterOptions>().PrintableLedger);
         }
     }
 

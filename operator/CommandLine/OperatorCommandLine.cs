@@ -16,8 +16,18 @@ namespace Tollgate.Operator.CommandLine;
 internal static class OperatorCommandLine
 {
     public const string LedgerKey = "Tollgate:Ledger:Address";
+    public const string LedgerUserKey = "Tollgate:Ledger:User";
+    public const string LedgerPasswordFileKey = "Tollgate:Ledger:PasswordFile";
+    public const string LedgerCaKey = "Tollgate:Ledger:CaFile";
+    public const string LedgerCertificateKey = "Tollgate:Ledger:CertificateFile";
+    public const string LedgerKeyKey = "Tollgate:Ledger:KeyFile";
 
     private static readonly Option<string?> Ledger = new("--ledger") { Description = "The shared Redis ledger AiBudget status is read from, redis://host:port[/db] (required; or env Tollgate__Ledger__Address)." };
+    private static readonly Option<string?> LedgerUser = new("--ledger-user") { Description = "Redis ACL user of the ledger (tollgate-operator in a cluster), unless the address names it (or env Tollgate__Ledger__User)." };
+    private static readonly Option<string?> LedgerPasswordFile = new("--ledger-password-file") { Description = "File holding the Redis ledger's password, a mounted Secret (or env Tollgate__Ledger__PasswordFile)." };
+    private static readonly Option<string?> LedgerCa = new("--ledger-ca") { Description = "PEM CA bundle a rediss:// ledger's certificate must chain to (or env Tollgate__Ledger__CaFile)." };
+    private static readonly Option<string?> LedgerCert = new("--ledger-cert") { Description = "PEM client certificate for a rediss:// ledger (or env Tollgate__Ledger__CertificateFile)." };
+    private static readonly Option<string?> LedgerKeyFile = new("--ledger-key") { Description = "PEM key of --ledger-cert, unless that file holds it (or env Tollgate__Ledger__KeyFile)." };
     private static readonly Option<string?> Namespace = new("--namespace") { Description = "The operator's own namespace: its Lease, webhook Service and Secret live there (default: $POD_NAMESPACE, else tollgate-system)." };
     private static readonly Option<string?> MetricsListen = new("--metrics-listen") { Description = "Endpoint host:port for /metrics, /healthz and /readyz over HTTP (default 0.0.0.0:8080)." };
     private static readonly Option<string?> WebhookListen = new("--webhook-listen") { Description = Default("Endpoint host:port for the pod webhook over HTTPS", $"{new WebhookHostOptions().ListenAddress}:{Format(new WebhookHostOptions().Port)}") };
@@ -59,12 +69,24 @@ internal static class OperatorCommandLine
             settings[LedgerKey] = ledger;
         }
 
+        foreach (var (option, key) in new[] { (LedgerUser, LedgerUserKey), (LedgerPasswordFile, LedgerPasswordFileKey), (LedgerCa, LedgerCaKey), (LedgerCert, LedgerCertificateKey), (LedgerKeyFile, LedgerKeyKey) })
+        {
+            if (result.GetValue(option) is { } value)
+            {
+                settings[key] = value;
+            }
+        }
+
         if (result.GetValue(SidecarLedger) is { } sidecarLedger)
         {
             // The operator does not connect to it, but every injected meter would fail to start: refuse it here.
             try
             {
-                _ = RedisLedgerAddress.Parse(sidecarLedger);
+                // The address is written into every injected pod's spec, where any job could read a password.
+                if (RedisLedgerAddress.Parse(sidecarLedger).Password is not null)
+                {
+                    return (null, $"--sidecar-ledger: {RedisLedgerAddress.Redact(sidecarLedger)} holds a password, which would be written into every injected pod's spec; give the meter's credentials as a Secret instead");
+                }
             }
             catch (FormatException ex)
             {
@@ -132,7 +154,7 @@ internal static class OperatorCommandLine
         var root = new RootCommand(
             "Tollgate operator: runs the AiBudget, AiRoutingRule and namespace controllers and the pod webhook that injects the meter. " +
             "Every setting can also come from a Tollgate__<Section>__<Key> environment variable; a flag given wins.");
-        foreach (var option in new Option[] { Ledger, Namespace, MetricsListen, WebhookListen, LeaderElection, LeaseName, Identity, WebhookService, WebhookSecret, WebhookConfiguration, SidecarImage, SidecarLedger })
+        foreach (var option in new Option[] { Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKeyFile, Namespace, MetricsListen, WebhookListen, LeaderElection, LeaseName, Identity, WebhookService, WebhookSecret, WebhookConfiguration, SidecarImage, SidecarLedger })
         {
             root.Options.Add(option);
         }

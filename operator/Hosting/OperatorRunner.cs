@@ -34,7 +34,7 @@ internal static class OperatorRunner
     public static async Task<int> RunAsync(IConfiguration configuration, CancellationToken cancellationToken = default)
     {
         var options = ReadOptions(configuration);
-        var ledgerAddress = RedisLedgerAddress.Parse(configuration[CommandLine.OperatorCommandLine.LedgerKey]!);
+        var ledgerOptions = LedgerSettings(configuration).ToOptions(RedisLedgerAccess.Read);
 
         using var loggerFactory = LoggerFactory.Create(builder =>
         {
@@ -58,7 +58,7 @@ internal static class OperatorRunner
         var time = TimeProvider.System;
         using var client = new Kubernetes(KubernetesClientConfiguration.BuildDefaultConfig());
         await using IBudgetLedger ledger = await RedisLedger.ConnectAsync(
-            new RedisLedgerOptions { Address = ledgerAddress }, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
+            ledgerOptions, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
         // One SidecarOptions for both: the admission policy's parameters must describe exactly the meter the webhook injects.
         var sidecar = configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions();
         await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar);
@@ -138,4 +138,14 @@ internal static class OperatorRunner
         options.RetryPeriod = election.GetValue("RetryPeriod", options.RetryPeriod);
         return options;
     }
+
+    /// <summary>The ledger as configured (flags or <c>Tollgate__Ledger__*</c>): address, user, password file and TLS files.</summary>
+    internal static RedisLedgerSettings LedgerSettings(IConfiguration configuration) =>
+        new(
+            configuration[CommandLine.OperatorCommandLine.LedgerKey]!,
+            configuration[CommandLine.OperatorCommandLine.LedgerUserKey],
+            configuration[CommandLine.OperatorCommandLine.LedgerPasswordFileKey],
+            configuration[CommandLine.OperatorCommandLine.LedgerCaKey],
+            configuration[CommandLine.OperatorCommandLine.LedgerCertificateKey],
+            configuration[CommandLine.OperatorCommandLine.LedgerKeyKey]);
 }

@@ -78,7 +78,7 @@ public sealed class ExporterProcessTests(RedisServerFixture redis) : IClassFixtu
 
     [Theory]
     [InlineData(new[] { "--listen", "127.0.0.1:0" }, "tollgate-exporter: --ledger: required (redis://host:port[/db])")]
-    [InlineData(new[] { "--ledger", "redis://x:abc" }, "tollgate-exporter: --ledger: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
+    [InlineData(new[] { "--ledger", "redis://x:abc" }, "tollgate-exporter: --ledger: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--max-label-values", "0" }, "tollgate-exporter: --max-label-values: must be positive")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--max-label-values", "-3" }, "tollgate-exporter: --max-label-values: must be positive")]
     [InlineData(new[] { "--frobnicate" }, "tollgate-exporter: Unrecognized command or argument '--frobnicate'.")]

@@ -13,7 +13,7 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--listen", "localhost" }, "tollgate-meter: --listen: expected host:port, e.g. 127.0.0.1:8787 (got \"localhost\")")]
     [InlineData(new[] { "--upstream", "gemini=http://x" }, "tollgate-meter: --upstream: expected anthropic=<url> or openai=<url> (got \"gemini=http://x\")")]
     [InlineData(new[] { "--upstream", "openai=ftp://x" }, "tollgate-meter: --upstream openai: \"ftp://x\" is not an http(s) origin with an optional path prefix")]
-    [InlineData(new[] { "--ledger", "redis://cache:abc" }, "tollgate-meter: --ledger: 'redis://cache:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
+    [InlineData(new[] { "--ledger", "redis://cache:abc" }, "tollgate-meter: --ledger: 'redis://cache:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
     [InlineData(new[] { "--allow-unmetered", "v1/files" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"v1/files\")")]
     [InlineData(new[] { "--allow-unmetered", "/v1/files%2F*" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"/v1/files%2F*\")")]
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]

@@ -58,6 +58,15 @@ public sealed class RedisLedger : IBudgetLedger
 
     private static readonly TimeSpan MinimumCounterTtl = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a ledger whose user was refused asks again (an operator may fix the ACL without restarting us).</summary>
+    private static readonly TimeSpan AccessRecheck = TimeSpan.FromSeconds(5);
+
+    // Probes what the component will do, without changing anything: ZADD XX never adds, and no request id holds a NUL.
+    // KEYS: leases (read-write) or index (read).
+    private static readonly RedisLedgerScript WriteProbe = new("return redis.call('ZADD', KEYS[1], 'XX', '0', ARGV[1])");
+    private static readonly RedisLedgerScript ReadProbe = new("return redis.call('ZCARD', KEYS[1])");
+    private const string ProbeMember = "\0tollgate-access-probe";
+
     private readonly IConnectionMultiplexer _connection;
     private readonly IDatabase _database;
     private readonly RedisLedgerOptions _options;
@@ -70,6 +79,10 @@ public sealed class RedisLedger : IBudgetLedger
     private Task _reclaimRun = Task.CompletedTask;
     private int _reclaiming;
     private int _disposed;
+    private int _checkingAccess;
+    private volatile bool _accessVerified;
+    private string? _accessDenied;
+    private long _accessCheckedAtTicks;
 
     private RedisLedger(IConnectionMultiplexer connection, RedisLedgerOptions options, TimeProvider time, ILogger logger)
     {
@@ -83,13 +96,42 @@ public sealed class RedisLedger : IBudgetLedger
         _indexKey = options.KeyPrefix + "index";
         _connection.ConnectionFailed += OnConnectionFailed;
         _connection.ConnectionRestored += OnConnectionRestored;
-        _reclaimTimer = time.CreateTimer(static state => ((RedisLedger)state!).StartReclaim(), this, options.ReclaimInterval, options.ReclaimInterval);
+        // Only meters reclaim: the exporter's and operator's users may not write, and one reclaimer per meter is plenty.
+        var reclaim = options.Access == RedisLedgerAccess.ReadWrite ? options.ReclaimInterval : Timeout.InfiniteTimeSpan;
+        _reclaimTimer = time.CreateTimer(static state => ((RedisLedger)state!).StartReclaim(), this, reclaim, reclaim);
     }
 
     public string Name => "redis";
 
-    /// <summary>True while the connection to Redis is up.</summary>
-    public bool IsReady => _connection.IsConnected;
+    /// <summary>
+    /// True while the connection to Redis is up and the server let this ledger's user do what its
+    /// <see cref="RedisLedgerOptions.Access"/> needs (checked once per connection, and again every few seconds while refused).
+    /// </summary>
+    public bool IsReady
+    {
+        get
+        {
+            if (!_connection.IsConnected)
+            {
+                return false;
+            }
+
+            if (_accessVerified)
+            {
+                return true;
+            }
+
+            if (_time.GetUtcNow().UtcTicks - Volatile.Read(ref _accessCheckedAtTicks) >= AccessRecheck.Ticks)
+            {
+                _ = CheckAccessAsync();
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Why Redis refused this ledger's user, or null (connected and allowed, or not connected at all).</summary>
+    public string? AccessDenied => Volatile.Read(ref _accessDenied);
 
     public RedisLedgerOptions Options => _options;
 
@@ -118,6 +160,14 @@ public sealed class RedisLedger : IBudgetLedger
             DefaultDatabase = options.Address.Database,
             ClientName = "tollgate-ledger",
 
+            // Least privilege: the client's tie-breaker key and its configuration channel (pub/sub) are features the
+            // ledger's ACL users are not granted, so the client must not ask for them.
+            TieBreaker = string.Empty,
+            ConfigurationChannel = string.Empty,
+
+            // CONFIG GET (the client's probe of server settings) would also read replication passwords, so no user has it.
+            CommandMap = CommandMap.Create(new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "CONFIG" }, available: false),
+
             // Fail commands at once while disconnected: a queued reserve would hold the request for the whole timeout.
             BacklogPolicy = BacklogPolicy.FailFast,
 
@@ -125,6 +175,7 @@ public sealed class RedisLedger : IBudgetLedger
             ReconnectRetryPolicy = new ExponentialRetry(250, 5_000),
         };
         configuration.EndPoints.Add(options.Address.Host, options.Address.Port);
+        RedisLedgerTls.Apply(configuration, options);
 
         var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
         ConnectionMultiplexer connection;
@@ -138,7 +189,13 @@ public sealed class RedisLedger : IBudgetLedger
             throw;
         }
 
-        return new RedisLedger(connection, options, time, logger);
+        var ledger = new RedisLedger(connection, options, time, logger);
+        if (connection.IsConnected)
+        {
+            await ledger.CheckAccessAsync();
+        }
+
+        return ledger;
     }
 
     /// <summary>
@@ -416,9 +473,68 @@ public sealed class RedisLedger : IBudgetLedger
         }
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) =>
-        RedisLedgerLog.ConnectionLost(_logger, _options.Address, e.FailureType.ToString());
+    /// <summary>
+    /// Runs the probe of <see cref="RedisLedgerOptions.Access"/>: a meter's user must be able to run scripts that write
+    /// the leases, a reader's to run scripts that read the index. A refusal is logged once and makes the ledger not ready.
+    /// </summary>
+    private async Task CheckAccessAsync()
+    {
+        if (Interlocked.Exchange(ref _checkingAccess, 1) == 1)
+        {
+            return;
+        }
 
-    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) =>
+        try
+        {
+            Volatile.Write(ref _accessCheckedAtTicks, _time.GetUtcNow().UtcTicks);
+            var write = _options.Access == RedisLedgerAccess.ReadWrite;
+            await EvaluateAsync(write ? WriteProbe : ReadProbe, [write ? _leasesKey : _indexKey], write ? [ProbeMember] : [], _disposing.Token);
+            _accessVerified = true;
+            if (Interlocked.Exchange(ref _accessDenied, null) is not null)
+            {
+                RedisLedgerLog.AccessGranted(_logger, _options.Address);
+            }
+        }
+        catch (LedgerAccessDeniedException ex)
+        {
+            _accessVerified = false;
+            if (Interlocked.Exchange(ref _accessDenied, ex.Message) is null)
+            {
+                RedisLedgerLog.AccessDenied(_logger, _options.Address, _options.Address.User ?? "default", _options.Access.ToString(), ex.Message);
+            }
+        }
+        catch (LedgerUnavailableException)
+        {
+            // Lost again before the probe ran; the next restore or readiness check probes again.
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            Volatile.Write(ref _checkingAccess, 0);
+        }
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        _accessVerified = false;
+        if (e.FailureType == ConnectionFailureType.AuthenticationFailure)
+        {
+            RedisLedgerLog.AuthenticationFailed(_logger, _options.Address, _options.Address.User ?? "default");
+        }
+        else
+        {
+            RedisLedgerLog.ConnectionLost(_logger, _options.Address, e.FailureType.ToString());
+        }
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
         RedisLedgerLog.ConnectionRestored(_logger, _options.Address);
+        _ = CheckAccessAsync();
+    }
 }

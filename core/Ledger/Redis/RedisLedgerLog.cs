@@ -16,6 +16,15 @@ internal static partial class RedisLedgerLog
     [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "Skipped reclaiming expired reservations: {Reason}")]
     public static partial void ReclaimSkipped(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 106, Level = LogLevel.Error, Message = "The Redis ledger at {Address} refused the credentials of user {User}: check the ledger user and password file")]
+    public static partial void AuthenticationFailed(ILogger logger, RedisLedgerAddress address, string user);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Error, Message = "The Redis ledger at {Address} refused user {User} the {Access} access this component needs (wrong user for this component, or an ACL that lacks it); not ready: {Reason}")]
+    public static partial void AccessDenied(ILogger logger, RedisLedgerAddress address, string user, string access, string reason);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "The Redis ledger at {Address} now grants this component's access")]
+    public static partial void AccessGranted(ILogger logger, RedisLedgerAddress address);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Failed to reclaim expired reservations in the Redis ledger")]
     public static partial void ReclaimFailed(ILogger logger, Exception exception);
 }

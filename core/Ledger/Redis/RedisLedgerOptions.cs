@@ -5,8 +5,27 @@ public sealed record RedisLedgerOptions
 {
     public const string DefaultKeyPrefix = "tollgate:{default}:";
 
-    /// <summary>The Redis server (see <see cref="RedisLedgerAddress.Parse"/>).</summary>
+    /// <summary>The Redis server, and the user and password to authenticate with (see <see cref="RedisLedgerAddress.Parse"/>).</summary>
     public required RedisLedgerAddress Address { get; init; }
+
+    /// <summary>
+    /// PEM file of the certificate authorities the server's certificate must chain to (<c>rediss://</c> only). When set,
+    /// only these are trusted, not the system's roots; the certificate must name the address's host either way.
+    /// </summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>PEM certificate presented to a server that asks for one (<c>rediss://</c> only).</summary>
+    public string? ClientCertificateFile { get; init; }
+
+    /// <summary>PEM private key of <see cref="ClientCertificateFile"/>; null when that file holds the key too.</summary>
+    public string? ClientKeyFile { get; init; }
+
+    /// <summary>
+    /// What the component needs: <see cref="RedisLedgerAccess.ReadWrite"/> (meters: reserve, settle, reclaim) or
+    /// <see cref="RedisLedgerAccess.Read"/> (exporter, operator, tools: snapshots and the stream). The ledger checks on
+    /// every connect that its user may do it, and is not ready until then.
+    /// </summary>
+    public RedisLedgerAccess Access { get; init; } = RedisLedgerAccess.ReadWrite;
 
     /// <summary>
     /// Starts every key. It must hold a Redis Cluster hash tag (<c>{…}</c>), which puts every key of one ledger in one
@@ -44,9 +63,12 @@ public sealed record RedisLedgerOptions
     /// </summary>
     public TimeSpan SettledRetention { get; init; } = TimeSpan.FromDays(3);
 
-    /// <summary>Options with defaults for a <c>redis://host[:port][/db]</c> address.</summary>
+    /// <summary>Options with defaults for a <c>redis[s]://[user[:password]@]host[:port][/db]</c> address.</summary>
     /// <exception cref="FormatException">The address is malformed.</exception>
     public static RedisLedgerOptions FromUrl(string url) => new() { Address = RedisLedgerAddress.Parse(url) };
+
+    /// <summary>Printed instead of the options' members, so that no log line built from them can carry the password.</summary>
+    public override string ToString() => Address.ToString();
 
     /// <exception cref="ArgumentException">An option is out of range; the message names it.</exception>
     internal void Validate()
@@ -58,6 +80,17 @@ public sealed record RedisLedgerOptions
             throw new ArgumentException(
                 $"The Redis ledger key prefix '{KeyPrefix}' needs a non-empty hash tag such as '{DefaultKeyPrefix}', so that every ledger key lands in one Redis Cluster slot.",
                 nameof(KeyPrefix));
+        }
+
+        if (!Address.Tls && (CaFile ?? ClientCertificateFile ?? ClientKeyFile) is not null)
+        {
+            throw new ArgumentException(
+                $"A CA file or client certificate for the Redis ledger needs TLS: write the address {Address} as rediss://.", nameof(Address));
+        }
+
+        if (ClientKeyFile is not null && ClientCertificateFile is null)
+        {
+            throw new ArgumentException("A client key for the Redis ledger needs its client certificate file.", nameof(ClientKeyFile));
         }
 
         Positive(LeaseDuration, nameof(LeaseDuration));

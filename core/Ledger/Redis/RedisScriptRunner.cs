@@ -49,11 +49,17 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
         {
             throw new LedgerUnavailableException($"{what} did not answer in time: {ex.Message}", ex);
         }
+        catch (RedisServerException ex) when (IsDenied(ex))
+        {
+            throw new LedgerAccessDeniedException($"{what} refused the command: {ex.Message}", ex);
+        }
         catch (RedisServerException ex) when (IsUnavailable(ex))
         {
             throw new LedgerUnavailableException($"{what} cannot serve requests: {ex.Message}", ex);
         }
     }
+
+    private static readonly string[] DeniedPrefixes = ["NOPERM", "NOAUTH", "WRONGPASS"];
 
     private static readonly string[] UnavailablePrefixes = ["LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"];
 
@@ -61,7 +67,16 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
     /// A server loading its data, running a long script, just demoted to replica, or out of memory: transient, not a bug.
     /// The error code is the whole first word (BUSY is transient, BUSYGROUP is not).
     /// </summary>
-    public static bool IsUnavailable(RedisServerException ex) =>
-        Array.Exists(UnavailablePrefixes, prefix => ex.Message.StartsWith(prefix, StringComparison.Ordinal)
+    public static bool IsUnavailable(RedisServerException ex) => HasCode(ex, UnavailablePrefixes);
+
+    /// <summary>The ACL refused the command or its keys, or the connection is not authenticated.</summary>
+    public static bool IsDenied(RedisServerException ex) =>
+        HasCode(ex, DeniedPrefixes)
+
+        // Inside a script Redis 7.0 reports an ACL refusal as a plain ERR ("The user executing the script can't run this command…").
+        || ex.Message.Contains("The user executing the script can't", StringComparison.Ordinal);
+
+    private static bool HasCode(RedisServerException ex, string[] codes) =>
+        Array.Exists(codes, prefix => ex.Message.StartsWith(prefix, StringComparison.Ordinal)
             && (ex.Message.Length == prefix.Length || ex.Message[prefix.Length] == ' '));
 }

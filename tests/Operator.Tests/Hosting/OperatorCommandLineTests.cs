@@ -12,7 +12,7 @@ public sealed class OperatorCommandLineTests
         var (exitCode, stdout, _) = await RunAsync(["--help"]);
 
         Assert.Equal(0, exitCode);
-        foreach (var flag in new[] { "--ledger", "--namespace", "--metrics-listen", "--webhook-listen", "--leader-election", "--lease-name", "--identity", "--webhook-service", "--webhook-secret", "--webhook-configuration", "--sidecar-image", "--sidecar-ledger", "generate-crds" })
+        foreach (var flag in new[] { "--ledger", "--namespace", "--metrics-listen", "--webhook-listen", "--leader-election", "--lease-name", "--identity", "--webhook-service", "--webhook-secret", "--webhook-configuration", "--sidecar-image", "--sidecar-ledger", "--ledger-user", "--ledger-password-file", "--ledger-ca", "--ledger-cert", "--ledger-key", "generate-crds" })
         {
             Assert.Contains(flag, stdout, StringComparison.Ordinal);
         }
@@ -32,8 +32,10 @@ public sealed class OperatorCommandLineTests
     [InlineData(new string[0], "tollgate-operator: --ledger: required (redis://host:port[/db]; or env Tollgate__Ledger__Address)")]
     [InlineData(new[] { "--frobnicate" }, "tollgate-operator: Unrecognized command or argument '--frobnicate'.")]
     [InlineData(new[] { "--Tollgate:Ledger:Address=redis://127.0.0.1:6379" }, "tollgate-operator: Unrecognized command or argument '--Tollgate:Ledger:Address=redis://127.0.0.1:6379'.")]
-    [InlineData(new[] { "--ledger", "redis://x:abc" }, "tollgate-operator: --ledger: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
-    [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--sidecar-ledger", "http://x" }, "tollgate-operator: --sidecar-ledger: 'http://x' is not a valid Redis ledger address: the scheme must be redis://, not http://; expected redis://host[:port][/db].")]
+    [InlineData(new[] { "--ledger", "redis://x:abc" }, "tollgate-operator: --ledger: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
+    [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--sidecar-ledger", "redis://tollgate-meter:s3cret@x" }, "tollgate-operator: --sidecar-ledger: redis://tollgate-meter:***@x holds a password, which would be written into every injected pod's spec; give the meter's credentials as a Secret instead")]
+    [InlineData(new[] { "--ledger", "redis://tollgate-operator:s3cret@x:abc" }, "tollgate-operator: --ledger: 'redis://tollgate-operator:***@x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
+    [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--sidecar-ledger", "http://x" }, "tollgate-operator: --sidecar-ledger: 'http://x' is not a valid Redis ledger address: the scheme must be redis:// or rediss://, not http://; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--metrics-listen", "8080" }, "tollgate-operator: --metrics-listen: expected host:port, e.g. 127.0.0.1:8787 (got \"8080\")")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--webhook-listen", "0.0.0.0:99999" }, "tollgate-operator: --webhook-listen: the port must be a number from 0 to 65535 (got \"99999\")")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--leader-election", "yes" }, "tollgate-operator: --leader-election: expected true or false (got \"yes\")")]
@@ -50,7 +52,7 @@ public sealed class OperatorCommandLineTests
     }
 
     [Theory]
-    [InlineData("Tollgate__Ledger__Address", "redis://x:abc", "tollgate-operator: Tollgate__Ledger__Address: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://host[:port][/db].")]
+    [InlineData("Tollgate__Ledger__Address", "redis://x:abc", "tollgate-operator: Tollgate__Ledger__Address: 'redis://x:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
     [InlineData("Tollgate__LeaderElection__Enabled", "yes", "tollgate-operator: environment: Failed to convert configuration value 'yes' at 'Tollgate:LeaderElection:Enabled' to type 'System.Boolean'.")]
     public async Task Bad_setting_from_the_environment_exits_1_naming_it(string variable, string value, string expected)
     {

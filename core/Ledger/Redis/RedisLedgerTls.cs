@@ -1,0 +1,114 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using StackExchange.Redis;
+
+namespace Tollgate.Core.Ledger.Redis;
+
+/// <summary>Turns <see cref="RedisLedgerOptions"/>' credentials and TLS files into the Redis client's configuration.</summary>
+internal static class RedisLedgerTls
+{
+    /// <summary>Sets user, password and, for <c>rediss://</c>, TLS with host verification, the CA file and the client certificate.</summary>
+    /// <exception cref="ArgumentException">A CA or certificate file cannot be read; the message names the file.</exception>
+    public static void Apply(ConfigurationOptions configuration, RedisLedgerOptions options)
+    {
+        var address = options.Address;
+        configuration.User = address.User;
+        configuration.Password = address.Password;
+        if (!address.Tls)
+        {
+            return;
+        }
+
+        configuration.Ssl = true;
+
+        // The name the certificate must carry and the SNI sent: the host the user wrote, never one learnt from the server.
+        configuration.SslHost = address.Host;
+        configuration.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+        if (options.CaFile is { } caFile)
+        {
+            var authorities = LoadAuthorities(caFile);
+            configuration.CertificateValidation += (_, certificate, chain, errors) => IsTrusted(authorities, certificate, chain, errors);
+        }
+
+        if (options.ClientCertificateFile is { } certificateFile)
+        {
+            var certificate = LoadClientCertificate(certificateFile, options.ClientKeyFile);
+            configuration.CertificateSelection += (_, _, _, _, _) => certificate;
+        }
+    }
+
+    /// <summary>Reads every file the options name, so a command line can refuse a bad one before starting.</summary>
+    /// <exception cref="ArgumentException">A file cannot be read or holds no certificate.</exception>
+    public static void CheckFiles(RedisLedgerOptions options)
+    {
+        if (options.CaFile is { } caFile)
+        {
+            _ = LoadAuthorities(caFile);
+        }
+
+        if (options.ClientCertificateFile is { } certificateFile)
+        {
+            using var certificate = LoadClientCertificate(certificateFile, options.ClientKeyFile);
+        }
+    }
+
+    /// <summary>
+    /// The server's certificate must name the host (no name mismatch is forgiven) and chain to one of the CA file's
+    /// certificates, and only those: a CA file pins the ledger's issuer instead of adding to the system's roots.
+    /// </summary>
+    internal static bool IsTrusted(X509Certificate2Collection authorities, X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false;
+        }
+
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (presented is not null)
+        {
+            foreach (var element in presented.ChainElements)
+            {
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+
+        return chain.Build(leaf);
+    }
+
+    private static X509Certificate2Collection LoadAuthorities(string path)
+    {
+        var authorities = new X509Certificate2Collection();
+        try
+        {
+            authorities.ImportFromPemFile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new ArgumentException($"The Redis ledger CA file '{path}' cannot be read: {ex.Message}", nameof(path), ex);
+        }
+
+        return authorities.Count > 0
+            ? authorities
+            : throw new ArgumentException($"The Redis ledger CA file '{path}' holds no PEM certificate.", nameof(path));
+    }
+
+    private static X509Certificate2 LoadClientCertificate(string certificateFile, string? keyFile)
+    {
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(certificateFile, keyFile);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            throw new ArgumentException(
+                $"The Redis ledger client certificate '{certificateFile}'{(keyFile is null ? string.Empty : $" with key '{keyFile}'")} cannot be loaded: {ex.Message}",
+                nameof(certificateFile), ex);
+        }
+    }
+}
