@@ -3,6 +3,7 @@ using System.Globalization;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Tagging;
 using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Hosting;
 
@@ -94,6 +95,18 @@ internal static class MeterCommandLine
             if (!TrySplit(value, out var key, out var tagValue))
             {
                 return (null, $"--tag: expected key=value (got \"{value}\")");
+            }
+
+            // Identity tags travel on every usage event; the exporter refuses events whose tags break the header's rules,
+            // so a value the header could not carry is refused here, at start. Empty stays allowed: an absent annotation.
+            if (RequestTags.KeyProblem(key) is { } keyProblem)
+            {
+                return (null, $"--tag: the key \"{key}\" {keyProblem}");
+            }
+
+            if (tagValue.Length > 0 && RequestTags.ValueProblem(tagValue) is { } valueProblem)
+            {
+                return (null, $"--tag {key}: the value {valueProblem}");
             }
 
             identity[key] = tagValue;

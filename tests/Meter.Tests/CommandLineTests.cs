@@ -16,6 +16,8 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
     [InlineData(new[] { "--ledger", "redis://cache:abc" }, "tollgate-meter: --ledger: 'redis://cache:abc' is not a valid Redis ledger address: the port 'abc' is not a number from 1 to 65535; expected redis://[user[:password]@]host[:port][/db] or rediss://… for TLS.")]
     [InlineData(new[] { "--allow-unmetered", "v1/files" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"v1/files\")")]
     [InlineData(new[] { "--allow-unmetered", "/v1/files%2F*" }, "tollgate-meter: --allow-unmetered: expected a path glob such as /v1/files* (got \"/v1/files%2F*\")")]
+    [InlineData(new[] { "--tag", "repo=" + "\u0007bell" }, "tollgate-meter: --tag repo: the value holds control characters")]
+    [InlineData(new[] { "--tag", "repo=" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef!" }, "tollgate-meter: --tag repo: the value is longer than 256 characters")]
     [InlineData(new[] { "--input-estimate", "guess" }, "tollgate-meter: --input-estimate: expected tokenizer or bytes (got \"guess\")")]
     [InlineData(new[] { "--upstream-ca", "/nonexistent/ca.pem" }, "tollgate-meter: --upstream-ca: \"/nonexistent/ca.pem\" does not exist")]
     [InlineData(new[] { "--upstream-ca", "/" }, "tollgate-meter: --upstream-ca: \"/\" is a directory, not a PEM file")]
