@@ -33,6 +33,14 @@ public static class CanonicalPath
             return false;
         }
 
+        if (IsAlreadyCanonical(raw))
+        {
+            // The spelling every SDK sends: nothing to decode, resolve or drop, so no per-request lists.
+            path = raw.ToString();
+            error = null;
+            return true;
+        }
+
         var segments = new List<string>();
         var bytes = new List<byte>(64);
         foreach (var range in raw[1..].Split('/'))
@@ -152,6 +160,26 @@ public static class CanonicalPath
         }
 
         error = null;
+        return true;
+    }
+
+    /// <summary>Letters, digits, <c>-</c>, <c>_</c> and single slashes, no trailing slash: nothing the slow path would change.</summary>
+    private static bool IsAlreadyCanonical(ReadOnlySpan<char> raw)
+    {
+        if (raw.Length > 1 && raw[^1] == '/')
+        {
+            return false;
+        }
+
+        for (var i = 1; i < raw.Length; i++)
+        {
+            var c = raw[i];
+            if (c == '/' ? raw[i - 1] == '/' : !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            {
+                return false;
+            }
+        }
+
         return true;
     }
 
