@@ -25,13 +25,15 @@ RUN dotnet restore meter/Meter.csproj \
  && dotnet restore exporter/Exporter.csproj \
  && dotnet restore operator/Operator.csproj
 
-# Sources. Core embeds the pricing catalog from config/pricing (see core/Core.csproj); nothing else outside the four
+# Sources. Core embeds the pricing catalog from config/pricing (see core/Core.csproj) and the operator the ACL file
+# config/redis/users.acl (see operator/Operator.csproj); nothing else outside the four
 # project folders is compiled in. Add a folder here when a project starts embedding one.
 COPY core/ core/
 COPY meter/ meter/
 COPY exporter/ exporter/
 COPY operator/ operator/
 COPY config/pricing/ config/pricing/
+COPY config/redis/users.acl config/redis/
 
 # The same warnings-as-errors Release build CI runs; UseAppHost=false because the images start them with "dotnet".
 RUN dotnet publish meter/Meter.csproj -c Release --no-restore -p:UseAppHost=false -o /out/meter \

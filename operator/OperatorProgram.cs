@@ -76,8 +76,10 @@ public static class OperatorProgram
 
         try
         {
-            // Reads the password and certificate files too, so a missing Secret fails the start, not the first status read.
-            _ = OperatorRunner.LedgerSettings(configuration).ToOptions(RedisLedgerAccess.Read);
+            // Reads the password and certificate files too, so a wrong one fails the start, not the first status read. A file
+            // not there yet is waited for (Hosting/PendingLedger): on a first install the operator creates those Secrets itself.
+            var settings = OperatorRunner.LedgerSettings(configuration);
+            _ = (PendingLedger.Missing(settings) is null ? settings : PendingLedger.WithoutFiles(settings)).ToOptions(RedisLedgerAccess.Read);
         }
         catch (FormatException ex)
         {

@@ -42,4 +42,13 @@ internal static partial class OperatorLog
 
     [LoggerMessage(EventId = 141, Level = LogLevel.Warning, Message = "Key custody: the API server does not serve ValidatingAdmissionPolicy (Kubernetes before 1.30); {Policy} is not installed and the webhook alone enforces custody. Checking again periodically")]
     public static partial void AdmissionPolicyUnserved(ILogger logger, string policy);
+
+    [LoggerMessage(EventId = 160, Level = LogLevel.Warning, Message = "The ledger's file {File} is not mounted yet (its Secret is created by the operator on a first install); connecting once it is")]
+    public static partial void LedgerFileMissing(ILogger logger, string file);
+
+    [LoggerMessage(EventId = 161, Level = LogLevel.Information, Message = "The ledger's files are mounted; connected to the ledger")]
+    public static partial void LedgerFilesPresent(ILogger logger);
+
+    [LoggerMessage(EventId = 162, Level = LogLevel.Warning, Message = "The ledger's files are mounted but not usable yet: {Problem}")]
+    public static partial void LedgerFileInvalid(ILogger logger, string problem);
 }

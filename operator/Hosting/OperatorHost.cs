@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Ledger;
 using Tollgate.Operator.Controllers;
+using Tollgate.Operator.LedgerWiring;
 using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.Hosting;
@@ -36,7 +37,10 @@ public sealed class OperatorHost : IAsyncDisposable
     private int _stopped;
 
     /// <param name="sidecar">How the webhook injects the meter; the admission policy's parameters must say the same.</param>
-    public OperatorHost(IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory, SidecarOptions? sidecar = null)
+    /// <param name="ledgerWiring">The shipped Redis' certificate, users and ACL file; null or disabled leaves them alone.</param>
+    public OperatorHost(
+        IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory, SidecarOptions? sidecar = null,
+        LedgerWiringOptions? ledgerWiring = null)
     {
         _client = client;
         _options = options;
@@ -81,6 +85,19 @@ public sealed class OperatorHost : IAsyncDisposable
         var admissionQueue = new WorkQueue(time);
         admission.Watch(admissionQueue);
         _controllers.Add((new ControllerLoop(admission, admissionQueue, _logger), admissionQueue, () => [AdmissionPolicyController.Key]));
+
+        if (ledgerWiring is { Enabled: true })
+        {
+            // Nothing to watch (the operator may only get these Secrets): each pass asks for the next one.
+            var ledgerNamespace = string.IsNullOrEmpty(ledgerWiring.Namespace) ? options.Namespace : ledgerWiring.Namespace;
+            var credentials = new LedgerCredentialsController(client, ledgerWiring, ledgerNamespace, loggerFactory.CreateLogger<LedgerCredentialsController>());
+            var credentialsQueue = new WorkQueue(time);
+            _controllers.Add((new ControllerLoop(credentials, credentialsQueue, _logger), credentialsQueue, () => [LedgerCredentialsController.Key]));
+
+            var tls = new LedgerTlsController(client, ledgerWiring, ledgerNamespace, time, loggerFactory.CreateLogger<LedgerTlsController>());
+            var tlsQueue = new WorkQueue(time);
+            _controllers.Add((new ControllerLoop(tls, tlsQueue, _logger), tlsQueue, () => [LedgerTlsController.Key]));
+        }
     }
 
     /// <summary>The webhook's view of namespaces, served from this replica's cache.</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Operator.LedgerWiring;
 using Tollgate.Operator.Webhooks;
 using k8s;
 
@@ -23,6 +24,7 @@ namespace Tollgate.Operator.Hosting;
 /// <c>:LeaseNamespace</c>, <c>:Identity</c> (<c>--identity</c>), <c>:LeaseDuration</c>, <c>:RenewDeadline</c>, <c>:RetryPeriod</c></item>
 /// <item><c>Tollgate:Metrics:ListenAddress</c> and <c>:Port</c> (<c>--metrics-listen</c>), <c>Tollgate:Webhook:*</c>
 /// (<c>--webhook-listen</c>), <c>Tollgate:WebhookTls:*</c> and <c>Tollgate:Sidecar:*</c> (operator/Webhooks)</item>
+/// <item><c>Tollgate:LedgerWiring:*</c> (operator/LedgerWiring): the shipped Redis' certificate, users and ACL file</item>
 /// </list>
 /// </summary>
 internal static class OperatorRunner
@@ -34,7 +36,7 @@ internal static class OperatorRunner
     public static async Task<int> RunAsync(IConfiguration configuration, CancellationToken cancellationToken = default)
     {
         var options = ReadOptions(configuration);
-        var ledgerOptions = LedgerSettings(configuration).ToOptions(RedisLedgerAccess.Read);
+        var ledgerSettings = LedgerSettings(configuration);
 
         using var loggerFactory = LoggerFactory.Create(builder =>
         {
@@ -57,11 +59,13 @@ internal static class OperatorRunner
 
         var time = TimeProvider.System;
         using var client = new Kubernetes(KubernetesClientConfiguration.BuildDefaultConfig());
-        await using IBudgetLedger ledger = await RedisLedger.ConnectAsync(
-            ledgerOptions, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
+        await using IBudgetLedger ledger = await PendingLedger.ConnectAsync(
+            ledgerSettings, RedisLedgerAccess.Read, time, loggerFactory.CreateLogger<RedisLedger>(), stop.Token);
         // One SidecarOptions for both: the admission policy's parameters must describe exactly the meter the webhook injects.
         var sidecar = configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions();
-        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar);
+        var ledgerWiring = configuration.GetSection(LedgerWiringOptions.SectionName).Get<LedgerWiringOptions>() ?? new LedgerWiringOptions();
+        ledgerWiring.CaSecretName = configuration[$"{WebhookTlsOptions.SectionName}:SecretName"] ?? ledgerWiring.CaSecretName;
+        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar, ledgerWiring);
         await host.StartAsync(stop.Token);
 
         // Every replica serves the webhook (leader or not), with a certificate the rotator keeps issued and patched in.

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Tollgate.Operator.Certificates;
 
 namespace Tollgate.Operator.Webhooks;
 
@@ -11,15 +12,11 @@ namespace Tollgate.Operator.Webhooks;
 /// </summary>
 public static class WebhookCertificates
 {
-    public static readonly TimeSpan Validity = TimeSpan.FromDays(365);
+    /// <inheritdoc cref="CertificateAuthority.Validity"/>
+    public static readonly TimeSpan Validity = CertificateAuthority.Validity;
 
-    /// <summary>Renewal starts when less than this is left, leaving a month of retries before anything expires.</summary>
-    public static readonly TimeSpan RenewBefore = TimeSpan.FromDays(30);
-
-    // Nodes and the API server may run a few minutes behind the operator.
-    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
-
-    private static readonly Oid ServerAuthentication = new("1.3.6.1.5.5.7.3.1", "Server Authentication");
+    /// <inheritdoc cref="CertificateAuthority.RenewBefore"/>
+    public static readonly TimeSpan RenewBefore = CertificateAuthority.RenewBefore;
 
     /// <summary>The names the API server may use for the Service: it dials <c>&lt;svc&gt;.&lt;ns&gt;.svc</c>.</summary>
     public static IReadOnlyList<string> DnsNames(string service, string serviceNamespace) =>
@@ -37,92 +34,47 @@ public static class WebhookCertificates
         return NotAfter(certificate) - now < RenewBefore;
     }
 
-    public static DateTimeOffset NotAfter(X509Certificate2 certificate)
-    {
-        ArgumentNullException.ThrowIfNull(certificate);
-        return new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
-    }
+    public static DateTimeOffset NotAfter(X509Certificate2 certificate) => CertificateAuthority.NotAfterOf(certificate);
 
     /// <summary>
     /// Issues a new CA and a serving certificate signed by it, both valid for <see cref="Validity"/>. The trust
     /// bundle holds the new CA and the still valid CAs of <paramref name="previous"/>: other replicas keep serving the
-    /// old certificate until they load the new one, and the API server must trust both meanwhile.
+    /// old certificate until they load the new one, and the API server must trust both meanwhile. The CA's key is kept
+    /// with it: the same CA signs the ledger's Redis certificate (operator/Ledger).
     /// </summary>
-    public static WebhookCertificate Issue(string service, string serviceNamespace, TimeProvider time, WebhookCertificate? previous = null)
+    public static ServingCertificate Issue(string service, string serviceNamespace, TimeProvider time, ServingCertificate? previous = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(service);
         ArgumentException.ThrowIfNullOrEmpty(serviceNamespace);
         ArgumentNullException.ThrowIfNull(time);
-        var now = time.GetUtcNow();
-        var notBefore = now - ClockSkew;
-        var notAfter = now + Validity;
-
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest(
-            new X500DistinguishedName($"CN=tollgate-webhook-ca-{now.ToUnixTimeSeconds()}"), caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
-        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, critical: false));
-        using var caWithKey = caRequest.CreateSelfSigned(notBefore, notAfter);
-
+        using var authority = CertificateAuthority.Create("tollgate-ca", time);
         var names = DnsNames(service, serviceNamespace);
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName($"CN={names[2]}"), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuthentication], critical: false));
-        var san = new SubjectAlternativeNameBuilder();
-        foreach (var name in names)
-        {
-            san.AddDnsName(name);
-        }
-
-        request.CertificateExtensions.Add(san.Build(critical: false));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(caWithKey, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-        using var signed = request.Create(caWithKey, notBefore, notAfter, SerialNumber());
-
-        // Through PEM, as from the Secret: one code path for a certificate issued here and one loaded by another replica.
-        var caPem = caWithKey.ExportCertificatePem();
-        var bundle = new StringBuilder(caPem).Append('\n');
-        var olderCas = previous?.TrustedCas() ?? [];
-        foreach (var older in olderCas)
-        {
-            if (NotAfter(older) > now && older.Thumbprint != caWithKey.Thumbprint)
-            {
-                bundle.Append(older.ExportCertificatePem()).Append('\n');
-            }
-
-            older.Dispose();
-        }
-
-        return WebhookCertificate.FromPem(signed.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem(), caPem, bundle.ToString());
-    }
-
-    // RFC 5280: positive, at most 20 octets; random so that two issued in the same second differ.
-    private static byte[] SerialNumber()
-    {
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7F;
-        return serial;
+        var (certificatePem, privateKeyPem) = authority.IssueServing(names[2], names, time);
+        return ServingCertificate.FromPem(
+            certificatePem, privateKeyPem, authority.CertificatePem, authority.TrustBundle(previous?.CaBundlePem, time.GetUtcNow()), authority.PrivateKeyPem);
     }
 }
 
 /// <summary>A serving certificate with its key, the CA that signed it and the trust bundle for <c>caBundle</c>.</summary>
-public sealed class WebhookCertificate : IDisposable
+public sealed class ServingCertificate : IDisposable
 {
     public const string CertificateKey = "tls.crt";
     public const string PrivateKeyKey = "tls.key";
     public const string CaKey = "ca.crt";
     public const string CaBundleKey = "ca-bundle.crt";
 
-    private WebhookCertificate(X509Certificate2 serving, X509Certificate2 ca, string caBundlePem, string certificatePem, string privateKeyPem)
+    /// <summary>The CA's private key, kept so the operator's CA can sign more than this one certificate.</summary>
+    public const string CaPrivateKeyKey = "ca.key";
+
+    private ServingCertificate(
+        X509Certificate2 serving, X509Certificate2 ca, string caBundlePem, string certificatePem, string privateKeyPem, CertificateAuthority? authority)
     {
         Serving = serving;
         Ca = ca;
         CaBundlePem = caBundlePem;
         CertificatePem = certificatePem;
         PrivateKeyPem = privateKeyPem;
+        Authority = authority;
     }
 
     /// <summary>The serving certificate, with its private key.</summary>
@@ -136,6 +88,9 @@ public sealed class WebhookCertificate : IDisposable
     public string CertificatePem { get; }
 
     public string PrivateKeyPem { get; }
+
+    /// <summary>The CA with its key, or null for a certificate stored before the key was kept (it is then issued anew).</summary>
+    public CertificateAuthority? Authority { get; }
 
     /// <summary>The earlier end of the serving certificate and its CA.</summary>
     public DateTimeOffset NotAfter => Min(WebhookCertificates.NotAfter(Serving), WebhookCertificates.NotAfter(Ca));
@@ -158,24 +113,39 @@ public sealed class WebhookCertificate : IDisposable
         return collection;
     }
 
-    public static WebhookCertificate FromPem(string certificatePem, string privateKeyPem, string caPem, string caBundlePem)
+    /// <param name="caPrivateKeyPem">The CA's key; when given it must match <paramref name="caPem"/>.</param>
+    public static ServingCertificate FromPem(string certificatePem, string privateKeyPem, string caPem, string caBundlePem, string? caPrivateKeyPem = null)
     {
         var serving = X509Certificate2.CreateFromPem(certificatePem, privateKeyPem);
         var ca = X509Certificate2.CreateFromPem(caPem);
-        return new WebhookCertificate(serving, ca, caBundlePem, certificatePem, privateKeyPem);
+        var authority = caPrivateKeyPem is null ? null : CertificateAuthority.FromPem(caPem, caPrivateKeyPem);
+        return new ServingCertificate(serving, ca, caBundlePem, certificatePem, privateKeyPem, authority);
     }
 
-    /// <summary>The data of a <c>kubernetes.io/tls</c> Secret, plus <c>ca.crt</c> and <c>ca-bundle.crt</c>. The CA's key is not kept: it signs once.</summary>
-    public Dictionary<string, byte[]> ToSecretData() => new(StringComparer.Ordinal)
+    /// <summary>
+    /// The data of a <c>kubernetes.io/tls</c> Secret, plus <c>ca.crt</c>, <c>ca-bundle.crt</c> and, when known, the CA's key
+    /// <c>ca.key</c> (whoever reads this Secret could already serve as the webhook; now they could also sign for the ledger,
+    /// so only the operator may read it).
+    /// </summary>
+    public Dictionary<string, byte[]> ToSecretData()
     {
-        [CertificateKey] = Encoding.ASCII.GetBytes(CertificatePem),
-        [PrivateKeyKey] = Encoding.ASCII.GetBytes(PrivateKeyPem),
-        [CaKey] = Encoding.ASCII.GetBytes(Ca.ExportCertificatePem()),
-        [CaBundleKey] = Encoding.ASCII.GetBytes(CaBundlePem),
-    };
+        var data = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+        {
+            [CertificateKey] = Encoding.ASCII.GetBytes(CertificatePem),
+            [PrivateKeyKey] = Encoding.ASCII.GetBytes(PrivateKeyPem),
+            [CaKey] = Encoding.ASCII.GetBytes(Ca.ExportCertificatePem()),
+            [CaBundleKey] = Encoding.ASCII.GetBytes(CaBundlePem),
+        };
+        if (Authority is not null)
+        {
+            data[CaPrivateKeyKey] = Encoding.ASCII.GetBytes(Authority.PrivateKeyPem);
+        }
+
+        return data;
+    }
 
     /// <returns>The certificate, or null when a key is missing or does not parse.</returns>
-    public static WebhookCertificate? FromSecretData(IDictionary<string, byte[]>? data)
+    public static ServingCertificate? FromSecretData(IDictionary<string, byte[]>? data)
     {
         if (data is null
             || !data.TryGetValue(CertificateKey, out var certificate)
@@ -189,7 +159,8 @@ public sealed class WebhookCertificate : IDisposable
         var bundle = data.TryGetValue(CaBundleKey, out var bundleBytes) ? Encoding.ASCII.GetString(bundleBytes) : caPem;
         try
         {
-            return FromPem(Encoding.ASCII.GetString(certificate), Encoding.ASCII.GetString(privateKey), caPem, bundle);
+            var caKey = data.TryGetValue(CaPrivateKeyKey, out var caKeyBytes) ? Encoding.ASCII.GetString(caKeyBytes) : null;
+            return FromPem(Encoding.ASCII.GetString(certificate), Encoding.ASCII.GetString(privateKey), caPem, bundle, caKey);
         }
         catch (CryptographicException)
         {
@@ -201,6 +172,7 @@ public sealed class WebhookCertificate : IDisposable
     {
         Serving.Dispose();
         Ca.Dispose();
+        Authority?.Dispose();
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
@@ -212,12 +184,12 @@ public sealed class WebhookCertificate : IDisposable
 /// </summary>
 public sealed class ServingCertificateSource
 {
-    private WebhookCertificate? _current;
+    private ServingCertificate? _current;
 
-    public ServingCertificateSource(WebhookCertificate? initial = null) => _current = initial;
+    public ServingCertificateSource(ServingCertificate? initial = null) => _current = initial;
 
-    public WebhookCertificate? Current => Volatile.Read(ref _current);
+    public ServingCertificate? Current => Volatile.Read(ref _current);
 
     // The replaced certificate is not disposed: a handshake in flight may still be using it.
-    public void Set(WebhookCertificate certificate) => Volatile.Write(ref _current, certificate);
+    public void Set(ServingCertificate certificate) => Volatile.Write(ref _current, certificate);
 }

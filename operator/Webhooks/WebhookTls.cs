@@ -40,16 +40,18 @@ public sealed class WebhookCertificateStore(IKubernetes client, IOptions<Webhook
     private readonly WebhookTlsOptions _options = options.Value;
 
     /// <summary>Whether a stored certificate can go on being served: present, not due for renewal, for this Service.</summary>
-    public static bool IsUsable(WebhookCertificate? stored, DateTimeOffset now, IEnumerable<string> dnsNames) =>
-        stored is not null && !stored.NeedsRenewal(now) && stored.Covers(dnsNames);
+    /// <remarks>A certificate stored without its CA's key (by a version that did not keep it) is issued anew once: the CA
+    /// also signs the ledger's certificate.</remarks>
+    public static bool IsUsable(ServingCertificate? stored, DateTimeOffset now, IEnumerable<string> dnsNames) =>
+        stored is { Authority: not null } && !stored.NeedsRenewal(now) && stored.Covers(dnsNames);
 
-    public async Task<WebhookCertificate> EnsureAsync(CancellationToken cancellationToken)
+    public async Task<ServingCertificate> EnsureAsync(CancellationToken cancellationToken)
     {
         var names = WebhookCertificates.DnsNames(_options.ServiceName, _options.ServiceNamespace);
         for (var attempt = 1; ; attempt++)
         {
             var secret = await ReadAsync(cancellationToken);
-            var stored = WebhookCertificate.FromSecretData(secret?.Data);
+            var stored = ServingCertificate.FromSecretData(secret?.Data);
             if (IsUsable(stored, time.GetUtcNow(), names))
             {
                 WebhookLog.CertificateLoaded(logger, _options.ServiceNamespace, _options.SecretName, stored!.NotAfter);

@@ -99,7 +99,7 @@ public sealed class WebhookCertificatesTests
         using var certificate = WebhookCertificates.Issue("tollgate-webhook", "tollgate-system", new FakeTimeProvider(Start));
 
         var data = certificate.ToSecretData();
-        using var loaded = WebhookCertificate.FromSecretData(data)!;
+        using var loaded = ServingCertificate.FromSecretData(data)!;
 
         Assert.Equal(["tls.crt", "tls.key", "ca.crt", "ca-bundle.crt"], data.Keys);
         Assert.StartsWith("-----BEGIN PRIVATE KEY-----", Encoding.ASCII.GetString(data["tls.key"]), StringComparison.Ordinal);
@@ -121,9 +121,9 @@ public sealed class WebhookCertificatesTests
         var garbage = certificate.ToSecretData();
         garbage["tls.crt"] = "not a certificate"u8.ToArray();
 
-        Assert.Null(WebhookCertificate.FromSecretData(missing));
-        Assert.Null(WebhookCertificate.FromSecretData(garbage));
-        Assert.Null(WebhookCertificate.FromSecretData(null));
+        Assert.Null(ServingCertificate.FromSecretData(missing));
+        Assert.Null(ServingCertificate.FromSecretData(garbage));
+        Assert.Null(ServingCertificate.FromSecretData(null));
     }
 
     private static X509Chain ChainTrusting(X509Certificate2 ca, DateTimeOffset at)

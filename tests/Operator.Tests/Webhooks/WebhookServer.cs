@@ -21,14 +21,14 @@ internal sealed class WebhookServer : IAsyncDisposable
     private readonly WebhookHost _host;
     private readonly List<HttpClient> _clients = [];
 
-    private WebhookServer(WebhookHost host, WebhookCertificate certificate, ServingCertificateSource source)
+    private WebhookServer(WebhookHost host, ServingCertificate certificate, ServingCertificateSource source)
     {
         _host = host;
         Certificate = certificate;
         Source = source;
     }
 
-    public WebhookCertificate Certificate { get; }
+    public ServingCertificate Certificate { get; }
 
     public ServingCertificateSource Source { get; }
 
@@ -43,7 +43,7 @@ internal sealed class WebhookServer : IAsyncDisposable
     public static async Task<WebhookServer> StartAsync(INamespaceLookup namespaces, SidecarOptions? sidecar = null)
     {
         // Through the Secret's format, as a replica that did not issue the certificate would load it.
-        var certificate = WebhookCertificate.FromSecretData(WebhookCertificates.Issue(Service, Namespace, TimeProvider.System).ToSecretData())!;
+        var certificate = ServingCertificate.FromSecretData(WebhookCertificates.Issue(Service, Namespace, TimeProvider.System).ToSecretData())!;
         var source = new ServingCertificateSource(certificate);
         var host = WebhookHost.Create(
             new WebhookHostOptions { ListenAddress = "127.0.0.1", Port = 0 },
