@@ -20,7 +20,7 @@ public sealed class SidecarOptions
     public int AdminPort { get; set; } = 9464;
 
     /// <summary>The shared ledger every meter in the cluster settles against.</summary>
-    public string Ledger { get; set; } = "redis://tollgate-redis.tollgate-system:6379";
+    public string Ledger { get; set; } = "rediss://tollgate-redis.tollgate-system.svc:6379";
 
     /// <summary>The ConfigMap the operator writes into each metered namespace with that namespace's compiled policy.</summary>
     public string PolicyConfigMapName { get; set; } = "tollgate-policy";

@@ -176,6 +176,10 @@ public sealed class RedisLedger : IBudgetLedger
         };
         configuration.EndPoints.Add(options.Address.Host, options.Address.Port);
         RedisLedgerTls.Apply(configuration, options);
+        if (options.ConnectTo is { } connectTo)
+        {
+            configuration.Tunnel = new ConnectToTunnel(connectTo);
+        }
 
         var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
         ConnectionMultiplexer connection;

@@ -14,6 +14,13 @@ public sealed record RedisLedgerOptions
     /// </summary>
     public string? CaFile { get; init; }
 
+    /// <summary>
+    /// Where to open the socket instead of resolving the address's host, as curl's <c>--connect-to</c>: the host stays
+    /// the name TLS verifies and sends as SNI. Tests use it to stand in for cluster DNS; null (always, outside tests)
+    /// resolves the host.
+    /// </summary>
+    internal System.Net.EndPoint? ConnectTo { get; init; }
+
     /// <summary>PEM certificate presented to a server that asks for one (<c>rediss://</c> only).</summary>
     public string? ClientCertificateFile { get; init; }
 

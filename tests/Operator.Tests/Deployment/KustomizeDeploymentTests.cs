@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Tollgate.Core.Serialization;
+using Tollgate.Operator.LedgerWiring;
 using Tollgate.Operator.Webhooks;
 using Tollgate.TestSupport;
 
@@ -14,7 +15,7 @@ namespace Tollgate.Operator.Tests.Deployment;
 public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) : IClassFixture<RenderedDefault>
 {
     private const string Namespace = "tollgate-system";
-    private const string LedgerUrl = "redis://tollgate-redis.tollgate-system:6379";
+    private const string LedgerUrl = "rediss://tollgate-redis.tollgate-system.svc:6379";
 
     private static readonly HashSet<string> ClusterScopedKinds =
         ["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
@@ -95,18 +96,23 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
-    public void Operator_role_in_tollgate_system_grants_its_lease_and_webhook_certificate_secret_only()
+    public void Operator_role_in_tollgate_system_grants_its_lease_and_its_own_secrets_only()
     {
         var role = Single("Role", "tollgate-operator");
-        var secret = new WebhookTlsOptions().SecretName;
+        var wiring = new LedgerWiringOptions();
+        string[] secrets =
+        [
+            new WebhookTlsOptions().SecretName, wiring.TlsSecretName, wiring.UsersSecretName, .. LedgerWiringOptions.Components.Select(c => c.SecretName),
+        ];
         string[] expected =
         [
             Permission("coordination.k8s.io", "leases", "get", "tollgate-operator"),
             Permission("coordination.k8s.io", "leases", "update", "tollgate-operator"),
             Permission("coordination.k8s.io", "leases", "create", null),
-            Permission("", "secrets", "get", secret),
-            Permission("", "secrets", "update", secret),
+            .. secrets.SelectMany(secret => new[] { Permission("", "secrets", "get", secret), Permission("", "secrets", "update", secret) }),
             Permission("", "secrets", "create", null),
+            Permission("apps", "statefulsets", "get", wiring.RedisName),
+            Permission("apps", "statefulsets", "patch", wiring.RedisName),
         ];
 
         Assert.Equal(Namespace, role["metadata"]!["namespace"]!.GetValue<string>());

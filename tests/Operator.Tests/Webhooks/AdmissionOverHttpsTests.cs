@@ -108,7 +108,7 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
                 "--listen", "127.0.0.1:8787",
                 "--admin-listen", "0.0.0.0:9464",
                 "--policy", "/etc/tollgate/policy",
-                "--ledger", "redis://tollgate-redis.tollgate-system:6379",
+                "--ledger", "rediss://tollgate-redis.tollgate-system.svc:6379",
                 "--spool", "/var/lib/tollgate/usage.spool",
                 "--secrets-dir", "/etc/tollgate/secrets",
                 "--namespace", "ci-payments",

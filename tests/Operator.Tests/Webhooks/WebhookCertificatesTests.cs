@@ -101,7 +101,7 @@ public sealed class WebhookCertificatesTests
         var data = certificate.ToSecretData();
         using var loaded = ServingCertificate.FromSecretData(data)!;
 
-        Assert.Equal(["tls.crt", "tls.key", "ca.crt", "ca-bundle.crt"], data.Keys);
+        Assert.Equal(["tls.crt", "tls.key", "ca.crt", "ca-bundle.crt", "ca.key"], data.Keys);
         Assert.StartsWith("-----BEGIN PRIVATE KEY-----", Encoding.ASCII.GetString(data["tls.key"]), StringComparison.Ordinal);
         Assert.Equal(certificate.Serving.Thumbprint, loaded.Serving.Thumbprint);
         Assert.Equal(certificate.Ca.Thumbprint, loaded.Ca.Thumbprint);

@@ -34,7 +34,7 @@ public sealed class WebhookTlsTests : IAsyncLifetime
         Assert.Equal(["GET", "POST", "GET"], _api.Requests.Select(r => r.Method));
         var secret = KubernetesJson.Deserialize<V1Secret>(_api.Get(SecretPath)!.ToJsonString());
         Assert.Equal("kubernetes.io/tls", secret.Type);
-        Assert.Equal(["tls.crt", "tls.key", "ca.crt", "ca-bundle.crt"], secret.Data.Keys);
+        Assert.Equal(["tls.crt", "tls.key", "ca.crt", "ca-bundle.crt", "ca.key"], secret.Data.Keys);
     }
 
     [Fact]
