@@ -96,8 +96,9 @@ internal sealed class LedgerTlsController(
         {
             certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
+            // Not PEM, or a key that is not this certificate's: issued anew.
             return false;
         }
 

@@ -162,8 +162,9 @@ public sealed class ServingCertificate : IDisposable
             var caKey = data.TryGetValue(CaPrivateKeyKey, out var caKeyBytes) ? Encoding.ASCII.GetString(caKeyBytes) : null;
             return FromPem(Encoding.ASCII.GetString(certificate), Encoding.ASCII.GetString(privateKey), caPem, bundle, caKey);
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
+            // Not PEM, or a key that belongs to another certificate (ArgumentException): issued anew.
             return null;
         }
     }

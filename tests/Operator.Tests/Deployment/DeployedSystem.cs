@@ -1,4 +1,8 @@
+using System.Net;
+using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tollgate.Core.Ledger.Redis;
 using Tollgate.TestSupport;
 using Tollgate.TestSupport.FakeKubernetes;
 
@@ -6,46 +10,58 @@ namespace Tollgate.Operator.Tests.Deployment;
 
 /// <summary>
 /// <c>config/default</c> as <c>kubectl kustomize</c> renders it, "applied" to the fake API server as far as the fake serves
-/// its kinds, a real Redis standing in for the <c>tollgate-redis</c> Service, and the exporter's and then the operator's
-/// Deployments started as processes (see <see cref="PodSandbox"/> for what is substituted and why). The exporter comes
-/// first, as it may on a fresh install: its optional policy volume is empty until the operator has written the ConfigMap
-/// and the kubelet (<see cref="PodSandbox.SyncVolumes"/>) has brought it in.
+/// its kinds, and its workloads started as processes (see <see cref="PodSandbox"/> for what is substituted and why), in
+/// the order a fresh install converges in: the operator first (its ledger volumes are optional and empty: it creates
+/// those Secrets itself), then Redis as its StatefulSet says, from the certificate and ACL file the operator wrote, then
+/// the exporter, whose Secrets now exist (its optional policy volume stays empty until the operator has written the
+/// ConfigMap and the kubelet, <see cref="PodSandbox.SyncVolumes"/>, has brought it in), and last the kubelet's sync that
+/// gives the operator its own ledger files. Redis is reached by its Service name over TLS: the processes resolve the
+/// name to the Redis pod's own loopback address.
 /// </summary>
 public sealed class DeployedSystem : IAsyncLifetime
 {
     public const string SystemNamespace = "tollgate-system";
     public const string MeteredNamespace = "ci-payments";
 
-    private readonly RedisServerFixture _redis = new();
+    /// <summary>The name the manifests give the ledger, which its certificate must carry.</summary>
+    public const string RedisHost = "tollgate-redis.tollgate-system.svc";
 
     internal IReadOnlyList<JsonObject> Rendered { get; private set; } = [];
 
-    /// <summary>The Redis behind the <c>tollgate-redis</c> Service; a test that kills it restarts it before it ends.</summary>
-    internal RedisServerFixture Redis => _redis;
+    /// <summary>The Redis pod of the <c>tollgate-redis</c> StatefulSet.</summary>
+    internal PodSandbox Redis { get; private set; } = null!;
 
     internal FakeKubernetesApi Api { get; } = new() { BookmarkInterval = TimeSpan.FromMilliseconds(500) };
 
+    /// <summary>Services that stand in by endpoint; the ledger's is not among them (it keeps its name, see <see cref="Hosts"/>).</summary>
     internal IReadOnlyDictionary<(string Service, string Namespace, int Port), string> Services { get; private set; } =
         new Dictionary<(string, string, int), string>();
+
+    /// <summary>Cluster DNS as the processes see it: the ledger Service's names and the Redis pod's address.</summary>
+    internal IReadOnlyDictionary<string, string> Hosts { get; private set; } = new Dictionary<string, string>();
 
     internal PodSandbox Operator { get; private set; } = null!;
 
     internal PodSandbox Exporter { get; private set; } = null!;
 
-    /// <summary>The ledger's Redis as the test reaches it (the pods reach it as the <c>tollgate-redis</c> Service).</summary>
-    internal string RedisAddress => _redis.Address;
+    /// <summary>Where the test itself reaches Redis: the pod's address and the Service's port, under the Service's TLS name.</summary>
+    internal IPEndPoint RedisEndPoint { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
         var render = Kubectl.KustomizeAsync("config/default");
-        await _redis.InitializeAsync();
         await Api.StartAsync();
         Rendered = await render;
 
-        // The Service the manifests name the ledger by; nothing else of the cluster's is reached by DNS.
-        Services = new Dictionary<(string, string, int), string> { [("tollgate-redis", SystemNamespace, 6379)] = _redis.Endpoint };
+        // A loopback address of the Redis pod's own (all of 127/8 is the loopback interface), so it listens on the
+        // Service's port 6379 as in the cluster without taking 127.0.0.1:6379 from anyone else on the machine.
+        var redisAddress = $"127.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(0, 256)}.{Random.Shared.Next(1, 255)}";
+        RedisEndPoint = new IPEndPoint(IPAddress.Parse(redisAddress), 6379);
+        Hosts = new[] { "tollgate-redis.tollgate-system", RedisHost, RedisHost + ".cluster.local", "tollgate-redis-0.tollgate-redis.tollgate-system.svc" }
+            .ToDictionary(name => name, _ => redisAddress, StringComparer.Ordinal);
 
         Api.RegisterResource(new ApiResource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", Namespaced: false));
+        Api.RegisterResource(new ApiResource("apps", "v1", "statefulsets", "StatefulSet", Namespaced: true));
         foreach (var (kind, group, version, plural) in new[]
         {
             ("Namespace", "", "v1", "namespaces"),
@@ -53,6 +69,7 @@ public sealed class DeployedSystem : IAsyncLifetime
             ("MutatingWebhookConfiguration", "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations"),
             ("AiBudget", "tollgate.io", "v1alpha1", "aibudgets"),
             ("AiRoutingRule", "tollgate.io", "v1alpha1", "airoutingrules"),
+            ("StatefulSet", "apps", "v1", "statefulsets"),
         })
         {
             foreach (var o in Rendered.Where(o => o["kind"]!.GetValue<string>() == kind))
@@ -76,24 +93,76 @@ public sealed class DeployedSystem : IAsyncLifetime
             ["metadata"] = new JsonObject { ["name"] = MeteredNamespace, ["labels"] = new JsonObject { ["tollgate.io/meter"] = "enabled", ["kubernetes.io/metadata.name"] = MeteredNamespace } },
         });
 
-        Exporter = new PodSandbox(PodOf("tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services);
+        Operator = new PodSandbox(PodOf("Deployment", "tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services, Hosts);
+        Operator.Start("operator");
+        await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
+
+        // The kubelet holds the Redis pod in ContainerCreating until the operator has written both of its Secrets.
+        await EventuallyAsync(() => Api.Get("", "v1", "secrets", SystemNamespace, "tollgate-redis-tls") is not null
+            && Api.Get("", "v1", "secrets", SystemNamespace, "tollgate-redis-users") is not null);
+        Redis = new PodSandbox(PodOf("StatefulSet", "tollgate-redis", "tollgate-redis-0"), Api, Services, Hosts, redisAddress);
+        Redis.Start("redis");
+        await Redis.WaitUntilReadyAsync("redis", CancellationToken.None);
+
+        Exporter = new PodSandbox(PodOf("Deployment", "tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services, Hosts);
         Exporter.Start("exporter");
         await Exporter.WaitUntilReadyAsync("exporter", CancellationToken.None);
 
-        Operator = new PodSandbox(PodOf("tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services);
-        Operator.Start("operator");
-        await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
+        // The kubelet's next sync fills the operator's optional ledger volumes; it connects within seconds.
+        Operator.SyncVolumes();
     }
 
-    /// <summary>A pod of a rendered Deployment, as its ReplicaSet would create it: the template with a name and namespace.</summary>
-    internal JsonObject PodOf(string deployment, string podName)
+    /// <summary>The ledger as a component of the cluster reaches it: by the Service's TLS name, with the CA bundle and a user's Secret.</summary>
+    internal async Task<RedisLedger> ConnectLedgerAsync(string secretName, RedisLedgerAccess access)
     {
-        var rendered = Rendered.Single(o => o["kind"]!.GetValue<string>() == "Deployment" && o["metadata"]!["name"]!.GetValue<string>() == deployment);
+        var folder = Directory.CreateTempSubdirectory("tollgate-ledger-client-");
+        try
+        {
+            var ca = Path.Combine(folder.FullName, "ca.crt");
+            var password = Path.Combine(folder.FullName, "password");
+            await File.WriteAllTextAsync(ca, SecretText("tollgate-redis-tls", "ca.crt"));
+            await File.WriteAllTextAsync(password, SecretText(secretName, "password"));
+            var options = new RedisLedgerSettings($"rediss://{RedisHost}:6379", SecretText(secretName, "user"), password, ca).ToOptions(access) with { ConnectTo = RedisEndPoint };
+            return await RedisLedger.ConnectAsync(options, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    internal string SecretText(string name, string key) =>
+        Encoding.UTF8.GetString(Convert.FromBase64String(Api.Get("", "v1", "secrets", SystemNamespace, name)!["data"]![key]!.GetValue<string>()));
+
+    /// <summary>A pod of a rendered Deployment, as its ReplicaSet would create it: the template with a name and namespace.</summary>
+    internal JsonObject PodOf(string kind, string workload, string podName)
+    {
+        var rendered = Rendered.Single(o => o["kind"]!.GetValue<string>() == kind && o["metadata"]!["name"]!.GetValue<string>() == workload);
         var template = rendered["spec"]!["template"]!.DeepClone().AsObject();
         var metadata = template["metadata"]!.AsObject();
         metadata["name"] = podName;
         metadata["namespace"] = rendered["metadata"]!["namespace"]!.DeepClone();
-        return new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["metadata"] = metadata.DeepClone(), ["spec"] = template["spec"]!.DeepClone() };
+        var spec = template["spec"]!.DeepClone().AsObject();
+
+        // A StatefulSet's claims become volumes of its pod; a new claim is an empty volume, modelled as an emptyDir.
+        foreach (var claim in (rendered["spec"]!["volumeClaimTemplates"] as JsonArray ?? []).Select(c => c!["metadata"]!["name"]!.GetValue<string>()))
+        {
+            ((spec["volumes"] ??= new JsonArray()) as JsonArray)!.Add(new JsonObject { ["name"] = claim, ["emptyDir"] = new JsonObject() });
+        }
+
+        return new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["metadata"] = metadata.DeepClone(), ["spec"] = spec };
+    }
+
+    private async Task EventuallyAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out; the operator logged:\n{Operator.Log}");
+
+            // The operator writes through the API on its own schedule; the fake has no event to wait on here.
+            await Task.Delay(50, CancellationToken.None);
+        }
     }
 
     public async Task DisposeAsync()
@@ -108,7 +177,11 @@ public sealed class DeployedSystem : IAsyncLifetime
             await Exporter.DisposeAsync();
         }
 
+        if (Redis is not null)
+        {
+            await Redis.DisposeAsync();
+        }
+
         await Api.DisposeAsync();
-        await _redis.DisposeAsync();
     }
 }

@@ -22,7 +22,12 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// <item><b>The pod's network namespace</b>: a value that is a whole endpoint on the pod (<c>0.0.0.0:P</c>, <c>127.0.0.1:P</c>,
 /// <c>localhost:P</c>) becomes <c>127.0.0.1:&lt;free port&gt;</c>; <see cref="LocalPort"/> tells a probe where container port P went.</item>
 /// <item><b>Cluster DNS</b>: <c>svc[.ns[.svc[.cluster.local]]]:port</c> of a Service the test registered becomes the loopback
-/// endpoint that stands in for it (e.g. the ledger's Redis).</item>
+/// endpoint that stands in for it. A Service given as a host instead (the ledger's Redis, whose TLS certificate names it)
+/// keeps its name and port: the process resolves the name, as from cluster DNS, to a loopback address of its own
+/// (<c>127.x.y.z</c>, through nss_wrapper's hosts file) where the stand-in listens on the Service's port.</item>
+/// <item><b>Redis</b> (<c>redis:7</c>): the container's <c>args</c> run as the official image's entrypoint runs them
+/// (<c>redis-server</c> from PATH), bound to the pod's own loopback address (the pod's network namespace); a probe's
+/// <c>127.0.0.1</c> is that address, and its exec command runs through <c>sh</c> with the volumes' paths mapped.</item>
 /// <item><b>Volumes</b>: a value at or under a <c>volumeMount</c>'s <c>mountPath</c> is moved under the pod's temporary root, where
 /// the volume is materialised as the kubelet would: a ConfigMap's or Secret's keys as files (from the fake API; an optional
 /// one that is missing is an empty folder) laid out as the kubelet's atomic writer lays them out, an emptyDir empty.
@@ -42,18 +47,33 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     private readonly string _root = Directory.CreateTempSubdirectory("tollgate-pod-").FullName;
     private readonly Dictionary<int, int> _ports = [];
     private readonly StringBuilder _log = new();
-    private readonly List<(string Local, string Plural, string Name)> _projected = [];
+    private readonly List<(string Local, string Plural, string Name, JsonArray? Items)> _projected = [];
+    private List<(string MountPath, string Local)>? _mounts;
+    private readonly IReadOnlyDictionary<string, string> _hosts;
     private Process? _process;
     private int _projections;
 
     /// <param name="pod">The pod as admitted (metadata and spec).</param>
     /// <param name="services">The Services that stand in for the cluster's, by name, namespace and port, with their loopback endpoint.</param>
-    public PodSandbox(JsonObject pod, FakeKubernetesApi api, IReadOnlyDictionary<(string Service, string Namespace, int Port), string> services)
+    /// <param name="hosts">Cluster DNS names the process resolves, with the loopback address each resolves to.</param>
+    /// <param name="podAddress">The pod's own address: what a server in it binds and what its probes' 127.0.0.1 means.</param>
+    public PodSandbox(
+        JsonObject pod,
+        FakeKubernetesApi api,
+        IReadOnlyDictionary<(string Service, string Namespace, int Port), string> services,
+        IReadOnlyDictionary<string, string>? hosts = null,
+        string podAddress = "127.0.0.1")
     {
         _pod = pod;
         _api = api;
         _services = services;
+        _hosts = hosts ?? new Dictionary<string, string>();
+        PodAddress = podAddress;
     }
+
+    public string PodAddress { get; }
+
+    public bool IsRunning => _process is { HasExited: false };
 
     public string Namespace => Str(_pod["metadata"]!["namespace"]);
 
@@ -85,12 +105,17 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     {
         var container = Container(containerName);
         var image = Str(container["image"]);
+        if (RedisImage().IsMatch(image))
+        {
+            return StartRedis(container);
+        }
+
         var match = TollgateImage().Match(image);
-        Assert.True(match.Success, $"{containerName}: image {image} is not one of Tollgate's");
+        Assert.True(match.Success, $"{containerName}: image {image} is neither one of Tollgate's nor Redis");
         var binary = Path.Combine(AppContext.BaseDirectory, $"Tollgate.{char.ToUpperInvariant(match.Groups[1].Value[0])}{match.Groups[1].Value[1..]}.dll");
         Assert.True(File.Exists(binary), $"{binary} is not in the test's build output");
 
-        var mounts = MaterialiseVolumes(container);
+        var mounts = _mounts ??= MaterialiseVolumes(container);
         var start = new ProcessStartInfo(LocalMachine.FindOnPath("dotnet") ?? "dotnet")
         {
             UseShellExecute = false,
@@ -137,7 +162,61 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             start.ArgumentList.Add(Map(Expand(arg, env), mounts));
         }
 
-        _process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        return Run(start);
+    }
+
+    /// <summary>Kills the process (SIGKILL, as a crash would) and waits until it is gone; <see cref="Start"/> runs it again with the same volumes.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { } process)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            await process.WaitForExitAsync();
+            process.Dispose();
+            _process = null;
+        }
+    }
+
+    private ProcessStartInfo StartRedis(JsonObject container)
+    {
+        var mounts = _mounts ??= MaterialiseVolumes(container);
+        var args = (container["args"] as JsonArray ?? []).Select(a => Map(a!.GetValue<string>(), mounts)).ToList();
+        Assert.Equal("redis-server", args[0]);
+        var start = new ProcessStartInfo(LocalMachine.FindOnPath("redis-server") ?? throw new InvalidOperationException("redis-server is not on PATH: run ./test.sh, which installs it"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Directory.CreateDirectory(Path.Combine(_root, "workdir")).FullName,
+        };
+        start.Environment.Clear();
+        start.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin";
+        foreach (var arg in args.Skip(1))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // The pod's network namespace: the container listens on every interface of its pod, here the pod's own address.
+        start.ArgumentList.Add("--bind");
+        start.ArgumentList.Add(PodAddress);
+        return Run(start);
+    }
+
+    private ProcessStartInfo Run(ProcessStartInfo start)
+    {
+        if (_hosts.Count > 0)
+        {
+            var hostsFile = Path.Combine(_root, "hosts");
+            File.WriteAllLines(hostsFile, _hosts.GroupBy(h => h.Value).Select(g => $"{g.Key} {string.Join(' ', g.Select(h => h.Key))}"));
+            start.Environment["LD_PRELOAD"] = NssWrapper();
+            start.Environment["NSS_WRAPPER_HOSTS"] = hostsFile;
+        }
+
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start");
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
@@ -145,9 +224,69 @@ internal sealed partial class PodSandbox : IAsyncDisposable
         return start;
     }
 
+    /// <summary>nss_wrapper (Debian package libnss-wrapper): getaddrinfo reads NSS_WRAPPER_HOSTS instead of asking DNS.</summary>
+    private static string NssWrapper() =>
+        new[] { "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so", "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so" }
+            .FirstOrDefault(File.Exists)
+        ?? throw new InvalidOperationException(
+            "libnss_wrapper.so is missing. The deployed-system tests resolve cluster Service names with it: run ./test.sh, which installs it (apt-get install libnss-wrapper).");
+
+    /// <summary>Runs the container's exec <paramref name="probeName"/> as the kubelet would in the container, until it exits 0.</summary>
+    public async Task WaitUntilExecProbePassesAsync(string containerName, string probeName, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.StartNew();
+        var last = "not run";
+        while (deadline.Elapsed < ReadyTimeout)
+        {
+            Assert.False(_process!.HasExited, $"{containerName} exited with {(_process.HasExited ? _process.ExitCode : 0)} before it was ready:\n{Log}");
+            var (code, output) = await ExecProbeAsync(containerName, probeName, cancellationToken);
+            if (code == 0)
+            {
+                return;
+            }
+
+            last = $"exit {code}: {output}";
+
+            // The kubelet polls exec probes too.
+            await Task.Delay(100, cancellationToken);
+        }
+
+        Assert.Fail($"{containerName}'s {probeName} did not pass within {ReadyTimeout.TotalSeconds} s (last: {last}):\n{Log}");
+    }
+
+    /// <summary>One run of an exec probe: the command with the pod's 127.0.0.1 and the volumes' paths mapped.</summary>
+    public async Task<(int ExitCode, string Output)> ExecProbeAsync(string containerName, string probeName, CancellationToken cancellationToken)
+    {
+        var command = Container(containerName)[probeName]!["exec"]!["command"]!.AsArray().Select(c => MapProbe(c!.GetValue<string>())).ToList();
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in command.Skip(1))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        return (process.ExitCode, (await stdout) + (await stderr));
+    }
+
+    private string MapProbe(string value)
+    {
+        value = PodLoopback().Replace(value, PodAddress);
+        foreach (var (mountPath, local) in _mounts ?? [])
+        {
+            value = value.Replace(mountPath + "/", local + "/", StringComparison.Ordinal);
+        }
+
+        return value;
+    }
+
     /// <summary>Polls the container's readinessProbe (HTTP GET) on its mapped port until it answers 200, as the kubelet does.</summary>
     public Task WaitUntilReadyAsync(string containerName, CancellationToken cancellationToken) =>
-        WaitUntilProbePassesAsync(containerName, "readinessProbe", cancellationToken);
+        Container(containerName)["readinessProbe"]?["exec"] is not null
+            ? WaitUntilExecProbePassesAsync(containerName, "readinessProbe", cancellationToken)
+            : WaitUntilProbePassesAsync(containerName, "readinessProbe", cancellationToken);
 
     /// <summary>One HTTP GET of the container's <paramref name="probeName"/> (<c>startupProbe</c>, <c>readinessProbe</c>), as the kubelet sends it.</summary>
     public async Task<(int Status, string Body)> ProbeAsync(string containerName, string probeName, CancellationToken cancellationToken)
@@ -204,16 +343,7 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { } process)
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
-            await process.WaitForExitAsync();
-            process.Dispose();
-        }
+        await KillAsync();
 
         try
         {
@@ -327,8 +457,9 @@ internal sealed partial class PodSandbox : IAsyncDisposable
                 var name = Str(source[nameField!]);
                 var data = Data(plural!, name);
                 Assert.True(data is not null || source["optional"]?.GetValue<bool>() == true, $"volume {Str(volume["name"])}: {plural} {Namespace}/{name} does not exist and is not optional: the kubelet would not start the pod");
-                _projected.Add((local, plural!, name));
-                Project(local, data ?? []);
+                var items = source["items"] as JsonArray;
+                _projected.Add((local, plural!, name, items));
+                Project(local, Select(data, items, Str(volume["name"])));
             }
             else
             {
@@ -348,9 +479,9 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     /// </summary>
     public void SyncVolumes()
     {
-        foreach (var (local, plural, name) in _projected)
+        foreach (var (local, plural, name, items) in _projected)
         {
-            var data = Data(plural, name) ?? [];
+            var data = Select(Data(plural, name), items, name);
             var current = Directory.Exists(Path.Combine(local, DataLink))
                 ? Directory.EnumerateFiles(Path.Combine(local, DataLink)).ToDictionary(f => Path.GetFileName(f), File.ReadAllText, StringComparer.Ordinal)
                 : [];
@@ -359,6 +490,33 @@ internal sealed partial class PodSandbox : IAsyncDisposable
                 Project(local, data);
             }
         }
+    }
+
+    /// <summary>
+    /// The keys a volume shows: all of them, or with <c>items</c> only those listed, each under its <c>path</c>. A listed key
+    /// the object lacks stops the kubelet (unless the volume is optional and the object missing altogether).
+    /// </summary>
+    private static Dictionary<string, string> Select(Dictionary<string, string>? data, JsonArray? items, string volume)
+    {
+        if (data is null)
+        {
+            return [];
+        }
+
+        if (items is null)
+        {
+            return data;
+        }
+
+        var selected = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in items.Select(i => i!.AsObject()))
+        {
+            var key = Str(item["key"]);
+            Assert.True(data.TryGetValue(key, out var value), $"volume {volume}: no key {key}: the kubelet would not start the pod");
+            selected[Str(item["path"])] = value;
+        }
+
+        return selected;
     }
 
     /// <summary>
@@ -438,6 +596,12 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
     [GeneratedRegex(@"^tollgate/([a-z]+)(:[\w.-]+)?$")]
     private static partial Regex TollgateImage();
+
+    [GeneratedRegex(@"^redis:[\w.-]+$")]
+    private static partial Regex RedisImage();
+
+    [GeneratedRegex(@"(?<![\d.])127\.0\.0\.1(?![\d.])")]
+    private static partial Regex PodLoopback();
 
     [GeneratedRegex(@"^metadata\.(labels|annotations)\['([^']+)'\]$")]
     private static partial Regex FieldPath();
