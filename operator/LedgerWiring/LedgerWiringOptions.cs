@@ -29,6 +29,13 @@ public sealed class LedgerWiringOptions
     /// <summary>How often the Secrets and the certificate are checked; nothing watches them (the operator may only get them).</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// After a CA rotation, how long the previous certificate is still served while the new CA bundle reaches the
+    /// clients (the kubelet syncs mounted Secrets and ConfigMaps within about a minute; clients re-read the file at every
+    /// handshake). Default 10 min.
+    /// </summary>
+    public TimeSpan CaPropagation { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>The component users of <c>config/redis/users.acl</c> and the Secret each one's credentials live in.</summary>
     public static IReadOnlyList<LedgerComponent> Components { get; } =
     [

@@ -28,8 +28,15 @@ internal static class RedisLedgerTls
         configuration.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
         if (options.CaFile is { } caFile)
         {
+            // Read again at every handshake (a reconnect, so rarely): a CA bundle mounted from a Secret or ConfigMap is
+            // replaced in place when the CA is rotated, and a client that kept the bundle of its start would refuse the
+            // renewed server certificate until restarted. A file that cannot be read then keeps the last good bundle.
             var authorities = LoadAuthorities(caFile);
-            configuration.CertificateValidation += (_, certificate, chain, errors) => IsTrusted(authorities, certificate, chain, errors);
+            configuration.CertificateValidation += (_, certificate, chain, errors) =>
+            {
+                authorities = TryLoadAuthorities(caFile) ?? authorities;
+                return IsTrusted(authorities, certificate, chain, errors);
+            };
         }
 
         if (options.ClientCertificateFile is { } certificateFile)
@@ -79,6 +86,18 @@ internal static class RedisLedgerTls
         }
 
         return chain.Build(leaf);
+    }
+
+    private static X509Certificate2Collection? TryLoadAuthorities(string path)
+    {
+        try
+        {
+            return LoadAuthorities(path);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     private static X509Certificate2Collection LoadAuthorities(string path)

@@ -55,7 +55,7 @@ public sealed class LedgerTlsControllerTests
     }
 
     [Fact]
-    public async Task A_rotated_ca_reissues_the_certificate_with_both_cas_in_the_bundle_and_restarts_redis()
+    public async Task A_rotated_ca_goes_out_in_the_bundle_first_and_the_certificate_follows_once_clients_had_time_to_read_it()
     {
         await using var cluster = await LedgerCluster.StartAsync();
         await cluster.IssueCaAsync();
@@ -66,16 +66,44 @@ public sealed class LedgerTlsControllerTests
         // The webhook's certificate comes due (335 days on); its rotator issues a new CA.
         cluster.Time.Advance(TimeSpan.FromDays(336));
         await cluster.IssueCaAsync();
-        await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
+        var result = await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
 
+        // First the bundle, with both CAs; the old certificate (29 days left) is still served and Redis is not restarted.
+        var bundle = new X509Certificate2Collection();
+        bundle.ImportFromPem(cluster.SecretText("tollgate-redis-tls", "ca.crt"));
+        Assert.Equal(2, bundle.Count);
+        Assert.Equal(before, cluster.SecretText("tollgate-redis-tls", "tls.crt"));
+        Assert.Equal(annotation, cluster.TemplateAnnotation(LedgerTlsController.ChecksumAnnotation));
+        Assert.Equal(TimeSpan.FromMinutes(1), result.RequeueAfter);
+
+        cluster.Time.Advance(TimeSpan.FromMinutes(9));
+        await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
+        Assert.Equal(before, cluster.SecretText("tollgate-redis-tls", "tls.crt"));
+
+        // Then, ten minutes after the bundle, the certificate from the new CA, and a restart to serve it.
+        cluster.Time.Advance(TimeSpan.FromMinutes(1));
+        await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
         using var ca = Ca(cluster);
         Assert.NotEqual(before, cluster.SecretText("tollgate-redis-tls", "tls.crt"));
         using var certificate = X509Certificate2.CreateFromPem(cluster.SecretText("tollgate-redis-tls", "tls.crt"));
         Assert.True(ca.Authority!.Issued(certificate));
-        var bundle = new X509Certificate2Collection();
-        bundle.ImportFromPem(cluster.SecretText("tollgate-redis-tls", "ca.crt"));
-        Assert.Equal(2, bundle.Count);
         Assert.NotEqual(annotation, cluster.TemplateAnnotation(LedgerTlsController.ChecksumAnnotation));
+    }
+
+    [Fact]
+    public async Task A_certificate_for_names_that_changed_is_reissued_at_once_even_during_a_rotation()
+    {
+        await using var cluster = await LedgerCluster.StartAsync();
+        await cluster.IssueCaAsync();
+        await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
+        var before = cluster.SecretText("tollgate-redis-tls", "tls.crt");
+
+        cluster.Options.RedisName = "ledger";
+        await cluster.Tls.ReconcileAsync(LedgerTlsController.Key, CancellationToken.None);
+
+        Assert.NotEqual(before, cluster.SecretText("tollgate-redis-tls", "tls.crt"));
+        using var certificate = X509Certificate2.CreateFromPem(cluster.SecretText("tollgate-redis-tls", "tls.crt"));
+        Assert.Contains("ledger.tollgate-system.svc", certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
     }
 
     [Fact]

@@ -151,6 +151,27 @@ public sealed class ShippedRedisTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_whose_ca_file_is_replaced_in_place_trusts_the_new_bundle_at_its_next_connect_without_a_restart()
+    {
+        // As after a CA rotation: the client started with a bundle that does not hold the CA of the certificate Redis serves.
+        using var old = CertificateAuthority.Create("the-previous-ca", TimeProvider.System);
+        var caFile = CaFile(old.CertificatePem);
+        await using var ledger = await ConnectAsync("tollgate-ledger-operator", RedisLedgerAccess.Read, Host, caFile);
+        Assert.False(ledger.IsReady);
+
+        // The kubelet brings the new bundle into the volume; the client reconnects on its own schedule.
+        await File.WriteAllTextAsync(caFile, _cluster.SecretText("tollgate-redis-tls", "ca.crt"));
+        var deadline = Stopwatch.StartNew();
+        while (!ledger.IsReady)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"the ledger did not connect with the new bundle: {Log}");
+
+            // The client's reconnect backoff is the only clock here; there is no event to wait on.
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task No_credentials_the_default_user_and_another_components_password_are_refused()
     {
         Assert.StartsWith("-NOAUTH", await CommandAsync(null, null, "GET", "tollgate:{default}:index"), StringComparison.Ordinal);
