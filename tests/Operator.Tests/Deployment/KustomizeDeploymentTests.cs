@@ -319,6 +319,26 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
+    public void Every_secret_volume_that_others_may_not_read_is_readable_by_its_pods_user_through_fsGroup()
+    {
+        foreach (var workload in OfKind("Deployment").Concat(OfKind("StatefulSet")))
+        {
+            var pod = PodSpec(workload);
+            foreach (var secret in (pod["volumes"] as JsonArray ?? []).Select(v => v!["secret"]).OfType<JsonNode>())
+            {
+                // The kubelet writes Secret files owned by root, group fsGroup (root without one), with defaultMode (0644 unless set).
+                var mode = secret["defaultMode"]?.GetValue<long>() ?? 420;
+                if ((mode & 4) == 0)
+                {
+                    Assert.True(
+                        pod["securityContext"]?["fsGroup"] is not null && (mode & 32) != 0,
+                        $"{Name(workload)}: Secret {secret["secretName"]} has mode {Convert.ToString(mode, 8)} but the pod's user can read it only through fsGroup, which is not set");
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Operator_exporter_and_meters_use_the_redis_service_as_ledger()
     {
         var operatorArgs = Args(Assert.Single(Containers(Single("Deployment", "tollgate-operator"))));
