@@ -9,7 +9,7 @@ using Tollgate.Meter.Hosting;
 
 namespace Tollgate.Meter.CommandLine;
 
-/// <summary>The meter's command line (contract: ARCHITECTURE.md "Standalone command line").</summary>
+/// <summary>The meter's command line (a contract: docs/architecture.md, README "Command line").</summary>
 internal static class MeterCommandLine
 {
     private static readonly Option<string> Listen = new("--listen") { Description = "Proxy endpoint host:port.", DefaultValueFactory = _ => "127.0.0.1:8787" };

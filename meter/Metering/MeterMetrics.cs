@@ -6,7 +6,7 @@ namespace Tollgate.Meter.Metering;
 
 /// <summary>
 /// Every metric the meter publishes, on one registry (the process default in production, a fresh one per host in tests).
-/// Names and labels are the contract in ARCHITECTURE.md; label values missing from a request are the empty string.
+/// Names and labels are the metric contract in docs/architecture.md; label values missing from a request are the empty string.
 /// Every series labelled with a client-supplied value (team, repo, pipeline, agent_step, model) is written through a
 /// method here that folds values past <c>--max-label-values</c> into <see cref="LabelValueLimiter.OverflowValue"/>;
 /// those collectors are private so that no call site can skip the fold.
