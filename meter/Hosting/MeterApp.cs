@@ -128,7 +128,7 @@ public sealed class MeterApp : IAsyncDisposable
         {
             services.AddSingleton(broker);
             services.AddSingleton<IKeySource>(broker);
-            services.AddSingleton(new KeyBrokerClient(options.KeyBroker!, options.KeyBrokerTokenPath!, options.KeyBrokerCaPath!, time));
+            services.AddSingleton(_ => new KeyBrokerClient(options.KeyBroker!, options.KeyBrokerTokenPath!, options.KeyBrokerCaPath!, time));
             services.AddSingleton<KeyBrokerRefresher>();
             services.AddHostedService(sp => sp.GetRequiredService<KeyBrokerRefresher>());
         }

@@ -99,6 +99,9 @@ internal sealed class KeyBrokerRefresher(KeyBrokerClient client, BrokerKeySource
         try
         {
             var answer = await client.FetchAsync(stoppingToken);
+
+            // The first answer (and the first after failures) is news; the routine refresh every few minutes is not.
+            var level = keys.AttemptedAt is null || failures > 0 ? LogLevel.Information : LogLevel.Debug;
             keys.Answered(answer);
             metrics.KeyBrokerRefreshes.WithLabels("ok").Inc();
             if (failures > 0)
@@ -106,9 +109,9 @@ internal sealed class KeyBrokerRefresher(KeyBrokerClient client, BrokerKeySource
                 Log.KeyBrokerRecovered(logger, failures);
             }
 
-            if (logger.IsEnabled(LogLevel.Information))
+            if (logger.IsEnabled(level))
             {
-                Log.KeyBrokerAnswered(logger, answer.ProviderKeys.Count, answer.Secrets.Count, answer.Ledger is null ? "none" : $"for user {answer.Ledger.User ?? "default"}", (int)answer.Refresh.TotalSeconds);
+                Log.KeyBrokerAnswered(logger, level, answer.ProviderKeys.Count, answer.Secrets.Count, answer.Ledger is null ? "none" : $"for user {answer.Ledger.User ?? "default"}", (int)answer.Refresh.TotalSeconds);
             }
 
             var refresh = answer.Refresh < MinimumRefresh ? MinimumRefresh : answer.Refresh;

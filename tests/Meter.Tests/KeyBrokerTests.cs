@@ -189,6 +189,37 @@ public sealed class KeyBrokerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_broker_whose_certificate_another_authority_issued_is_not_trusted()
+    {
+        using var other = TestCertificateAuthority.Create();
+        await using var impostor = await FakeKeyBroker.StartAsync(other, "projected-token-one");
+        await using var meter = await MeterHarness.StartAsync(_upstream, configure: o => o with
+        {
+            ApiKeys = new Dictionary<string, string>(),
+            KeyBroker = impostor.Uri,
+            KeyBrokerTokenPath = TokenPath,
+            KeyBrokerCaPath = CaPath,
+        }, time: _time);
+
+        Assert.Equal("unreachable", (await Refresher(meter).AttemptAsync(1)).Outcome);
+        Assert.Equal(0, impostor.Requests);
+        Assert.False(Broker(meter).Available);
+    }
+
+    [Theory]
+    [InlineData(System.Net.Security.SslPolicyErrors.None, true)]
+    [InlineData(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors, true)]
+    [InlineData(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch, false)]
+    [InlineData(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch | System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors, false)]
+    public void Broker_certificate_must_chain_to_the_ca_and_name_the_host(System.Net.Security.SslPolicyErrors errors, bool trusted)
+    {
+        var bundle = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(_authority.Certificate);
+        Assert.Equal(trusted, KeyBrokerTrust.IsTrusted(bundle, _authority.ServerCertificate, null, errors));
+        using var other = TestCertificateAuthority.Create();
+        Assert.False(KeyBrokerTrust.IsTrusted(bundle, other.ServerCertificate, null, errors));
+    }
+
+    [Fact]
     public async Task Routing_rule_secrets_come_from_the_broker()
     {
         var secrets = new Dictionary<string, IReadOnlyDictionary<string, string>> { ["anthropic-ci"] = new Dictionary<string, string> { ["apiKey"] = RoutedKey } };
