@@ -77,6 +77,11 @@ internal sealed class KeyBrokerClient : IDisposable
         {
             throw new KeyBrokerException(KeyBrokerException.Unreachable, $"no answer from {_endpoint} within {Timeout.TotalSeconds:0} s", ex);
         }
+        catch (IOException ex)
+        {
+            // The connection broke while the answer was read.
+            throw new KeyBrokerException(KeyBrokerException.Unreachable, $"the answer from {_endpoint} was cut off: {ex.Message}", ex);
+        }
         catch (HttpRequestException ex)
         {
             // The message names the endpoint and the socket or TLS error, never the request's headers.

@@ -117,19 +117,21 @@ internal sealed class KeyBrokerRefresher(KeyBrokerClient client, BrokerKeySource
             var refresh = answer.Refresh < MinimumRefresh ? MinimumRefresh : answer.Refresh;
             return ("ok", refresh * (0.9 + (0.1 * Random.Shared.NextDouble())));
         }
-        catch (KeyBrokerException ex)
+        catch (Exception ex) when (ex is KeyBrokerException || !(ex is OperationCanceledException && stoppingToken.IsCancellationRequested))
         {
-            keys.Failed(ex.Outcome, ex.Message);
-            metrics.KeyBrokerRefreshes.WithLabels(ex.Outcome).Inc();
+            // Anything unforeseen counts as a failed fetch too: the refresher must outlive it, or the keys would go stale silently.
+            var failure = ex as KeyBrokerException ?? new KeyBrokerException(KeyBrokerException.Unreachable, $"the fetch failed unexpectedly: {ex.GetType().Name}", ex);
+            keys.Failed(failure.Outcome, failure.Message);
+            metrics.KeyBrokerRefreshes.WithLabels(failure.Outcome).Inc();
             var delay = Backoff(failures + 1, keys.Current?.Refresh);
             var now = time.GetUtcNow();
             if (failures == 0 || now - _lastFailureLog >= FailureLogInterval)
             {
                 _lastFailureLog = now;
-                Log.KeyBrokerFailed(logger, ex.Outcome, failures + 1, ex.Message, (int)Math.Ceiling(delay.TotalSeconds));
+                Log.KeyBrokerFailed(logger, failure.Outcome, failures + 1, failure.Message, (int)Math.Ceiling(delay.TotalSeconds));
             }
 
-            return (ex.Outcome, delay);
+            return (failure.Outcome, delay);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {

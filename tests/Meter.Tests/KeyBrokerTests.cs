@@ -220,6 +220,19 @@ public sealed class KeyBrokerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_answer_larger_than_the_bound_is_refused_and_the_last_keys_kept()
+    {
+        await using var meter = await StartAsync();
+        var wait = await Refresher(meter).AttemptAsync(1);
+        _broker.SetAnswer("""{"providerKeys":{"anthropic":"sk-ant-padded"},"refreshSeconds":300,"padding":" """ + new string('x', KeyBrokerClient.MaxResponseBytes) + "\"}");
+        _time.Advance(wait.Delay);
+
+        Assert.Equal("invalid_response", (await Refresher(meter).AttemptAsync(2)).Outcome);
+        Assert.Equal($"invalid_response: the answer (200) is larger than {KeyBrokerClient.MaxResponseBytes} bytes", Broker(meter).LastOutcome);
+        Assert.Equal(FakeUpstreamOptions.DefaultAnthropicKey, await SentKeyAsync(meter));
+    }
+
+    [Fact]
     public async Task Routing_rule_secrets_come_from_the_broker()
     {
         var secrets = new Dictionary<string, IReadOnlyDictionary<string, string>> { ["anthropic-ci"] = new Dictionary<string, string> { ["apiKey"] = RoutedKey } };
