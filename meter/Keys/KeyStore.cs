@@ -13,6 +13,10 @@ namespace Tollgate.Meter.Keys;
 /// </summary>
 internal sealed class KeyStore(IKeySource source)
 {
+    // The last "Bearer <key>" built, by key instance: keys are the same string objects from one refresh to the next,
+    // so the header value is built once per key, not once per request. A race only builds it twice.
+    private volatile BearerValue? _bearer;
+
     public IKeySource Source => source;
 
     /// <inheritdoc cref="IKeySource.Available"/>
@@ -40,7 +44,24 @@ internal sealed class KeyStore(IKeySource source)
         }
         else
         {
-            headers.TryAddWithoutValidation(HeaderNames.Authorization, "Bearer " + key);
+            headers.TryAddWithoutValidation(HeaderNames.Authorization, Bearer(key));
         }
+    }
+
+    private string Bearer(string key)
+    {
+        var cached = _bearer;
+        if (cached is null || !ReferenceEquals(cached.Key, key))
+        {
+            cached = new BearerValue(key, "Bearer " + key);
+            _bearer = cached;
+        }
+
+        return cached.Header;
+    }
+
+    private sealed record BearerValue(string Key, string Header)
+    {
+        public override string ToString() => nameof(BearerValue);
     }
 }

@@ -74,6 +74,23 @@ public sealed class KeyBrokerLedgerTests(UpstreamFixture fixture, SecuredRedisSe
         Assert.DoesNotContain(original, metrics, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_password_file_wins_over_the_brokers_ledger_credentials()
+    {
+        var user = "tollgate-own-" + Guid.NewGuid().ToString("N")[..8];
+        var password = "own-" + Guid.NewGuid().ToString("N");
+        Assert.Equal("+OK", await Redis.SendAsync("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all"));
+        var passwordFile = Path.Combine(_directory, "ledger-password");
+        await File.WriteAllTextAsync(passwordFile, password + "\n");
+        _broker.SetAnswer(FakeKeyBroker.Answer(ledger: (Meter, "not-the-password")));
+
+        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => Broker(o) with { LedgerUser = user, LedgerPasswordFile = passwordFile }, time: _time);
+        await meter.App.Services.GetRequiredService<KeyBrokerRefresher>().AttemptAsync(1);
+
+        await EventuallyAsync(async () => (await meter.Admin.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, "the meter is ready with its own password file");
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(meter));
+    }
+
     private static async Task<HttpStatusCode> SendAsync(MeterHarness meter)
     {
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(team: "payments"),
@@ -93,8 +110,10 @@ public sealed class KeyBrokerLedgerTests(UpstreamFixture fixture, SecuredRedisSe
         }
     }
 
-    private Task<MeterHarness> StartAsync() =>
-        MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with
+    private Task<MeterHarness> StartAsync() => MeterHarness.StartAsync(fixture.Upstream, Policy, configure: Broker, time: _time);
+
+    private MeterOptions Broker(MeterOptions o) =>
+        o with
         {
             SpoolPath = o.Ledger + ".spool",
             Ledger = Redis.Address + "/5",
@@ -103,5 +122,5 @@ public sealed class KeyBrokerLedgerTests(UpstreamFixture fixture, SecuredRedisSe
             KeyBroker = _broker.Uri,
             KeyBrokerTokenPath = Path.Combine(_directory, "token"),
             KeyBrokerCaPath = Path.Combine(_directory, "broker-ca.crt"),
-        }, time: _time);
+        };
 }
