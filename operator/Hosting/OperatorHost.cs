@@ -27,6 +27,7 @@ public sealed class OperatorHost : IAsyncDisposable
     private readonly Informer<V1ConfigMap> _admissionParameters;
     private readonly Informer<V1ConfigMap> _exporterPolicy;
     private readonly List<(ControllerLoop Loop, WorkQueue Queue, Func<IEnumerable<string>> Keys)> _controllers = [];
+    private readonly CaConfigMapController _ca;
     private readonly Lock _gate = new();
     private CancellationTokenSource? _stop;
     private CancellationTokenSource? _term;
@@ -36,7 +37,15 @@ public sealed class OperatorHost : IAsyncDisposable
     private int _stopped;
 
     /// <param name="sidecar">How the webhook injects the meter; the admission policy's parameters must say the same.</param>
-    public OperatorHost(IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory, SidecarOptions? sidecar = null)
+    /// <param name="webhookSecretName">The Secret, in the operator's namespace, whose CA is published as the CA ConfigMap.</param>
+    public OperatorHost(
+        IKubernetes client,
+        IBudgetLedger ledger,
+        OperatorOptions options,
+        TimeProvider time,
+        ILoggerFactory loggerFactory,
+        SidecarOptions? sidecar = null,
+        string? webhookSecretName = null)
     {
         _client = client;
         _options = options;
@@ -81,7 +90,20 @@ public sealed class OperatorHost : IAsyncDisposable
         var admissionQueue = new WorkQueue(time);
         admission.Watch(admissionQueue);
         _controllers.Add((new ControllerLoop(admission, admissionQueue, _logger), admissionQueue, () => [AdmissionPolicyController.Key]));
+
+        _ca = new CaConfigMapController(
+            client, _namespaces, options.Namespace, webhookSecretName ?? new WebhookTlsOptions().SecretName, (sidecar ?? new SidecarOptions()).CaConfigMapName,
+            options.CaResyncInterval, loggerFactory.CreateLogger<CaConfigMapController>());
+        var caQueue = new WorkQueue(time);
+        _ca.Watch(caQueue);
+        _controllers.Add((new ControllerLoop(_ca, caQueue, _logger), caQueue, () => _namespaces.List().Select(n => n.Metadata.Name).Append(options.Namespace).Distinct()));
     }
+
+    /// <summary>
+    /// Tells the CA publisher that the certificate this replica serves changed (the rotator loaded a renewal), so every
+    /// namespace's CA ConfigMap is compared with the Secret again (by the leader: a standby's queue waits for its term).
+    /// </summary>
+    public void RepublishCa() => _ca.Republish();
 
     /// <summary>The webhook's view of namespaces, served from this replica's cache.</summary>
     public INamespaceLookup NamespaceLookup { get; }

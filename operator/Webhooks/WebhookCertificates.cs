@@ -218,6 +218,13 @@ public sealed class ServingCertificateSource
 
     public WebhookCertificate? Current => Volatile.Read(ref _current);
 
+    /// <summary>Raised after <see cref="Set"/>: the CA published to metered namespaces may have to follow.</summary>
+    public event Action? Changed;
+
     // The replaced certificate is not disposed: a handshake in flight may still be using it.
-    public void Set(WebhookCertificate certificate) => Volatile.Write(ref _current, certificate);
+    public void Set(WebhookCertificate certificate)
+    {
+        Volatile.Write(ref _current, certificate);
+        Changed?.Invoke();
+    }
 }

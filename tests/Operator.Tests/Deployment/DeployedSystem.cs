@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json.Nodes;
 using Tollgate.TestSupport;
 using Tollgate.TestSupport.FakeKubernetes;
@@ -75,15 +76,48 @@ public sealed class DeployedSystem : IAsyncLifetime
             ["kind"] = "Namespace",
             ["metadata"] = new JsonObject { ["name"] = MeteredNamespace, ["labels"] = new JsonObject { ["tollgate.io/meter"] = "enabled", ["kubernetes.io/metadata.name"] = MeteredNamespace } },
         });
+        Api.Seed("", "v1", "secrets", new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject { ["name"] = "tollgate-provider-keys", ["namespace"] = SystemNamespace },
+            ["data"] = new JsonObject { ["anthropic"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(ProviderKey)) },
+        });
+
+        // The namespace's service-account controller.
+        Api.EnsureServiceAccount(MeteredNamespace, "default");
 
         Exporter = new PodSandbox(PodOf("tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services);
         Exporter.Start("exporter");
         await Exporter.WaitUntilReadyAsync("exporter", CancellationToken.None);
 
-        Operator = new PodSandbox(PodOf("tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services);
+        // The provider: injected meters are pointed at the fake one through the operator's own setting for extra meter
+        // flags; it accepts only the key that lives in tollgate-system.
+        Provider = await FakeLlmUpstream.StartAsync(new FakeUpstreamOptions { AnthropicKeys = [ProviderKey] });
+        var operatorPod = PodOf("tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz");
+        var env = operatorPod["spec"]!["containers"]![0]!["env"]!.AsArray();
+        env.Add(new JsonObject { ["name"] = "Tollgate__Sidecar__ExtraArgs__0", ["value"] = "--upstream" });
+        env.Add(new JsonObject { ["name"] = "Tollgate__Sidecar__ExtraArgs__1", ["value"] = $"anthropic={Provider.BaseUri.ToString().TrimEnd('/')}" });
+
+        Operator = new PodSandbox(operatorPod, Api, Services);
         Operator.Start("operator");
         await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
+
+        // The webhook Service (443 -> the operator's 9443), by name: meters check the broker's certificate against it.
+        if (ClusterDns.Unavailable is null)
+        {
+            Dns.Add("tollgate-webhook", SystemNamespace, 443, new IPEndPoint(IPAddress.Loopback, Operator.LocalPort(9443)));
+        }
     }
+
+    /// <summary>The provider key, kept only in tollgate-system (Secret tollgate-provider-keys), as the README has an administrator put it.</summary>
+    public const string ProviderKey = "sk-ant-kept-in-tollgate-system";
+
+    /// <summary>The fake provider injected meters forward to.</summary>
+    internal FakeLlmUpstream Provider { get; private set; } = null!;
+
+    /// <summary>Names meters reach by name; empty where <see cref="ClusterDns.Unavailable"/>.</summary>
+    internal ClusterDns Dns { get; } = new();
 
     /// <summary>A pod of a rendered Deployment, as its ReplicaSet would create it: the template with a name and namespace.</summary>
     internal JsonObject PodOf(string deployment, string podName)
@@ -106,6 +140,12 @@ public sealed class DeployedSystem : IAsyncLifetime
         if (Exporter is not null)
         {
             await Exporter.DisposeAsync();
+        }
+
+        await Dns.DisposeAsync();
+        if (Provider is not null)
+        {
+            await Provider.DisposeAsync();
         }
 
         await Api.DisposeAsync();

@@ -27,6 +27,8 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// the volume is materialised as the kubelet would: a ConfigMap's or Secret's keys as files (from the fake API; an optional
 /// one that is missing is an empty folder) laid out as the kubelet's atomic writer lays them out, an emptyDir empty.
 /// <see cref="SyncVolumes"/> is the kubelet's periodic sync that brings a changed ConfigMap or Secret into the volume.</item>
+/// <item><b>Cluster DNS by name</b>: a Service that must be reached under its own name (an HTTPS URL whose certificate is
+/// checked) resolves, through <see cref="ClusterDns"/>, to a forwarder to the process standing in for it.</item>
 /// <item><b>Service account</b>: a pod that mounts its token gets <c>KUBECONFIG</c> pointing at the fake API instead
 /// (KubernetesClient's default configuration reads KUBECONFIG before the in-cluster files).</item>
 /// </list>
@@ -43,16 +45,19 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     private readonly Dictionary<int, int> _ports = [];
     private readonly StringBuilder _log = new();
     private readonly List<(string Local, string Plural, string Name)> _projected = [];
+    private readonly ClusterDns? _dns;
     private Process? _process;
     private int _projections;
 
     /// <param name="pod">The pod as admitted (metadata and spec).</param>
     /// <param name="services">The Services that stand in for the cluster's, by name, namespace and port, with their loopback endpoint.</param>
-    public PodSandbox(JsonObject pod, FakeKubernetesApi api, IReadOnlyDictionary<(string Service, string Namespace, int Port), string> services)
+    /// <param name="dns">Service names the container must reach by name (TLS that checks them); null when none.</param>
+    public PodSandbox(JsonObject pod, FakeKubernetesApi api, IReadOnlyDictionary<(string Service, string Namespace, int Port), string> services, ClusterDns? dns = null)
     {
         _pod = pod;
         _api = api;
         _services = services;
+        _dns = dns;
     }
 
     public string Namespace => Str(_pod["metadata"]!["namespace"]);
@@ -131,10 +136,17 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             start.Environment["KUBECONFIG"] = WriteKubeconfig();
         }
 
-        start.ArgumentList.Add(binary);
-        foreach (var arg in (container["args"] as JsonArray ?? []).Select(a => a!.GetValue<string>()))
+        var arguments = new List<string> { binary };
+        arguments.AddRange((container["args"] as JsonArray ?? []).Select(a => Map(Expand(a!.GetValue<string>(), env), mounts)));
+        if (_dns is { IsEmpty: false })
         {
-            start.ArgumentList.Add(Map(Expand(arg, env), mounts));
+            arguments = [.. _dns.Wrap(start.FileName, arguments)];
+            start.FileName = LocalMachine.FindOnPath("unshare")!;
+        }
+
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
         }
 
         _process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
@@ -319,6 +331,13 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             var mountPath = Str(mount["mountPath"]);
             var local = Directory.CreateDirectory(Path.Combine(_root, "rootfs", mountPath.TrimStart('/'))).FullName;
             var volume = volumes[Str(mount["name"])];
+            if (volume["projected"] is JsonObject projected)
+            {
+                Project(local, ProjectedData(Str(volume["name"]), projected));
+                mounts.Add((mountPath, local));
+                continue;
+            }
+
             var (source, plural, nameField) = volume["configMap"] is { } configMap ? (configMap, "configmaps", "name")
                 : volume["secret"] is { } secret ? (secret, "secrets", "secretName")
                 : (null, null, null);
@@ -332,7 +351,7 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             }
             else
             {
-                Assert.True(volume["emptyDir"] is not null, $"volume {Str(volume["name"])}: only configMap, secret and emptyDir volumes are modelled");
+                Assert.True(volume["emptyDir"] is not null, $"volume {Str(volume["name"])}: only configMap, secret, projected and emptyDir volumes are modelled");
             }
 
             mounts.Add((mountPath, local));
@@ -340,6 +359,41 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
         // Longest first, so /etc/tollgate/secrets/x wins over /etc/tollgate/secrets.
         return [.. mounts.OrderByDescending(m => m.Item1.Length)];
+    }
+
+    /// <summary>
+    /// A projected volume's files as the kubelet writes them: a <c>serviceAccountToken</c> source is a TokenRequest for the
+    /// pod's service account bound to this pod (minted by the fake API, which must hold the pod); <c>configMap</c> and
+    /// <c>secret</c> sources give their <c>items</c> (or every key). Written once: the kubelet's token renewal (at 80 % of its
+    /// life) is not modelled, the tests end well before.
+    /// </summary>
+    private Dictionary<string, string> ProjectedData(string volumeName, JsonObject projected)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var source in (projected["sources"] as JsonArray ?? []).Select(s => s!.AsObject()))
+        {
+            if (source["serviceAccountToken"] is { } token)
+            {
+                var seconds = token["expirationSeconds"] is { } e ? Int(e) : 3600;
+                files[Str(token["path"])] = _api.IssuePodToken(Namespace, Str(_pod["metadata"]!["name"]), [Str(token["audience"])], TimeSpan.FromSeconds(seconds));
+                continue;
+            }
+
+            var (reference, plural) = source["configMap"] is { } configMap ? (configMap, "configmaps") : (source["secret"]!, "secrets");
+            var data = Data(plural, Str(reference["name"]));
+            Assert.True(data is not null || reference["optional"]?.GetValue<bool>() == true, $"volume {volumeName}: {plural} {Namespace}/{Str(reference["name"])} does not exist and is not optional: the kubelet would not start the pod");
+            var items = reference["items"] as JsonArray;
+            foreach (var (key, value) in data ?? [])
+            {
+                var item = items?.FirstOrDefault(i => Str(i!["key"]) == key);
+                if (items is null || item is not null)
+                {
+                    files[item is null ? key : Str(item["path"])] = value;
+                }
+            }
+        }
+
+        return files;
     }
 
     /// <summary>
