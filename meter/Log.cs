@@ -77,4 +77,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 43, Level = LogLevel.Warning, Message = "Ledger journal {Ledger} held {Count} amounts no ledger records (negative or too large); they were skipped, not applied")]
     public static partial void JournalAmountsSkipped(ILogger logger, string ledger, int count);
+
+    [LoggerMessage(EventId = 50, Message = "Key broker answered: {ProviderKeys} provider keys, {Secrets} routing Secrets, ledger credentials {Ledger}; next refresh in {RefreshSeconds} s")]
+    public static partial void KeyBrokerAnswered(ILogger logger, LogLevel level, int providerKeys, int secrets, string ledger, int refreshSeconds);
+
+    [LoggerMessage(EventId = 51, Level = LogLevel.Warning, Message = "Key broker fetch failed ({Outcome}, {Failures} in a row): {Reason}; keeping the last credentials it gave, retrying in {RetrySeconds} s")]
+    public static partial void KeyBrokerFailed(ILogger logger, string outcome, int failures, string reason, int retrySeconds);
+
+    [LoggerMessage(EventId = 52, Level = LogLevel.Information, Message = "Key broker answered again after {Failures} failed fetches")]
+    public static partial void KeyBrokerRecovered(ILogger logger, int failures);
 }

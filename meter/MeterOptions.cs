@@ -106,6 +106,19 @@ public sealed record MeterOptions
     public IReadOnlyDictionary<string, string> ApiKeys { get; init; } = new Dictionary<string, string>();
 
     /// <summary>
+    /// The operator's key broker (<c>--key-broker</c>, https only): provider keys, routing rules' Secrets and, unless the
+    /// ledger address or <c>--ledger-password-file</c> gives them, the ledger's credentials come from it instead of the
+    /// environment and <c>--secrets-dir</c>. None by default.
+    /// </summary>
+    public Uri? KeyBroker { get; init; }
+
+    /// <summary>The file holding the bearer token for the key broker (<c>--key-broker-token</c>), re-read at every fetch.</summary>
+    public string? KeyBrokerTokenPath { get; init; }
+
+    /// <summary>PEM certificate authorities the key broker's certificate must chain to, and the only ones trusted for it (<c>--key-broker-ca</c>).</summary>
+    public string? KeyBrokerCaPath { get; init; }
+
+    /// <summary>
     /// Distinct values each client-supplied metric label (team, repo, pipeline, agent_step, model) may take in this
     /// process; later values are published as <c>__overflow__</c>. Budgets and the usage stream always see the real
     /// value. Default 1000.

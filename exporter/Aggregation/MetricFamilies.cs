@@ -1,6 +1,6 @@
 namespace Tollgate.Exporter.Aggregation;
 
-/// <summary>Help text, type and label names of every family the exporter publishes (the contract in ARCHITECTURE.md).</summary>
+/// <summary>Help text, type and label names of every family the exporter publishes (the metric contract, docs/architecture.md).</summary>
 internal static class MetricFamilies
 {
     public static readonly IReadOnlyDictionary<string, Family> All = new Dictionary<string, Family>(StringComparer.Ordinal)

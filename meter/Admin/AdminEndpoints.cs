@@ -1,5 +1,6 @@
 using Prometheus;
 using Tollgate.Core.Ledger;
+using Tollgate.Meter.Keys;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
 
@@ -18,6 +19,9 @@ namespace Tollgate.Meter.Admin;
 /// </remarks>
 internal static class AdminEndpoints
 {
+    /// <summary>Refresh periods without an answer from the key broker after which the meter reports itself not ready (it keeps serving the last keys).</summary>
+    public const int StaleRefreshPeriods = 3;
+
     public static async Task HandleAsync(HttpContext context)
     {
         var services = context.RequestServices;
@@ -44,6 +48,11 @@ internal static class AdminEndpoints
                 }
 
                 problems.AddRange(ServingProblems(services));
+                if (services.GetService<BrokerKeySource>() is { Available: true } broker && broker.Staleness(StaleRefreshPeriods) is { } stale)
+                {
+                    problems.Add(stale);
+                }
+
                 await WriteAsync(context, problems, "ready");
                 break;
             default:
@@ -59,6 +68,12 @@ internal static class AdminEndpoints
         if (!services.GetRequiredService<PolicyProvider>().Loaded)
         {
             problems.Add("no policy loaded");
+        }
+
+        // A meter without keys would forward jobs' requests with their own credentials or none: it cannot serve yet.
+        if (services.GetService<BrokerKeySource>() is { Available: false } broker)
+        {
+            problems.Add(broker.Staleness(StaleRefreshPeriods)!);
         }
 
         if (!services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.IsCancellationRequested)

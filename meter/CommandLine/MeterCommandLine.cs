@@ -9,7 +9,7 @@ using Tollgate.Meter.Hosting;
 
 namespace Tollgate.Meter.CommandLine;
 
-/// <summary>The meter's command line (contract: ARCHITECTURE.md "Standalone command line").</summary>
+/// <summary>The meter's command line (a contract: docs/architecture.md, README "Command line").</summary>
 internal static class MeterCommandLine
 {
     private static readonly Option<string> Listen = new("--listen") { Description = "Proxy endpoint host:port.", DefaultValueFactory = _ => "127.0.0.1:8787" };
@@ -24,6 +24,9 @@ internal static class MeterCommandLine
     private static readonly Option<string?> LedgerCa = new("--ledger-ca") { Description = "PEM CA bundle a rediss:// ledger's certificate must chain to (only these are trusted); the certificate must name the ledger's host." };
     private static readonly Option<string?> LedgerCert = new("--ledger-cert") { Description = "PEM client certificate for a rediss:// ledger that asks for one." };
     private static readonly Option<string?> LedgerKey = new("--ledger-key") { Description = "PEM key of --ledger-cert, unless that file holds it." };
+    private static readonly Option<string?> KeyBroker = new("--key-broker") { Description = "https URL of the operator's key broker; provider keys, routing Secrets and (unless given here) ledger credentials come from it, held in memory only." };
+    private static readonly Option<string?> KeyBrokerToken = new("--key-broker-token") { Description = "File holding the bearer token for --key-broker (a projected service-account token); re-read at every fetch." };
+    private static readonly Option<string?> KeyBrokerCa = new("--key-broker-ca") { Description = "PEM CA bundle the key broker's certificate must chain to (only these are trusted); the certificate must name the broker's host." };
     private static readonly Option<string?> Spool = new("--spool") { Description = "File usage is spooled to while the ledger is unavailable (default: the ledger path plus .spool; .tollgate/usage.spool for Redis)." };
     private static readonly Option<string> SecretsDir = new("--secrets-dir") { Description = "Folder of routing rules' API key Secrets, as <dir>/<secret>/<key>.", DefaultValueFactory = _ => "/etc/tollgate/secrets" };
     private static readonly Option<string> RequiredTags = new("--required-tags") { Description = "Comma-separated tags every request must carry.", DefaultValueFactory = _ => "team,repo,pipeline" };
@@ -174,13 +177,20 @@ internal static class MeterCommandLine
             }
         }
 
+        var (keyBroker, keyBrokerError) = ParseKeyBroker(result.GetValue(KeyBroker), result.GetValue(KeyBrokerToken), result.GetValue(KeyBrokerCa));
+        if (keyBrokerError is not null)
+        {
+            return (null, keyBrokerError);
+        }
+
+        // With a key broker the keys come from it alone: a stray variable must not become a second source.
         var keys = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (environment("TOLLGATE_ANTHROPIC_API_KEY") is { Length: > 0 } anthropicKey)
+        if (keyBroker is null && environment("TOLLGATE_ANTHROPIC_API_KEY") is { Length: > 0 } anthropicKey)
         {
             keys["anthropic"] = anthropicKey;
         }
 
-        if (environment("TOLLGATE_OPENAI_API_KEY") is { Length: > 0 } openAiKey)
+        if (keyBroker is null && environment("TOLLGATE_OPENAI_API_KEY") is { Length: > 0 } openAiKey)
         {
             keys["openai"] = openAiKey;
         }
@@ -210,15 +220,66 @@ internal static class MeterCommandLine
             MaxLabelValues = result.GetValue(MaxLabelValues),
             InputEstimate = inputEstimate,
             ApiKeys = keys,
+            KeyBroker = keyBroker,
+            KeyBrokerTokenPath = keyBroker is null ? null : result.GetValue(KeyBrokerToken),
+            KeyBrokerCaPath = keyBroker is null ? null : result.GetValue(KeyBrokerCa),
             AllowUnmetered = allowUnmetered,
         };
         return (options, null);
     }
 
+    /// <summary>
+    /// The key broker's URL and files. https only, to loopback too: provider keys travel on this connection, and a test
+    /// or a developer's fake broker can serve TLS as easily as the operator does (its CA is <c>--key-broker-ca</c>).
+    /// </summary>
+    private static (Uri? Broker, string? Error) ParseKeyBroker(string? url, string? token, string? ca)
+    {
+        if (url is null)
+        {
+            return token is not null || ca is not null ? (null, "--key-broker-token and --key-broker-ca apply with --key-broker only") : (null, null);
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var broker) || broker.Scheme != Uri.UriSchemeHttps)
+        {
+            return (null, $"--key-broker: expected an https:// URL (got \"{url}\"); provider keys never travel in clear text");
+        }
+
+        if (broker.UserInfo.Length > 0 || broker.Query.Length > 0 || broker.Fragment.Length > 0)
+        {
+            return (null, $"--key-broker: \"{url}\" must have no user, query or fragment");
+        }
+
+        if (token is null)
+        {
+            return (null, "--key-broker-token: required with --key-broker (the file the kubelet writes the projected service-account token to)");
+        }
+
+        if (!File.Exists(token))
+        {
+            return (null, $"--key-broker-token: \"{token}\" does not exist");
+        }
+
+        if (ca is null)
+        {
+            return (null, "--key-broker-ca: required with --key-broker (the broker is trusted through this CA only)");
+        }
+
+        try
+        {
+            _ = Keys.KeyBrokerTrust.LoadBundle(ca);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            return (null, $"--key-broker-ca: \"{ca}\" {Reason(ex)}");
+        }
+
+        return (broker, null);
+    }
+
     private static RootCommand Build()
     {
         var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
-        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
+        foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey, KeyBroker, KeyBrokerToken, KeyBrokerCa, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
         {
             root.Options.Add(option);
         }

@@ -13,6 +13,7 @@ using Tollgate.Core.Pricing;
 using Tollgate.Core.Routing;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
+using Tollgate.Meter.Keys;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
 using Tollgate.Meter.Routing;
@@ -43,6 +44,8 @@ internal sealed class ProxyHandler(
     DailySpendHistory spendHistory,
     MeterMetrics metrics,
     MeterOptions options,
+    UpstreamTransformer transformer,
+    KeyStore keys,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
@@ -131,6 +134,15 @@ internal sealed class ProxyHandler(
                     json.WriteString("method", request.Method);
                     json.WriteString("path", path);
                 });
+            return;
+        }
+
+        if (!keys.Available)
+        {
+            // A job must not reach a provider with its own key, or none, while the meter waits for the broker's.
+            RecordRejected(null, endpoint.Provider, string.Empty);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
+                "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has.");
             return;
         }
 
@@ -362,7 +374,7 @@ internal sealed class ProxyHandler(
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
 
         var forwarding = time.GetTimestamp();
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, plan is null ? upstream.Invoker : routingInvoker, _requestConfig, UpstreamTransformer.Instance);
+        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, plan is null ? upstream.Invoker : routingInvoker, _requestConfig, transformer);
         var forwarded = time.GetTimestamp();
 
         UsageObservation? observation = null;
@@ -551,12 +563,12 @@ internal sealed class ProxyHandler(
         if (!free)
         {
             // The meter's key is for the calls it meters: an unmetered call must spend the client's own credentials.
-            upstream = upstream with { ApiKey = null };
+            upstream = upstream with { ClientKey = true };
             Log.UnmeteredForwarded(logger, context.Request.Method, path, Tag(tags, "team"), Tag(tags, "repo"));
         }
 
         context.Features.Set(upstream);
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, UpstreamTransformer.Instance);
+        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, transformer);
         var outcome = free ? RequestOutcomes.Unbilled : RequestOutcomes.Unmetered;
         if (error != ForwarderError.None)
         {

@@ -26,7 +26,7 @@ internal sealed class UpstreamRegistry : IDisposable
 
         foreach (var (provider, uri) in options.Upstreams)
         {
-            _upstreams[provider] = new Upstream(provider, Prefix(uri), CreateInvoker(), options.ApiKeys.GetValueOrDefault(provider));
+            _upstreams[provider] = new Upstream(provider, Prefix(uri), CreateInvoker());
         }
     }
 
@@ -34,7 +34,7 @@ internal sealed class UpstreamRegistry : IDisposable
 
     /// <summary>The endpoint a route target names; it carries the provider's default key until the target brings its own.</summary>
     public Upstream ForBaseUrl(string provider, Uri baseUrl) =>
-        _routed.GetOrAdd((provider, Prefix(baseUrl)), key => new Upstream(key.Provider, key.Prefix, CreateInvoker(), Get(key.Provider)?.ApiKey));
+        _routed.GetOrAdd((provider, Prefix(baseUrl)), key => new Upstream(key.Provider, key.Prefix, CreateInvoker()));
 
     public void Dispose()
     {

@@ -1,5 +1,6 @@
 using Microsoft.Net.Http.Headers;
 using Tollgate.Core.Tagging;
+using Tollgate.Meter.Keys;
 using Tollgate.Meter.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -10,10 +11,8 @@ namespace Tollgate.Meter.Forwarding;
 /// meter's business, not the provider's), asks for an uncompressed body so usage can be read as it streams, and swaps
 /// in the provider key the meter holds so job containers never need one.
 /// </summary>
-internal sealed class UpstreamTransformer : HttpTransformer
+internal sealed class UpstreamTransformer(KeyStore keys) : HttpTransformer
 {
-    public static UpstreamTransformer Instance { get; } = new();
-
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
@@ -47,18 +46,9 @@ internal sealed class UpstreamTransformer : HttpTransformer
             proxyRequest.Options.Set(RoutePlan.OptionsKey, plan);
         }
 
-        if (upstream?.ApiKey is { } key)
+        if (upstream is not null)
         {
-            headers.Remove("x-api-key");
-            headers.Remove(HeaderNames.Authorization);
-            if (upstream.Provider == Core.Usage.Providers.Anthropic)
-            {
-                headers.TryAddWithoutValidation("x-api-key", key);
-            }
-            else
-            {
-                headers.TryAddWithoutValidation(HeaderNames.Authorization, "Bearer " + key);
-            }
+            keys.Apply(headers, upstream);
         }
     }
 }

@@ -13,6 +13,7 @@ using Tollgate.Core.Pricing;
 using Tollgate.Core.RateLimits;
 using Tollgate.Meter.Admin;
 using Tollgate.Meter.Forwarding;
+using Tollgate.Meter.Keys;
 using Tollgate.Meter.Metering;
 using Tollgate.Meter.Policy;
 using Tollgate.Meter.Recording;
@@ -52,7 +53,8 @@ public sealed class MeterApp : IAsyncDisposable
         var time = settings.Time ?? TimeProvider.System;
         var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
         var initialPolicy = PolicyReloader.LoadInitial(options);
-        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, time, settings.MinimumLogLevel, cancellationToken);
+        var broker = options.KeyBroker is null ? null : new BrokerKeySource(time);
+        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, broker, time, settings.MinimumLogLevel, cancellationToken);
         var spoolPath = options.SpoolPath ?? options.Ledger switch
         {
             "memory" => null,
@@ -70,6 +72,11 @@ public sealed class MeterApp : IAsyncDisposable
         builder.Logging.ClearProviders();
         Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
         builder.Logging.SetMinimumLevel(settings.MinimumLogLevel);
+        if (settings.LoggerProvider is { } loggerProvider)
+        {
+            builder.Logging.AddProvider(loggerProvider);
+        }
+
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
 
@@ -113,10 +120,24 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));
         services.AddSingleton(new DailySpendHistory());
-        services.AddSingleton(new SecretFiles(options.SecretsDirectory, time));
+        if (broker is null)
+        {
+            services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
+        }
+        else
+        {
+            services.AddSingleton(broker);
+            services.AddSingleton<IKeySource>(broker);
+            services.AddSingleton(_ => new KeyBrokerClient(options.KeyBroker!, options.KeyBrokerTokenPath!, options.KeyBrokerCaPath!, time));
+            services.AddSingleton<KeyBrokerRefresher>();
+            services.AddHostedService(sp => sp.GetRequiredService<KeyBrokerRefresher>());
+        }
+
+        services.AddSingleton<KeyStore>();
+        services.AddSingleton<UpstreamTransformer>();
         services.AddSingleton<TargetPipelines>();
         services.AddSingleton<RouteEndpoints>();
-        services.AddSingleton(sp => new HttpMessageInvoker(new RoutingHandler(sp.GetRequiredService<TargetPipelines>(), sp.GetRequiredService<MeterMetrics>())));
+        services.AddSingleton(sp => new HttpMessageInvoker(new RoutingHandler(sp.GetRequiredService<TargetPipelines>(), sp.GetRequiredService<KeyStore>(), sp.GetRequiredService<MeterMetrics>())));
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton(new Core.Endpoints.EndpointPolicy(options.AllowUnmetered));
@@ -160,7 +181,7 @@ public sealed class MeterApp : IAsyncDisposable
         return new MeterApp(app, ledger);
     }
 
-    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, TimeProvider time, LogLevel minimumLogLevel, CancellationToken cancellationToken)
+    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, BrokerKeySource? broker, TimeProvider time, LogLevel minimumLogLevel, CancellationToken cancellationToken)
     {
         if (options.Ledger == "memory")
         {
@@ -176,7 +197,14 @@ public sealed class MeterApp : IAsyncDisposable
                 Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(logging);
                 logging.SetMinimumLevel(minimumLogLevel);
             });
-            return await RedisLedger.ConnectAsync(options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite), time, loggerFactory.CreateLogger<RedisLedger>(), cancellationToken);
+            var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite);
+            if (broker is not null && ledgerOptions is { Credentials: null, Address.Password: null })
+            {
+                // Neither the address nor --ledger-password-file gives a password: the broker's, asked at every connect.
+                ledgerOptions = ledgerOptions with { Credentials = broker.LedgerCredentials(ledgerOptions.Address.User) };
+            }
+
+            return await RedisLedger.ConnectAsync(ledgerOptions, time, loggerFactory.CreateLogger<RedisLedger>(), cancellationToken);
         }
 
         return EmbeddedLedger.Open(options.Ledger, time);

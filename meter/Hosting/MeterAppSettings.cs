@@ -19,4 +19,7 @@ public sealed record MeterAppSettings
     public Core.RateLimits.IRateLimiter? RateLimiter { get; init; }
 
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>A logger provider added beside the console, so a test can read what the meter logs.</summary>
+    public ILoggerProvider? LoggerProvider { get; init; }
 }

@@ -6,7 +6,7 @@ namespace Tollgate.Meter.Metering;
 
 /// <summary>
 /// Every metric the meter publishes, on one registry (the process default in production, a fresh one per host in tests).
-/// Names and labels are the contract in ARCHITECTURE.md; label values missing from a request are the empty string.
+/// Names and labels are the metric contract in docs/architecture.md; label values missing from a request are the empty string.
 /// Every series labelled with a client-supplied value (team, repo, pipeline, agent_step, model) is written through a
 /// method here that folds values past <c>--max-label-values</c> into <see cref="LabelValueLimiter.OverflowValue"/>;
 /// those collectors are private so that no call site can skip the fold.
@@ -48,6 +48,8 @@ internal sealed class MeterMetrics
         EstimatedUsage = factory.CreateCounter("tollgate_usage_estimated_total",
             "Responses whose usage was estimated because the provider never reported it (abandoned or cut streams).", ["provider"]);
         PolicyReloads = factory.CreateCounter("tollgate_policy_reloads_total", "Policy loads, by result (success, failure).", ["result"]);
+        KeyBrokerRefreshes = factory.CreateCounter("tollgate_key_broker_refreshes_total",
+            "Credential fetches from the key broker, by outcome (ok, unauthenticated, forbidden, unavailable, unreachable, invalid_response, token_unreadable).", ["outcome"]);
         LedgerReady = factory.CreateGauge("tollgate_ledger_ready", "1 when the ledger records spend, 0 when it cannot.");
         UsageSpooled = factory.CreateGauge("tollgate_usage_spooled_records", "Usage records waiting in the local spool for the ledger to return.");
         RouteAttempts = factory.CreateCounter("tollgate_route_attempts_total",
@@ -97,6 +99,8 @@ internal sealed class MeterMetrics
     public Counter EstimatedUsage { get; }
 
     public Counter PolicyReloads { get; }
+
+    public Counter KeyBrokerRefreshes { get; }
 
     public Gauge LedgerReady { get; }
 

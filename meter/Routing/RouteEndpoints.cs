@@ -1,10 +1,11 @@
 using Tollgate.Core.Routing;
 using Tollgate.Meter.Forwarding;
+using Tollgate.Meter.Keys;
 
 namespace Tollgate.Meter.Routing;
 
 /// <summary>Turns a rule's targets into concrete candidates for one request: endpoint, key and model.</summary>
-internal sealed class RouteEndpoints(UpstreamRegistry upstreams, SecretFiles secrets, ILogger<RouteEndpoints> logger)
+internal sealed class RouteEndpoints(UpstreamRegistry upstreams, KeyStore keys, ILogger<RouteEndpoints> logger)
 {
     /// <summary>
     /// The candidates of <paramref name="route"/> a request of <paramref name="provider"/> can use, in order. A target
@@ -36,7 +37,7 @@ internal sealed class RouteEndpoints(UpstreamRegistry upstreams, SecretFiles sec
             {
                 try
                 {
-                    upstream = upstream with { ApiKey = secrets.Read(reference) };
+                    upstream = upstream with { ApiKey = keys.Secret(reference) };
                 }
                 catch (IOException ex)
                 {

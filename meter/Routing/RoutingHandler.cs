@@ -2,6 +2,7 @@ using Microsoft.Net.Http.Headers;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 using Tollgate.Core.Usage;
+using Tollgate.Meter.Keys;
 using Tollgate.Meter.Metering;
 
 namespace Tollgate.Meter.Routing;
@@ -12,7 +13,7 @@ namespace Tollgate.Meter.Routing;
 /// start copying it to the client, so a retry or a fallback never follows a byte the client has seen. When every
 /// candidate fails, the client gets the last failure as the provider sent it (or a 502 when none answered).
 /// </summary>
-internal sealed class RoutingHandler(TargetPipelines pipelines, MeterMetrics metrics) : HttpMessageHandler
+internal sealed class RoutingHandler(TargetPipelines pipelines, KeyStore keys, MeterMetrics metrics) : HttpMessageHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -83,7 +84,7 @@ internal sealed class RoutingHandler(TargetPipelines pipelines, MeterMetrics met
         metrics.RouteAttempts.WithLabels(plan.Route.Name, candidate.Upstream.Provider, candidate.Model, result).Inc();
 
     /// <summary>A fresh request per attempt: the body is replayable bytes, the key and model are the candidate's.</summary>
-    private static HttpRequestMessage Attempt(HttpRequestMessage original, RoutePlan plan, RouteCandidate candidate)
+    private HttpRequestMessage Attempt(HttpRequestMessage original, RoutePlan plan, RouteCandidate candidate)
     {
         var attempt = new HttpRequestMessage(original.Method, new Uri(candidate.Upstream.DestinationPrefix + plan.PathAndQuery))
         {
@@ -112,19 +113,7 @@ internal sealed class RoutingHandler(TargetPipelines pipelines, MeterMetrics met
         }
 
         // The candidate's key replaces whatever the client sent: a client key never reaches a routed target.
-        if (candidate.Upstream.ApiKey is { } key)
-        {
-            attempt.Headers.Remove("x-api-key");
-            attempt.Headers.Remove(HeaderNames.Authorization);
-            if (candidate.Upstream.Provider == Providers.Anthropic)
-            {
-                attempt.Headers.TryAddWithoutValidation("x-api-key", key);
-            }
-            else
-            {
-                attempt.Headers.TryAddWithoutValidation(HeaderNames.Authorization, "Bearer " + key);
-            }
-        }
+        keys.Apply(attempt.Headers, candidate.Upstream);
 
         return attempt;
     }

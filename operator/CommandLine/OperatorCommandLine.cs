@@ -38,6 +38,7 @@ internal static class OperatorCommandLine
     private static readonly Option<string?> WebhookSecret = new("--webhook-secret") { Description = Default("The Secret, in --namespace, holding the webhook certificate all replicas share", new WebhookTlsOptions().SecretName) };
     private static readonly Option<string?> WebhookConfiguration = new("--webhook-configuration") { Description = Default("The MutatingWebhookConfiguration whose caBundle the operator keeps current", new WebhookTlsOptions().WebhookConfigurationName) };
     private static readonly Option<string?> SidecarImage = new("--sidecar-image") { Description = Default("The meter image the webhook injects; use the operator's release", new SidecarOptions().Image) };
+    private static readonly Option<string?> KeySource = new("--sidecar-key-source") { HelpName = "broker|secret", Description = "Where injected meters get provider keys: broker (from this operator, authenticated by the pod's token; nothing in the CI namespace holds a key) or secret (Secret tollgate-provider-keys mounted from the pod's namespace) (default broker)." };
     private static readonly Option<string?> SidecarLedger = new("--sidecar-ledger") { Description = Default("The ledger injected meters settle against, reachable from every metered namespace", new SidecarOptions().Ledger) };
 
     public static readonly Argument<string> CrdDirectory = new("directory") { Description = "Where to write the CRD files.", DefaultValueFactory = _ => "crds" };
@@ -112,6 +113,16 @@ internal static class OperatorCommandLine
             settings[$"{section}:Port"] = Format(endpoint.Port);
         }
 
+        if (result.GetValue(KeySource) is { } keySource)
+        {
+            if (keySource is not ("broker" or "secret"))
+            {
+                return (null, $"--sidecar-key-source: expected broker or secret (got \"{keySource}\")");
+            }
+
+            settings[$"{SidecarOptions.SectionName}:KeySource"] = keySource == "broker" ? nameof(Webhooks.SidecarKeySource.Broker) : nameof(Webhooks.SidecarKeySource.Secret);
+        }
+
         if (result.GetValue(LeaderElection) is { } leaderElection)
         {
             if (leaderElection is not ("true" or "false"))
@@ -154,7 +165,7 @@ internal static class OperatorCommandLine
         var root = new RootCommand(
             "Tollgate operator: runs the AiBudget, AiRoutingRule and namespace controllers and the pod webhook that injects the meter. " +
             "Every setting can also come from a Tollgate__<Section>__<Key> environment variable; a flag given wins.");
-        foreach (var option in new Option[] { Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKeyFile, Namespace, MetricsListen, WebhookListen, LeaderElection, LeaseName, Identity, WebhookService, WebhookSecret, WebhookConfiguration, SidecarImage, SidecarLedger })
+        foreach (var option in new Option[] { Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKeyFile, Namespace, MetricsListen, WebhookListen, LeaderElection, LeaseName, Identity, WebhookService, WebhookSecret, WebhookConfiguration, SidecarImage, KeySource, SidecarLedger })
         {
             root.Options.Add(option);
         }

@@ -25,6 +25,12 @@ internal static partial class OperatorLog
     [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "Deleted policy ConfigMap {Namespace}/{Name}: the namespace is no longer metered")]
     public static partial void PolicyDeleted(ILogger logger, string @namespace, string name);
 
+    [LoggerMessage(EventId = 123, Level = LogLevel.Information, Message = "Wrote CA ConfigMap {Namespace}/{Name}")]
+    public static partial void CaPublished(ILogger logger, string @namespace, string name);
+
+    [LoggerMessage(EventId = 124, Level = LogLevel.Information, Message = "Deleted CA ConfigMap {Namespace}/{Name}: the namespace is no longer metered")]
+    public static partial void CaDeleted(ILogger logger, string @namespace, string name);
+
     [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Left {Kind} {Key} out of the policy: {Error}")]
     public static partial void ResourceInvalid(ILogger logger, string kind, string key, string error);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text;
 
 namespace Tollgate.Operator.Hosting;
 
@@ -14,7 +15,7 @@ internal sealed class HealthServer : IAsyncDisposable
 
     private HealthServer(WebApplication app) => _app = app;
 
-    public static HealthServer Create(string listenAddress, int port, OperatorHost host, Func<bool> webhookReady)
+    public static HealthServer Create(string listenAddress, int port, OperatorHost host, Func<bool> webhookReady, KeyBroker.KeyBrokerMetrics? brokerMetrics = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -32,14 +33,18 @@ internal sealed class HealthServer : IAsyncDisposable
                 ? Results.Text("ready\n")
                 : Results.Text(synced ? "webhook certificate not loaded yet\n" : "caches not synced yet\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
-        app.MapGet("/metrics", () => Results.Text(
-            "# HELP tollgate_operator_leader 1 while this replica holds the leader lease and runs the reconcilers.\n" +
-            "# TYPE tollgate_operator_leader gauge\n" +
-            $"tollgate_operator_leader {(host.IsLeading ? 1 : 0)}\n" +
-            "# HELP tollgate_operator_reconciles_total Reconciles run by this replica.\n" +
-            "# TYPE tollgate_operator_reconciles_total counter\n" +
-            $"tollgate_operator_reconciles_total {host.Reconciles.ToString(CultureInfo.InvariantCulture)}\n",
-            "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", () =>
+        {
+            var text = new StringBuilder()
+                .Append("# HELP tollgate_operator_leader 1 while this replica holds the leader lease and runs the reconcilers.\n")
+                .Append("# TYPE tollgate_operator_leader gauge\n")
+                .Append(CultureInfo.InvariantCulture, $"tollgate_operator_leader {(host.IsLeading ? 1 : 0)}\n")
+                .Append("# HELP tollgate_operator_reconciles_total Reconciles run by this replica.\n")
+                .Append("# TYPE tollgate_operator_reconciles_total counter\n")
+                .Append(CultureInfo.InvariantCulture, $"tollgate_operator_reconciles_total {host.Reconciles}\n");
+            brokerMetrics?.WriteTo(text);
+            return Results.Text(text.ToString(), "text/plain; version=0.0.4; charset=utf-8");
+        });
         return new HealthServer(app);
     }
 

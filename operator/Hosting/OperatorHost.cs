@@ -28,6 +28,7 @@ public sealed class OperatorHost : IAsyncDisposable
     private readonly Informer<V1ConfigMap> _admissionParameters;
     private readonly Informer<V1ConfigMap> _exporterPolicy;
     private readonly List<(ControllerLoop Loop, WorkQueue Queue, Func<IEnumerable<string>> Keys)> _controllers = [];
+    private readonly CaConfigMapController _ca;
     private readonly Lock _gate = new();
     private CancellationTokenSource? _stop;
     private CancellationTokenSource? _term;
@@ -37,9 +38,16 @@ public sealed class OperatorHost : IAsyncDisposable
     private int _stopped;
 
     /// <param name="sidecar">How the webhook injects the meter; the admission policy's parameters must say the same.</param>
+    /// <param name="webhookSecretName">The Secret, in the operator's namespace, whose CA is published as the CA ConfigMap.</param>
     /// <param name="ledgerWiring">The shipped Redis' certificate, users and ACL file; null or disabled leaves them alone.</param>
     public OperatorHost(
-        IKubernetes client, IBudgetLedger ledger, OperatorOptions options, TimeProvider time, ILoggerFactory loggerFactory, SidecarOptions? sidecar = null,
+        IKubernetes client,
+        IBudgetLedger ledger,
+        OperatorOptions options,
+        TimeProvider time,
+        ILoggerFactory loggerFactory,
+        SidecarOptions? sidecar = null,
+        string? webhookSecretName = null,
         LedgerWiringOptions? ledgerWiring = null)
     {
         _client = client;
@@ -86,6 +94,13 @@ public sealed class OperatorHost : IAsyncDisposable
         admission.Watch(admissionQueue);
         _controllers.Add((new ControllerLoop(admission, admissionQueue, _logger), admissionQueue, () => [AdmissionPolicyController.Key]));
 
+        _ca = new CaConfigMapController(
+            client, _namespaces, options.Namespace, webhookSecretName ?? new WebhookTlsOptions().SecretName, (sidecar ?? new SidecarOptions()).CaConfigMapName,
+            options.CaResyncInterval, loggerFactory.CreateLogger<CaConfigMapController>());
+        var caQueue = new WorkQueue(time);
+        _ca.Watch(caQueue);
+        _controllers.Add((new ControllerLoop(_ca, caQueue, _logger), caQueue, () => _namespaces.List().Select(n => n.Metadata.Name).Append(options.Namespace).Distinct()));
+
         if (ledgerWiring is { Enabled: true })
         {
             // Nothing to watch (the operator may only get these Secrets): each pass asks for the next one.
@@ -99,6 +114,12 @@ public sealed class OperatorHost : IAsyncDisposable
             _controllers.Add((new ControllerLoop(tls, tlsQueue, _logger), tlsQueue, () => [LedgerTlsController.Key]));
         }
     }
+
+    /// <summary>
+    /// Tells the CA publisher that the certificate this replica serves changed (the rotator loaded a renewal), so every
+    /// namespace's CA ConfigMap is compared with the Secret again (by the leader: a standby's queue waits for its term).
+    /// </summary>
+    public void RepublishCa() => _ca.Republish();
 
     /// <summary>The webhook's view of namespaces, served from this replica's cache.</summary>
     public INamespaceLookup NamespaceLookup { get; }

@@ -24,6 +24,12 @@ public sealed class OperatorOptions
     /// </summary>
     public TimeSpan AdmissionResyncInterval { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How often the CA ConfigMap in the operator's namespace is compared with the webhook certificate Secret even when
+    /// this replica saw no renewal (another replica renewed). Default 5 min.
+    /// </summary>
+    public TimeSpan CaResyncInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>False runs the controllers without a Lease (one replica, or tests). Default true.</summary>
     public bool LeaderElection { get; set; } = true;
 

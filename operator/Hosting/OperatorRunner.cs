@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Operator.KeyBroker;
 using Tollgate.Operator.LedgerWiring;
 using Tollgate.Operator.Webhooks;
 using k8s;
@@ -23,7 +24,8 @@ namespace Tollgate.Operator.Hosting;
 /// <item><c>Tollgate:LeaderElection:Enabled</c> (<c>--leader-election</c>), <c>:LeaseName</c> (<c>--lease-name</c>),
 /// <c>:LeaseNamespace</c>, <c>:Identity</c> (<c>--identity</c>), <c>:LeaseDuration</c>, <c>:RenewDeadline</c>, <c>:RetryPeriod</c></item>
 /// <item><c>Tollgate:Metrics:ListenAddress</c> and <c>:Port</c> (<c>--metrics-listen</c>), <c>Tollgate:Webhook:*</c>
-/// (<c>--webhook-listen</c>), <c>Tollgate:WebhookTls:*</c> and <c>Tollgate:Sidecar:*</c> (operator/Webhooks)</item>
+/// (<c>--webhook-listen</c>), <c>Tollgate:WebhookTls:*</c> and <c>Tollgate:Sidecar:*</c> (operator/Webhooks; <c>:KeySource</c>
+/// is <c>--sidecar-key-source</c>), <c>Tollgate:Broker:*</c> (operator/KeyBroker)</item>
 /// <item><c>Tollgate:LedgerWiring:*</c> (operator/LedgerWiring): the shipped Redis' certificate, users and ACL file</item>
 /// </list>
 /// </summary>
@@ -64,10 +66,6 @@ internal static class OperatorRunner
         // One SidecarOptions for both: the admission policy's parameters must describe exactly the meter the webhook injects.
         var sidecar = configuration.GetSection(SidecarOptions.SectionName).Get<SidecarOptions>() ?? new SidecarOptions();
         var ledgerWiring = configuration.GetSection(LedgerWiringOptions.SectionName).Get<LedgerWiringOptions>() ?? new LedgerWiringOptions();
-        ledgerWiring.CaSecretName = configuration[$"{WebhookTlsOptions.SectionName}:SecretName"] ?? ledgerWiring.CaSecretName;
-        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar, ledgerWiring);
-        await host.StartAsync(stop.Token);
-
         // Every replica serves the webhook (leader or not), with a certificate the rotator keeps issued and patched in.
         var tls = configuration.GetSection(WebhookTlsOptions.SectionName).Get<WebhookTlsOptions>() ?? new WebhookTlsOptions();
 
@@ -77,7 +75,12 @@ internal static class OperatorRunner
             tls.ServiceNamespace = options.Namespace;
         }
 
+        ledgerWiring.CaSecretName = tls.SecretName;
+        await using var host = new OperatorHost(client, ledger, options, time, loggerFactory, sidecar, tls.SecretName, ledgerWiring);
+        await host.StartAsync(stop.Token);
+
         var certificates = new ServingCertificateSource();
+        certificates.Changed += host.RepublishCa;
         using var rotator = new WebhookTlsRotator(
             new WebhookCertificateStore(client, Options.Create(tls), time, loggerFactory.CreateLogger<WebhookCertificateStore>()),
             new CaBundlePatcher(client, loggerFactory.CreateLogger<CaBundlePatcher>()),
@@ -86,16 +89,28 @@ internal static class OperatorRunner
             time,
             loggerFactory.CreateLogger<WebhookTlsRotator>());
         await rotator.StartAsync(stop.Token);
+        // The meters' key broker shares the webhook's listener and certificate (Service tollgate-webhook), on every replica.
+        var brokerMetrics = new KeyBrokerMetrics();
+        var broker = KeyBrokerEndpoint.Create(
+            client,
+            host.NamespaceLookup,
+            sidecar,
+            configuration.GetSection(KeyBrokerOptions.SectionName).Get<KeyBrokerOptions>() ?? new KeyBrokerOptions(),
+            options.Namespace,
+            time,
+            loggerFactory,
+            brokerMetrics);
         await using var webhook = WebhookHost.Create(
             configuration.GetSection(WebhookHostOptions.SectionName).Get<WebhookHostOptions>() ?? new WebhookHostOptions(),
             sidecar,
             host.NamespaceLookup,
-            certificates);
+            certificates,
+            keyBroker: broker);
         await ListenAsync("--webhook-listen", () => webhook.StartAsync(stop.Token));
 
         var metrics = configuration.GetSection(MetricsSection);
         await using var health = HealthServer.Create(
-            metrics["ListenAddress"] ?? DefaultMetricsAddress, metrics.GetValue("Port", DefaultMetricsPort), host, () => certificates.Current is not null);
+            metrics["ListenAddress"] ?? DefaultMetricsAddress, metrics.GetValue("Port", DefaultMetricsPort), host, () => certificates.Current is not null, brokerMetrics);
         await ListenAsync("--metrics-listen", () => health.StartAsync(stop.Token));
         try
         {

@@ -58,8 +58,9 @@ public static class AdmissionPolicy
             + $" && has({Meter}.securityContext) && has({Meter}.securityContext.runAsNonRoot) && {Meter}.securityContext.runAsNonRoot && (!has({Meter}.securityContext.privileged) || !{Meter}.securityContext.privileged))",
             "the tollgate-meter container must run the configured meter image as injected: no command, working directory, lifecycle hook or exec probe of its own, non-root"),
         new("MeterArgs",
-            $"!variables.hasMeter || (has({Meter}.args) && size({Meter}.args) > 13 && {Meter}.args[12] == '--namespace' && {Meter}.args[13] == namespaceObject.metadata.name"
-            + $" && {Meter}.args.join('\\n').matches(params.data.{MeterArgsKey})"
+            // The pattern pins "--namespace" to its one place (no other argument line can be that word), so the line after it is this namespace.
+            $"!variables.hasMeter || (has({Meter}.args) && {Meter}.args.join('\\n').matches(params.data.{MeterArgsKey})"
+            + $" && ({Meter}.args.join('\\n') + '\\n').contains('\\n--namespace\\n' + namespaceObject.metadata.name + '\\n')"
             + $" && size({Meter}.args.filter(a, a == '--namespace-label')) == size(variables.namespaceLabels)"
             + $" && variables.namespaceLabels.all(k, (k + '=' + variables.namespaceLabels[k]) in {Meter}.args))",
             "the tollgate-meter container's arguments must be the ones the webhook injects for this namespace"),
@@ -77,8 +78,12 @@ public static class AdmissionPolicy
             + " && variables.ephemeralContainers.all(c, (!has(c.volumeMounts) || c.volumeMounts.all(m, !m.name.startsWith('tollgate-'))) && (!has(c.volumeDevices) || c.volumeDevices.all(d, !d.name.startsWith('tollgate-'))))",
             "only the tollgate-meter container may mount volumes named tollgate-; they hold the provider keys, the meter's policy and its spool"),
         new("MeterVolumeSources",
-            "variables.volumes.all(v, !v.name.startsWith('tollgate-') || (variables.hasMeter && (has(v.secret) || has(v.configMap) || has(v.emptyDir))))",
+            "variables.volumes.all(v, !v.name.startsWith('tollgate-') || (variables.hasMeter && (has(v.secret) || has(v.configMap) || has(v.emptyDir) || (v.name == '" + SidecarInjector.IdentityVolume + "' && has(v.projected)))))",
             "volume names starting with tollgate- are reserved for the meter's volumes; rename the volume"),
+        new("MeterToken",
+            "variables.volumes.all(v, v.name == '" + SidecarInjector.IdentityVolume + "' || !has(v.projected) || !has(v.projected.sources)"
+            + " || v.projected.sources.all(s, !has(s.serviceAccountToken) || !has(s.serviceAccountToken.audience) || s.serviceAccountToken.audience != '" + SidecarInjector.MeterAudience + "'))",
+            "a volume of this pod projects a service account token for audience " + SidecarInjector.MeterAudience + ", which only the tollgate-meter container may hold (in its volume " + SidecarInjector.IdentityVolume + "); remove it"),
         new("KeyVolumes",
             "variables.volumes.all(v, (!has(v.secret) || !has(v.secret.secretName) || !((('" + KeySecretPrefix + "') + v.secret.secretName) in params.data) || v.name.startsWith('tollgate-'))"
             + " && (!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(s, !has(s.secret) || !has(s.secret.name) || !((('" + KeySecretPrefix + "') + s.secret.name) in params.data))))",

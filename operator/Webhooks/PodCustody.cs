@@ -112,6 +112,12 @@ public static class PodCustody
             {
                 yield return $"volume {volume.Name} projects Secret {projected}, which holds provider keys that only the meter may read";
             }
+
+            // Such a token, bound to this (metered) pod, is what the key broker hands the keys for.
+            if (source.ServiceAccountToken?.Audience == SidecarInjector.MeterAudience)
+            {
+                yield return $"volume {volume.Name} projects a service account token for audience {SidecarInjector.MeterAudience}, which only the meter may hold";
+            }
         }
     }
 

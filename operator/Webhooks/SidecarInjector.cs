@@ -43,6 +43,16 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
     public const string SpoolVolume = "tollgate-spool";
     public const string TmpVolume = "tollgate-tmp";
 
+    /// <summary>Broker mode: the meter's pod-bound token for the key broker and the CA that signs the broker's certificate.</summary>
+    public const string IdentityVolume = "tollgate-meter-identity";
+    public const string IdentityPath = "/var/run/secrets/tollgate.io/meter";
+
+    /// <summary>The audience of the meter's token; the broker reviews tokens for it and for nothing else.</summary>
+    public const string MeterAudience = "tollgate.io/meter";
+
+    /// <summary>The kubelet renews a projected token at 80 % of its life; ten minutes is the API server's minimum.</summary>
+    public const long IdentityTokenSeconds = 600;
+
     public const string PolicyPath = "/etc/tollgate/policy";
     public const string SecretsPath = "/etc/tollgate/secrets";
     public const string SpoolPath = "/var/lib/tollgate";
@@ -271,9 +281,22 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
             "--ledger", EscapeExpansion(o.Ledger),
             // The root filesystem is read-only; the spool lives on an emptyDir that survives restarts of the sidecar.
             "--spool", SpoolPath + "/usage.spool",
-            "--secrets-dir", SecretsPath,
-            "--namespace", podNamespace.Name,
         };
+        if (o.KeySource == SidecarKeySource.Secret)
+        {
+            args.AddRange(["--secrets-dir", SecretsPath]);
+        }
+        else
+        {
+            args.AddRange(["--key-broker", o.KeyBrokerUrl, "--key-broker-token", IdentityPath + "/token", "--key-broker-ca", IdentityPath + "/ca.crt"]);
+            if (o.Ledger.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase))
+            {
+                // The operator's CA also signs the ledger's serving certificate (config/redis).
+                args.AddRange(["--ledger-ca", IdentityPath + "/ca.crt"]);
+            }
+        }
+
+        args.AddRange(["--namespace", podNamespace.Name]);
         foreach (var (key, value) in podNamespace.Labels.OrderBy(l => l.Key, StringComparer.Ordinal))
         {
             args.Add("--namespace-label");
@@ -291,9 +314,12 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
 
         args.AddRange(o.ExtraArgs);
 
-        // Optional: the keys may instead come from routing rules' Secrets; a missing key is the meter's error to report.
-        env.Add(SecretEnv("TOLLGATE_ANTHROPIC_API_KEY", o.AnthropicKeyName));
-        env.Add(SecretEnv("TOLLGATE_OPENAI_API_KEY", o.OpenAiKeyName));
+        if (o.KeySource == SidecarKeySource.Secret)
+        {
+            // Optional: the keys may instead come from routing rules' Secrets; a missing key is the meter's error to report.
+            env.Add(SecretEnv("TOLLGATE_ANTHROPIC_API_KEY", o.AnthropicKeyName));
+            env.Add(SecretEnv("TOLLGATE_OPENAI_API_KEY", o.OpenAiKeyName));
+        }
 
         var startupz = new V1HTTPGetAction { Port = o.AdminPort, Path = "/startupz" };
         var readyz = new V1HTTPGetAction { Port = o.AdminPort, Path = "/readyz" };
@@ -327,15 +353,22 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
             VolumeMounts =
             [
                 new V1VolumeMount { MountPath = PolicyPath, Name = PolicyVolume, ReadOnlyProperty = true },
-                // Under its own name: the meter reads routing rules' keys as <secrets-dir>/<secret>/<key>.
-                new V1VolumeMount { MountPath = $"{SecretsPath}/{o.ProviderSecretName}", Name = ProviderKeysVolume, ReadOnlyProperty = true },
-                .. RouteSecrets(podNamespace).Select(secret =>
-                    new V1VolumeMount { MountPath = $"{SecretsPath}/{secret}", Name = RouteSecretVolume(secret), ReadOnlyProperty = true }),
+                .. KeyMounts(podNamespace),
                 new V1VolumeMount { MountPath = SpoolPath, Name = SpoolVolume },
                 new V1VolumeMount { MountPath = "/tmp", Name = TmpVolume },
             ],
         };
     }
+
+    private IEnumerable<V1VolumeMount> KeyMounts(NamespaceInfo podNamespace) => _options.KeySource == SidecarKeySource.Secret
+        ?
+        [
+            // Under its own name: the meter reads routing rules' keys as <secrets-dir>/<secret>/<key>.
+            new V1VolumeMount { MountPath = $"{SecretsPath}/{_options.ProviderSecretName}", Name = ProviderKeysVolume, ReadOnlyProperty = true },
+            .. RouteSecrets(podNamespace).Select(secret =>
+                new V1VolumeMount { MountPath = $"{SecretsPath}/{secret}", Name = RouteSecretVolume(secret), ReadOnlyProperty = true }),
+        ]
+        : [new V1VolumeMount { MountPath = IdentityPath, Name = IdentityVolume, ReadOnlyProperty = true }];
 
     private V1EnvVar SecretEnv(string name, string key) =>
         new() { Name = name, ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Key = key, Name = _options.ProviderSecretName, Optional = true } } };
@@ -344,12 +377,42 @@ public sealed class SidecarInjector(IOptions<SidecarOptions> options)
     [
         // Not optional: until the operator has written the namespace's policy the pod waits, rather than run with no budgets.
         new V1Volume { Name = PolicyVolume, ConfigMap = new V1ConfigMapVolumeSource { Name = _options.PolicyConfigMapName } },
-        new V1Volume { Name = ProviderKeysVolume, Secret = new V1SecretVolumeSource { SecretName = _options.ProviderSecretName, Optional = true } },
-        .. RouteSecrets(podNamespace).Select(secret =>
-            new V1Volume { Name = RouteSecretVolume(secret), Secret = new V1SecretVolumeSource { SecretName = secret, Optional = true } }),
+        .. KeyVolumes(podNamespace),
         new V1Volume { Name = SpoolVolume, EmptyDir = new V1EmptyDirVolumeSource() },
         new V1Volume { Name = TmpVolume, EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory", SizeLimit = new ResourceQuantity("16Mi") } },
     ];
+
+    private IEnumerable<V1Volume> KeyVolumes(NamespaceInfo podNamespace) => _options.KeySource == SidecarKeySource.Secret
+        ?
+        [
+            new V1Volume { Name = ProviderKeysVolume, Secret = new V1SecretVolumeSource { SecretName = _options.ProviderSecretName, Optional = true } },
+            .. RouteSecrets(podNamespace).Select(secret =>
+                new V1Volume { Name = RouteSecretVolume(secret), Secret = new V1SecretVolumeSource { SecretName = secret, Optional = true } }),
+        ]
+        :
+        [
+            // The meter's own pod-bound token (only it mounts this volume; the admission rules keep job containers off it
+            // and stop them from declaring a token of this audience themselves) and the CA the operator publishes. The
+            // ConfigMap is not optional: without it the meter could not trust the broker, so the pod waits for it.
+            new V1Volume
+            {
+                Name = IdentityVolume,
+                Projected = new V1ProjectedVolumeSource
+                {
+                    Sources =
+                    [
+                        new V1VolumeProjection
+                        {
+                            ServiceAccountToken = new V1ServiceAccountTokenProjection { Audience = MeterAudience, ExpirationSeconds = IdentityTokenSeconds, Path = "token" },
+                        },
+                        new V1VolumeProjection
+                        {
+                            ConfigMap = new V1ConfigMapProjection { Name = _options.CaConfigMapName, Items = [new V1KeyToPath { Key = "ca.crt", Path = "ca.crt" }] },
+                        },
+                    ],
+                },
+            },
+        ];
 
     /// <summary>
     /// The routing rules' key Secrets besides the provider one, each mounted (optional: a rule may name a Secret that

@@ -59,7 +59,7 @@ internal static class SidecarMatcher
     private static JsonObject Normalised(V1Volume volume)
     {
         var node = JsonNode.Parse(KubernetesJson.Serialize(volume))!.AsObject();
-        foreach (var source in new[] { "secret", "configMap" })
+        foreach (var source in new[] { "secret", "configMap", "projected" })
         {
             if (node[source] is JsonObject s && s["defaultMode"] is JsonValue mode && (int)mode == 420)
             {

@@ -25,7 +25,23 @@ public sealed class SidecarOptions
     /// <summary>The ConfigMap the operator writes into each metered namespace with that namespace's compiled policy.</summary>
     public string PolicyConfigMapName { get; set; } = "tollgate-policy";
 
-    /// <summary>The Secret, in the pod's namespace, with the provider API keys.</summary>
+    /// <summary>
+    /// Where the injected meter gets its provider keys, routing rules' key Secrets and ledger credentials:
+    /// <see cref="SidecarKeySource.Broker"/> (default) from the operator's key broker, so nothing in the pod's namespace
+    /// holds a key; <see cref="SidecarKeySource.Secret"/> from Secrets in the pod's namespace, mounted into the meter.
+    /// </summary>
+    public SidecarKeySource KeySource { get; set; } = SidecarKeySource.Broker;
+
+    /// <summary>The key broker the meter asks in broker mode: the operator's webhook Service, which serves it too.</summary>
+    public string KeyBrokerUrl { get; set; } = "https://tollgate-webhook.tollgate-system.svc/meter/v1/credentials";
+
+    /// <summary>The ConfigMap, in every metered namespace, with the operator's CA (<c>ca.crt</c>) the meter trusts the broker (and a TLS ledger) by.</summary>
+    public string CaConfigMapName { get; set; } = "tollgate-ca";
+
+    /// <summary>
+    /// The Secret with the provider API keys: in the pod's namespace in Secret mode, in the operator's namespace
+    /// (the broker reads it there) in broker mode.
+    /// </summary>
     public string ProviderSecretName { get; set; } = "tollgate-provider-keys";
 
     public string AnthropicKeyName { get; set; } = "anthropic";
@@ -55,6 +71,13 @@ public sealed class SidecarOptions
     ];
 
     public IReadOnlyList<IdentityMapping> EffectiveIdentity => Identity.Count == 0 ? DefaultIdentity : [.. Identity];
+}
+
+/// <summary>Where the meter's keys come from; see <see cref="SidecarOptions.KeySource"/>.</summary>
+public enum SidecarKeySource
+{
+    Broker,
+    Secret,
 }
 
 /// <summary>Requests and limits of the sidecar; null leaves a value unset.</summary>

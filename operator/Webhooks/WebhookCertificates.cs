@@ -191,6 +191,13 @@ public sealed class ServingCertificateSource
 
     public ServingCertificate? Current => Volatile.Read(ref _current);
 
+    /// <summary>Raised after <see cref="Set"/>: the CA published to metered namespaces may have to follow.</summary>
+    public event Action? Changed;
+
     // The replaced certificate is not disposed: a handshake in flight may still be using it.
-    public void Set(ServingCertificate certificate) => Volatile.Write(ref _current, certificate);
+    public void Set(ServingCertificate certificate)
+    {
+        Volatile.Write(ref _current, certificate);
+        Changed?.Invoke();
+    }
 }

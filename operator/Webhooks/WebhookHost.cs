@@ -17,7 +17,8 @@ public sealed class WebhookHostOptions
 }
 
 /// <summary>
-/// The pod webhook's own Kestrel server: HTTPS only, <c>POST /mutate-pods</c> and <c>GET /healthz</c>. The
+/// The pod webhook's own Kestrel server: HTTPS only, <c>POST /mutate-pods</c>, <c>GET /healthz</c> and, when given, the
+/// meters' key broker (<c>POST /meter/v1/credentials</c>, see <see cref="KeyBroker.KeyBrokerEndpoint"/>). The
 /// certificate is asked from <see cref="ServingCertificateSource"/> on every handshake, so a renewal needs no restart;
 /// until there is one, handshakes fail and the API server falls back to the webhook's failurePolicy.
 /// </summary>
@@ -37,7 +38,8 @@ public sealed class WebhookHost : IAsyncDisposable
         SidecarOptions sidecar,
         INamespaceLookup namespaces,
         ServingCertificateSource certificates,
-        Action<ILoggingBuilder>? configureLogging = null)
+        Action<ILoggingBuilder>? configureLogging = null,
+        KeyBroker.KeyBrokerEndpoint? keyBroker = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(certificates);
@@ -75,6 +77,12 @@ public sealed class WebhookHost : IAsyncDisposable
         var app = builder.Build();
         var endpoint = app.Services.GetRequiredService<AdmissionEndpoint>();
         app.MapPost(AdmissionEndpoint.Path, endpoint.HandleAsync);
+        if (keyBroker is not null)
+        {
+            // Every method: the broker answers anything but POST with a JSON 405 of its own.
+            app.Map(KeyBroker.KeyBrokerEndpoint.Path, keyBroker.HandleAsync);
+        }
+
         app.MapGet("/healthz", (HttpContext context) => context.Response.WriteAsync("ok\n", context.RequestAborted));
         return new WebhookHost(app);
     }

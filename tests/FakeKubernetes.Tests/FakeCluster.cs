@@ -24,6 +24,9 @@ internal sealed class FakeCluster : IAsyncDisposable
 
     public Kubernetes Client { get; }
 
+    /// <summary>Wraps a server the caller built (and started), e.g. one with a FakeTimeProvider.</summary>
+    public static FakeCluster Of(FakeKubernetesApi api) => new(api);
+
     public static async Task<FakeCluster> StartAsync(Action<FakeKubernetesApi>? configure = null)
     {
         var api = new FakeKubernetesApi { BookmarkInterval = TimeSpan.FromMilliseconds(200) };

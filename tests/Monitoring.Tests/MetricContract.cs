@@ -1,7 +1,7 @@
 namespace Tollgate.Monitoring.Tests;
 
 /// <summary>
-/// The Prometheus names of ARCHITECTURE.md's metric contract (and the meter's operational series listed in the README)
+/// The Prometheus names of metric contract (docs/architecture.md, README "Metrics") (and the meter's operational series listed in the README)
 /// that dashboards and rules may read. A name outside this list in a query is a typo or a metric nobody publishes.
 /// </summary>
 internal static class MetricContract

@@ -504,7 +504,7 @@ public sealed class RedisLedger : IBudgetLedger
             _accessVerified = false;
             if (Interlocked.Exchange(ref _accessDenied, ex.Message) is null)
             {
-                RedisLedgerLog.AccessDenied(_logger, _options.Address, _options.Address.User ?? "default", _options.Access.ToString(), ex.Message);
+                RedisLedgerLog.AccessDenied(_logger, _options.Address, CurrentUser, _options.Access.ToString(), ex.Message);
             }
         }
         catch (LedgerUnavailableException)
@@ -523,12 +523,15 @@ public sealed class RedisLedger : IBudgetLedger
         }
     }
 
+    /// <summary>The user the ledger authenticates as now, for log lines (a credential source may change it).</summary>
+    private string CurrentUser => (_options.Credentials?.Current.User ?? _options.Address.User) ?? "default";
+
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
         _accessVerified = false;
         if (e.FailureType == ConnectionFailureType.AuthenticationFailure)
         {
-            RedisLedgerLog.AuthenticationFailed(_logger, _options.Address, _options.Address.User ?? "default");
+            RedisLedgerLog.AuthenticationFailed(_logger, _options.Address, CurrentUser);
         }
         else
         {

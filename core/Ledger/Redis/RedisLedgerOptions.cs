@@ -9,6 +9,12 @@ public sealed record RedisLedgerOptions
     public required RedisLedgerAddress Address { get; init; }
 
     /// <summary>
+    /// Asked for the user and password at every (re)connect instead of taking <see cref="Address"/>'s once, so a rotated
+    /// password is used without a restart (a password file, a key broker). Null: the address's user and password.
+    /// </summary>
+    public IRedisLedgerCredentials? Credentials { get; init; }
+
+    /// <summary>
     /// PEM file of the certificate authorities the server's certificate must chain to (<c>rediss://</c> only). When set,
     /// only these are trusted, not the system's roots; the certificate must name the address's host either way.
     /// </summary>

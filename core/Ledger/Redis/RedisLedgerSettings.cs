@@ -13,11 +13,15 @@ namespace Tollgate.Core.Ledger.Redis;
 public sealed record RedisLedgerSettings(
     string Address, string? User = null, string? PasswordFile = null, string? CaFile = null, string? CertificateFile = null, string? KeyFile = null)
 {
-    /// <summary>Reads the password file and every certificate file, and checks that the settings agree.</summary>
+    /// <summary>
+    /// Reads the password file and every certificate file, and checks that the settings agree. With a password file the
+    /// options carry it as <see cref="RedisLedgerOptions.Credentials"/>, read again at every (re)connect.
+    /// </summary>
     /// <exception cref="FormatException">The address is malformed, a file cannot be read, or two settings disagree; the message never holds the password.</exception>
     public RedisLedgerOptions ToOptions(RedisLedgerAccess access)
     {
         var address = RedisLedgerAddress.Parse(Address);
+        RedisLedgerPasswordFile? credentials = null;
         if (User is { Length: > 0 } user)
         {
             if (address.User is { } named && named != user)
@@ -35,7 +39,8 @@ public sealed record RedisLedgerSettings(
                 throw new FormatException($"The Redis ledger address {address} holds a password and a password file is given too; keep the file alone.");
             }
 
-            address = address with { Password = ReadPassword(passwordFile) };
+            credentials = new RedisLedgerPasswordFile(address.User, passwordFile);
+            address = address with { Password = credentials.Current.Password };
         }
 
         var options = new RedisLedgerOptions
@@ -45,6 +50,7 @@ public sealed record RedisLedgerSettings(
             ClientCertificateFile = Blank(CertificateFile),
             ClientKeyFile = Blank(KeyFile),
             Access = access,
+            Credentials = credentials,
         };
         try
         {
@@ -63,23 +69,4 @@ public sealed record RedisLedgerSettings(
     public override string ToString() => RedisLedgerAddress.Redact(Address);
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
-
-    private static string ReadPassword(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new FormatException($"The Redis ledger password file '{path}' cannot be read: {ex.Message}", ex);
-        }
-
-        // `echo secret > file` and most editors end the file with a newline that is no part of the password.
-        var password = text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;
-        return password.Length > 0
-            ? password
-            : throw new FormatException($"The Redis ledger password file '{path}' is empty.");
-    }
 }

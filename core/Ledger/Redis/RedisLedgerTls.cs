@@ -14,8 +14,18 @@ internal static class RedisLedgerTls
     public static void Apply(ConfigurationOptions configuration, RedisLedgerOptions options)
     {
         var address = options.Address;
-        configuration.User = address.User;
-        configuration.Password = address.Password;
+        if (options.Credentials is { } credentials)
+        {
+            // Left unset on the configuration, user and password fall through to its Defaults, which the client reads in
+            // every connection's handshake: the extension point StackExchange.Redis made for rotating credentials.
+            configuration.Defaults = new RotatingCredentials(credentials);
+        }
+        else
+        {
+            configuration.User = address.User;
+            configuration.Password = address.Password;
+        }
+
         if (!address.Tls)
         {
             return;

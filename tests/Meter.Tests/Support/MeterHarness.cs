@@ -39,7 +39,7 @@ public sealed class MeterHarness : IAsyncDisposable
 
     public static async Task<MeterHarness> StartAsync(
         FakeLlmUpstream upstream, string? policy = null, Func<MeterOptions, MeterOptions>? configure = null, string? directory = null, TimeProvider? time = null,
-        Core.Ledger.IBudgetLedger? ledger = null, Core.Events.IUsageSink? usageSink = null)
+        Core.Ledger.IBudgetLedger? ledger = null, Core.Events.IUsageSink? usageSink = null, ILoggerProvider? logs = null, LogLevel minimumLogLevel = LogLevel.Warning)
     {
         directory ??= System.IO.Directory.CreateTempSubdirectory("tollgate-meter-").FullName;
         var policyPath = Path.Combine(directory, "policy.yaml");
@@ -61,7 +61,7 @@ public sealed class MeterHarness : IAsyncDisposable
             ApiKeys = MeterKeys,
         };
         options = configure?.Invoke(options) ?? options;
-        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = LogLevel.Warning, Time = time, Ledger = ledger, UsageSink = usageSink });
+        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = minimumLogLevel, Time = time, Ledger = ledger, UsageSink = usageSink, LoggerProvider = logs });
         await app.StartAsync();
         return new MeterHarness(app, directory, upstream);
     }

@@ -150,6 +150,16 @@ internal static class CustodyPods
                 volumeMounts: [{ name: tollgate-policy, mountPath: /policy }]
             volumes: [{ name: tollgate-policy, configMap: { name: my-policy } }]
             """), "volume tollgate-policy: names starting with \"tollgate-\" are reserved", null),
+        new("declares its own service account token for the meter's audience", Pod("a18", """
+            containers:
+              - name: job
+                image: busybox:1.36
+                volumeMounts: [{ name: id, mountPath: /id }]
+            volumes:
+              - name: id
+                projected:
+                  sources: [{ serviceAccountToken: { audience: tollgate.io/meter, expirationSeconds: 600, path: token } }]
+            """), "volume id projects a service account token for audience tollgate.io/meter, which only the meter may hold", "MeterToken"),
         new("passes a control character in an identity annotation", Pod("a16", """
             containers: [{ name: job, image: busybox:1.36 }]
             """, "{ tollgate.io/repo: \"acme/x\\n--ledger\" }"), "annotation tollgate.io/repo: the value has control or line-separator characters", null),

@@ -129,25 +129,51 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
         return response.StatusCode;
     }
 
-    private const string MeterNeedsBroker =
-        "The injected meter gets the ledger's CA and its password from the operator's key broker (issue 14/16, branches op-broker and meter-broker); "
-        + "until those are merged it cannot reach the TLS ledger config/default now runs.";
-
-    [Fact(Skip = MeterNeedsBroker)]
+    [Fact]
     public async Task Meter_as_the_operator_webhook_injects_it_is_ready()
     {
         var ct = CancellationToken.None;
-        await using var sandbox = new PodSandbox(await AdmittedJobPodAsync("pr-review-28431-7xk2p", ct), system.Api, system.Services);
+        await using var sandbox = new PodSandbox(await AdmittedJobPodAsync("pr-review-28431-7xk2p", ct), system.Api, system.Services, system.Dns);
         sandbox.Start(SidecarInjector.ContainerName);
         await sandbox.WaitUntilReadyAsync(SidecarInjector.ContainerName, ct);
     }
 
-    [Fact(Skip = MeterNeedsBroker)]
+    [Fact]
+    public async Task Meter_as_injected_gets_the_provider_key_from_the_operators_broker_and_forwards_with_it()
+    {
+        var ct = CancellationToken.None;
+        var admitted = await AdmittedJobPodAsync("pr-review-28433-k4v8n", ct);
+        await using var sandbox = new PodSandbox(admitted, system.Api, system.Services, system.Dns);
+        var meter = sandbox.Container(SidecarInjector.ContainerName);
+        var args = meter["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+
+        sandbox.Start(SidecarInjector.ContainerName);
+        await sandbox.WaitUntilReadyAsync(SidecarInjector.ContainerName, ct);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{sandbox.LocalPort(new SidecarOptions().ProxyPort)}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        {
+            // What a job container sends: no key at all; the meter adds the one it was given.
+            Content = JsonContent.Create(new { model = "claude-sonnet-4-5", max_tokens = 64, messages = new[] { new { role = "user", content = "review this diff" } } }),
+            Headers = { { "anthropic-version", "2023-06-01" } },
+        };
+        using var response = await client.SendAsync(request, ct);
+
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}\n{sandbox.Log}");
+        Assert.Equal(DeployedSystem.ProviderKey, system.Provider.Requests[^1].ApiKey);
+        // Nothing in the CI namespace holds it: not a Secret, not the pod spec.
+        Assert.Empty(system.Api.Objects("", "v1", "secrets", DeployedSystem.MeteredNamespace));
+        Assert.DoesNotContain(DeployedSystem.ProviderKey, admitted.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal("https://tollgate-webhook.tollgate-system.svc/meter/v1/credentials", args[args.IndexOf("--key-broker") + 1]);
+        Assert.DoesNotContain(DeployedSystem.ProviderKey, sandbox.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain(DeployedSystem.ProviderKey, system.Operator.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Meter_as_injected_passes_its_startup_probe_while_redis_is_down_and_turns_ready_when_it_returns()
     {
         var ct = CancellationToken.None;
         var admitted = await AdmittedJobPodAsync("pr-review-28432-9fz1q", ct);
-        await using var sandbox = new PodSandbox(admitted, system.Api, system.Services);
+        await using var sandbox = new PodSandbox(admitted, system.Api, system.Services, system.Dns);
         await system.Redis.KillAsync();
         try
         {
@@ -297,9 +323,20 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
         Assert.Equal("JSONPatch", response["patchType"]!.GetValue<string>());
         var admitted = Rfc6902.Apply(pod, Encoding.UTF8.GetString(Convert.FromBase64String(response["patch"]!.GetValue<string>()))).AsObject();
 
-        // The policy volume is not optional: the kubelet waits for the operator to write it, and so does this test.
+        // The policy volume and the CA in the identity volume are not optional: the kubelet waits for the operator to
+        // write them, and so does this test.
         await EventuallyAsync(() => system.Api.Get("", "v1", "configmaps", DeployedSystem.MeteredNamespace, new SidecarOptions().PolicyConfigMapName));
-        return admitted;
+        await EventuallyAsync(() => system.Api.Get("", "v1", "configmaps", DeployedSystem.MeteredNamespace, new SidecarOptions().CaConfigMapName));
+
+        // Stored as the API server stores it: the broker reads the pod, and the kubelet's token is bound to it.
+        admitted["metadata"]!["namespace"] = DeployedSystem.MeteredNamespace;
+        system.Api.Seed("", "v1", "pods", (JsonObject)admitted.DeepClone());
+        if (ClusterDns.Unavailable is { } why)
+        {
+            Assert.Fail($"the meter reaches the key broker by its Service name over TLS; giving a process cluster DNS {why}");
+        }
+
+        return system.Api.Get("", "v1", "pods", DeployedSystem.MeteredNamespace, name)!;
     }
 
     private static JsonObject WebhookServerReview(JsonObject pod) => WebhookServer.Review(pod, DeployedSystem.MeteredNamespace, "uid-deployed-meter");

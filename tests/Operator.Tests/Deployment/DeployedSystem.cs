@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Ledger.Redis;
@@ -13,52 +12,48 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// its kinds, and its workloads started as processes (see <see cref="PodSandbox"/> for what is substituted and why), in
 /// the order a fresh install converges in: the operator first (its ledger volumes are optional and empty: it creates
 /// those Secrets itself), then Redis as its StatefulSet says, from the certificate and ACL file the operator wrote, then
-/// the exporter, whose Secrets now exist (its optional policy volume stays empty until the operator has written the
-/// ConfigMap and the kubelet, <see cref="PodSandbox.SyncVolumes"/>, has brought it in), and last the kubelet's sync that
-/// gives the operator its own ledger files. Redis is reached by its Service name over TLS: the processes resolve the
-/// name to the Redis pod's own loopback address.
+/// the exporter, whose Secrets now exist, and last the kubelet's sync that gives the operator its own ledger files. Redis
+/// is reached by its Service name over TLS (<see cref="ClusterDns"/>), as the certificate requires.
 /// </summary>
 public sealed class DeployedSystem : IAsyncLifetime
 {
     public const string SystemNamespace = "tollgate-system";
     public const string MeteredNamespace = "ci-payments";
 
+    internal IReadOnlyList<JsonObject> Rendered { get; private set; } = [];
+
     /// <summary>The name the manifests give the ledger, which its certificate must carry.</summary>
     public const string RedisHost = "tollgate-redis.tollgate-system.svc";
 
-    internal IReadOnlyList<JsonObject> Rendered { get; private set; } = [];
-
-    /// <summary>The Redis pod of the <c>tollgate-redis</c> StatefulSet.</summary>
+    /// <summary>The Redis pod of the <c>tollgate-redis</c> StatefulSet; a test that kills it starts it again before it ends.</summary>
     internal PodSandbox Redis { get; private set; } = null!;
+
+    /// <summary>Where the test itself reaches Redis: the pod's address and the Service's port, under the Service's TLS name.</summary>
+    internal IPEndPoint RedisEndPoint { get; private set; } = null!;
 
     internal FakeKubernetesApi Api { get; } = new() { BookmarkInterval = TimeSpan.FromMilliseconds(500) };
 
-    /// <summary>Services that stand in by endpoint; the ledger's is not among them (it keeps its name, see <see cref="Hosts"/>).</summary>
     internal IReadOnlyDictionary<(string Service, string Namespace, int Port), string> Services { get; private set; } =
         new Dictionary<(string, string, int), string>();
-
-    /// <summary>Cluster DNS as the processes see it: the ledger Service's names and the Redis pod's address.</summary>
-    internal IReadOnlyDictionary<string, string> Hosts { get; private set; } = new Dictionary<string, string>();
 
     internal PodSandbox Operator { get; private set; } = null!;
 
     internal PodSandbox Exporter { get; private set; } = null!;
 
-    /// <summary>Where the test itself reaches Redis: the pod's address and the Service's port, under the Service's TLS name.</summary>
-    internal IPEndPoint RedisEndPoint { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
+        // The ledger is TLS by its Service name: without a hosts file of their own the processes could not verify it.
+        Assert.True(ClusterDns.Unavailable is null, $"The deployed system reaches Redis by its Service name: {ClusterDns.Unavailable}");
         var render = Kubectl.KustomizeAsync("config/default");
         await Api.StartAsync();
         Rendered = await render;
 
-        // A loopback address of the Redis pod's own (all of 127/8 is the loopback interface), so it listens on the
-        // Service's port 6379 as in the cluster without taking 127.0.0.1:6379 from anyone else on the machine.
-        var redisAddress = $"127.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(0, 256)}.{Random.Shared.Next(1, 255)}";
-        RedisEndPoint = new IPEndPoint(IPAddress.Parse(redisAddress), 6379);
-        Hosts = new[] { "tollgate-redis.tollgate-system", RedisHost, RedisHost + ".cluster.local", "tollgate-redis-0.tollgate-redis.tollgate-system.svc" }
-            .ToDictionary(name => name, _ => redisAddress, StringComparer.Ordinal);
+        // The Redis pod's own loopback address (all of 127/8 is the loopback interface): it listens on the Service's port
+        // 6379 as in the cluster without taking 127.0.0.1:6379 from anyone else on the machine.
+        var redisAddress = new IPAddress([127, (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(1, 255), (byte)Random.Shared.Next(2, 255)]);
+        RedisEndPoint = new IPEndPoint(redisAddress, 6379);
+        Dns.Add("tollgate-redis", SystemNamespace, 6379, RedisEndPoint);
 
         Api.RegisterResource(new ApiResource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", Namespaced: false));
         Api.RegisterResource(new ApiResource("apps", "v1", "statefulsets", "StatefulSet", Namespaced: true));
@@ -92,19 +87,40 @@ public sealed class DeployedSystem : IAsyncLifetime
             ["kind"] = "Namespace",
             ["metadata"] = new JsonObject { ["name"] = MeteredNamespace, ["labels"] = new JsonObject { ["tollgate.io/meter"] = "enabled", ["kubernetes.io/metadata.name"] = MeteredNamespace } },
         });
+        Api.Seed("", "v1", "secrets", new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject { ["name"] = "tollgate-provider-keys", ["namespace"] = SystemNamespace },
+            ["data"] = new JsonObject { ["anthropic"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(ProviderKey)) },
+        });
 
-        Operator = new PodSandbox(PodOf("Deployment", "tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz"), Api, Services, Hosts);
+        // The namespace's service-account controller.
+        Api.EnsureServiceAccount(MeteredNamespace, "default");
+
+        // The provider: injected meters are pointed at the fake one through the operator's own setting for extra meter
+        // flags; it accepts only the key that lives in tollgate-system.
+        Provider = await FakeLlmUpstream.StartAsync(new FakeUpstreamOptions { AnthropicKeys = [ProviderKey] });
+        var operatorPod = PodOf("Deployment", "tollgate-operator", "tollgate-operator-7c9d5f6b8-x2kqz");
+        var env = operatorPod["spec"]!["containers"]![0]!["env"]!.AsArray();
+        env.Add(new JsonObject { ["name"] = "Tollgate__Sidecar__ExtraArgs__0", ["value"] = "--upstream" });
+        env.Add(new JsonObject { ["name"] = "Tollgate__Sidecar__ExtraArgs__1", ["value"] = $"anthropic={Provider.BaseUri.ToString().TrimEnd('/')}" });
+
+        Operator = new PodSandbox(operatorPod, Api, Services, Dns);
         Operator.Start("operator");
         await Operator.WaitUntilReadyAsync("operator", CancellationToken.None);
+
+        // The webhook Service (443 -> the operator's 9443), by name: meters check the broker's certificate against it.
+        Dns.Add("tollgate-webhook", SystemNamespace, 443, new IPEndPoint(IPAddress.Loopback, Operator.LocalPort(9443)));
 
         // The kubelet holds the Redis pod in ContainerCreating until the operator has written both of its Secrets.
         await EventuallyAsync(() => Api.Get("", "v1", "secrets", SystemNamespace, "tollgate-redis-tls") is not null
             && Api.Get("", "v1", "secrets", SystemNamespace, "tollgate-redis-users") is not null);
-        Redis = new PodSandbox(PodOf("StatefulSet", "tollgate-redis", "tollgate-redis-0"), Api, Services, Hosts, redisAddress);
+        Redis = new PodSandbox(PodOf("StatefulSet", "tollgate-redis", "tollgate-redis-0"), Api, Services, podAddress: redisAddress.ToString());
         Redis.Start("redis");
         await Redis.WaitUntilReadyAsync("redis", CancellationToken.None);
 
-        Exporter = new PodSandbox(PodOf("Deployment", "tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services, Hosts);
+        Exporter = new PodSandbox(PodOf("Deployment", "tollgate-exporter", "tollgate-exporter-6f7b9c4d5-q8r2m"), Api, Services, Dns);
         Exporter.Start("exporter");
         await Exporter.WaitUntilReadyAsync("exporter", CancellationToken.None);
 
@@ -132,7 +148,28 @@ public sealed class DeployedSystem : IAsyncLifetime
     }
 
     internal string SecretText(string name, string key) =>
-        Encoding.UTF8.GetString(Convert.FromBase64String(Api.Get("", "v1", "secrets", SystemNamespace, name)!["data"]![key]!.GetValue<string>()));
+        System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(Api.Get("", "v1", "secrets", SystemNamespace, name)!["data"]![key]!.GetValue<string>()));
+
+    private async Task EventuallyAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out; the operator logged:\n{Operator.Log}");
+
+            // The operator writes through the API on its own schedule; the fake has no event to wait on here.
+            await Task.Delay(50, CancellationToken.None);
+        }
+    }
+
+    /// <summary>The provider key, kept only in tollgate-system (Secret tollgate-provider-keys), as the README has an administrator put it.</summary>
+    public const string ProviderKey = "sk-ant-kept-in-tollgate-system";
+
+    /// <summary>The fake provider injected meters forward to.</summary>
+    internal FakeLlmUpstream Provider { get; private set; } = null!;
+
+    /// <summary>Names the processes reach by name: the ledger and the webhook (key broker) Services.</summary>
+    internal ClusterDns Dns { get; } = new();
 
     /// <summary>A pod of a rendered Deployment, as its ReplicaSet would create it: the template with a name and namespace.</summary>
     internal JsonObject PodOf(string kind, string workload, string podName)
@@ -153,18 +190,6 @@ public sealed class DeployedSystem : IAsyncLifetime
         return new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Pod", ["metadata"] = metadata.DeepClone(), ["spec"] = spec };
     }
 
-    private async Task EventuallyAsync(Func<bool> done)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!done())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out; the operator logged:\n{Operator.Log}");
-
-            // The operator writes through the API on its own schedule; the fake has no event to wait on here.
-            await Task.Delay(50, CancellationToken.None);
-        }
-    }
-
     public async Task DisposeAsync()
     {
         if (Operator is not null)
@@ -175,6 +200,12 @@ public sealed class DeployedSystem : IAsyncLifetime
         if (Exporter is not null)
         {
             await Exporter.DisposeAsync();
+        }
+
+        await Dns.DisposeAsync();
+        if (Provider is not null)
+        {
+            await Provider.DisposeAsync();
         }
 
         if (Redis is not null)

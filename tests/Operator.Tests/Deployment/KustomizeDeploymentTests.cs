@@ -80,6 +80,8 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
         Grant("admissionregistration.k8s.io", ["mutatingwebhookconfigurations"], ["get", "patch"], new WebhookTlsOptions().WebhookConfigurationName);
         Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["get", "update"], AdmissionPolicy.PolicyName);
         Grant("admissionregistration.k8s.io", ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], ["create"]);
+        Grant("authentication.k8s.io", ["tokenreviews"], ["create"]);
+        Grant("", ["pods"], ["get"]);
 
         Assert.Equal(expected.Order(StringComparer.Ordinal), Permissions(Single("ClusterRole", "tollgate-operator")));
 
@@ -120,10 +122,35 @@ public sealed partial class KustomizeDeploymentTests(RenderedDefault rendered) :
     }
 
     [Fact]
+    public void Key_broker_role_reads_secrets_in_tollgate_system_only_and_nothing_can_list_or_watch_them()
+    {
+        var role = Single("Role", "tollgate-key-broker");
+
+        Assert.Equal(Namespace, role["metadata"]!["namespace"]!.GetValue<string>());
+        Assert.Equal([Permission("", "secrets", "get", null)], Permissions(role));
+        Assert.Equal("Role/tollgate-key-broker", RoleRef(Single("RoleBinding", "tollgate-key-broker")));
+        Assert.Equal(Namespace, Single("RoleBinding", "tollgate-key-broker")["metadata"]!["namespace"]!.GetValue<string>());
+        foreach (var other in OfKind("ClusterRole").Concat(OfKind("Role")))
+        {
+            Assert.DoesNotContain(Permissions(other), p => p.StartsWith("|secrets|list|", StringComparison.Ordinal) || p.StartsWith("|secrets|watch|", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void Operator_injects_meters_in_broker_mode_by_default()
+    {
+        var args = Strings(PodSpec(Single("Deployment", "tollgate-operator"))["containers"]![0]!["args"]).ToList();
+
+        Assert.Equal("broker", args[args.IndexOf("--sidecar-key-source") + 1]);
+        Assert.Equal(SidecarKeySource.Broker, new SidecarOptions().KeySource);
+    }
+
+    [Fact]
     public void Only_the_operator_service_account_is_bound_and_the_others_mount_no_token()
     {
         Assert.Equal("ClusterRole/tollgate-operator", RoleRef(Single("ClusterRoleBinding", "tollgate-operator")));
         Assert.Equal("Role/tollgate-operator", RoleRef(Single("RoleBinding", "tollgate-operator")));
+        Assert.Equal("Role/tollgate-key-broker", RoleRef(Single("RoleBinding", "tollgate-key-broker")));
         foreach (var binding in OfKind("ClusterRoleBinding").Concat(OfKind("RoleBinding")))
         {
             var subjects = binding["subjects"]!.AsArray().Select(s => $"{s!["kind"]}/{s["namespace"]}/{s["name"]}");

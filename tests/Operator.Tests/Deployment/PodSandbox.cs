@@ -22,16 +22,19 @@ namespace Tollgate.Operator.Tests.Deployment;
 /// <item><b>The pod's network namespace</b>: a value that is a whole endpoint on the pod (<c>0.0.0.0:P</c>, <c>127.0.0.1:P</c>,
 /// <c>localhost:P</c>) becomes <c>127.0.0.1:&lt;free port&gt;</c>; <see cref="LocalPort"/> tells a probe where container port P went.</item>
 /// <item><b>Cluster DNS</b>: <c>svc[.ns[.svc[.cluster.local]]]:port</c> of a Service the test registered becomes the loopback
-/// endpoint that stands in for it. A Service given as a host instead (the ledger's Redis, whose TLS certificate names it)
-/// keeps its name and port: the process resolves the name, as from cluster DNS, to a loopback address of its own
-/// (<c>127.x.y.z</c>, through nss_wrapper's hosts file) where the stand-in listens on the Service's port.</item>
-/// <item><b>Redis</b> (<c>redis:7</c>): the container's <c>args</c> run as the official image's entrypoint runs them
-/// (<c>redis-server</c> from PATH), bound to the pod's own loopback address (the pod's network namespace); a probe's
-/// <c>127.0.0.1</c> is that address, and its exec command runs through <c>sh</c> with the volumes' paths mapped.</item>
+/// endpoint that stands in for it (e.g. the ledger's Redis).</item>
 /// <item><b>Volumes</b>: a value at or under a <c>volumeMount</c>'s <c>mountPath</c> is moved under the pod's temporary root, where
 /// the volume is materialised as the kubelet would: a ConfigMap's or Secret's keys as files (from the fake API; an optional
 /// one that is missing is an empty folder) laid out as the kubelet's atomic writer lays them out, an emptyDir empty.
 /// <see cref="SyncVolumes"/> is the kubelet's periodic sync that brings a changed ConfigMap or Secret into the volume.</item>
+/// <item><b>Cluster DNS by name</b>: a Service that must be reached under its own name (an HTTPS URL or a <c>rediss://</c>
+/// ledger whose certificate is checked) resolves, through <see cref="ClusterDns"/>, to a forwarder to the process standing
+/// in for it.</item>
+/// <item><b>Redis</b> (<c>redis:7</c>): the container's <c>args</c> run as the official image's entrypoint runs them
+/// (<c>redis-server</c> from PATH), bound to the pod's own loopback address (the pod's network namespace); a probe's
+/// <c>127.0.0.1</c> is that address, and its exec command runs with the volumes' paths mapped. A StatefulSet's claims
+/// are emptyDirs (a new claim is an empty volume).</item>
+/// <item><b>Secret volume items</b>: with <c>items</c> only the listed keys appear, under their paths.</item>
 /// <item><b>Service account</b>: a pod that mounts its token gets <c>KUBECONFIG</c> pointing at the fake API instead
 /// (KubernetesClient's default configuration reads KUBECONFIG before the in-cluster files).</item>
 /// </list>
@@ -48,32 +51,30 @@ internal sealed partial class PodSandbox : IAsyncDisposable
     private readonly Dictionary<int, int> _ports = [];
     private readonly StringBuilder _log = new();
     private readonly List<(string Local, string Plural, string Name, JsonArray? Items)> _projected = [];
+    private readonly ClusterDns? _dns;
     private List<(string MountPath, string Local)>? _mounts;
-    private readonly IReadOnlyDictionary<string, string> _hosts;
     private Process? _process;
     private int _projections;
 
     /// <param name="pod">The pod as admitted (metadata and spec).</param>
     /// <param name="services">The Services that stand in for the cluster's, by name, namespace and port, with their loopback endpoint.</param>
-    /// <param name="hosts">Cluster DNS names the process resolves, with the loopback address each resolves to.</param>
+    /// <param name="dns">Service names the container must reach by name (TLS that checks them); null when none.</param>
     /// <param name="podAddress">The pod's own address: what a server in it binds and what its probes' 127.0.0.1 means.</param>
     public PodSandbox(
         JsonObject pod,
         FakeKubernetesApi api,
         IReadOnlyDictionary<(string Service, string Namespace, int Port), string> services,
-        IReadOnlyDictionary<string, string>? hosts = null,
+        ClusterDns? dns = null,
         string podAddress = "127.0.0.1")
     {
         _pod = pod;
         _api = api;
         _services = services;
-        _hosts = hosts ?? new Dictionary<string, string>();
+        _dns = dns;
         PodAddress = podAddress;
     }
 
     public string PodAddress { get; }
-
-    public bool IsRunning => _process is { HasExited: false };
 
     public string Namespace => Str(_pod["metadata"]!["namespace"]);
 
@@ -156,10 +157,17 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             start.Environment["KUBECONFIG"] = WriteKubeconfig();
         }
 
-        start.ArgumentList.Add(binary);
-        foreach (var arg in (container["args"] as JsonArray ?? []).Select(a => a!.GetValue<string>()))
+        var arguments = new List<string> { binary };
+        arguments.AddRange((container["args"] as JsonArray ?? []).Select(a => Map(Expand(a!.GetValue<string>(), env), mounts)));
+        if (_dns is { IsEmpty: false })
         {
-            start.ArgumentList.Add(Map(Expand(arg, env), mounts));
+            arguments = [.. _dns.Wrap(start.FileName, arguments)];
+            start.FileName = LocalMachine.FindOnPath("unshare")!;
+        }
+
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
         }
 
         return Run(start);
@@ -208,14 +216,6 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
     private ProcessStartInfo Run(ProcessStartInfo start)
     {
-        if (_hosts.Count > 0)
-        {
-            var hostsFile = Path.Combine(_root, "hosts");
-            File.WriteAllLines(hostsFile, _hosts.GroupBy(h => h.Value).Select(g => $"{g.Key} {string.Join(' ', g.Select(h => h.Key))}"));
-            start.Environment["LD_PRELOAD"] = NssWrapper();
-            start.Environment["NSS_WRAPPER_HOSTS"] = hostsFile;
-        }
-
         _process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start");
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -223,13 +223,6 @@ internal sealed partial class PodSandbox : IAsyncDisposable
         _process.BeginErrorReadLine();
         return start;
     }
-
-    /// <summary>nss_wrapper (Debian package libnss-wrapper): getaddrinfo reads NSS_WRAPPER_HOSTS instead of asking DNS.</summary>
-    private static string NssWrapper() =>
-        new[] { "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so", "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so" }
-            .FirstOrDefault(File.Exists)
-        ?? throw new InvalidOperationException(
-            "libnss_wrapper.so is missing. The deployed-system tests resolve cluster Service names with it: run ./test.sh, which installs it (apt-get install libnss-wrapper).");
 
     /// <summary>Runs the container's exec <paramref name="probeName"/> as the kubelet would in the container, until it exits 0.</summary>
     public async Task WaitUntilExecProbePassesAsync(string containerName, string probeName, CancellationToken cancellationToken)
@@ -449,6 +442,13 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             var mountPath = Str(mount["mountPath"]);
             var local = Directory.CreateDirectory(Path.Combine(_root, "rootfs", mountPath.TrimStart('/'))).FullName;
             var volume = volumes[Str(mount["name"])];
+            if (volume["projected"] is JsonObject projected)
+            {
+                Project(local, ProjectedData(Str(volume["name"]), projected));
+                mounts.Add((mountPath, local));
+                continue;
+            }
+
             var (source, plural, nameField) = volume["configMap"] is { } configMap ? (configMap, "configmaps", "name")
                 : volume["secret"] is { } secret ? (secret, "secrets", "secretName")
                 : (null, null, null);
@@ -463,7 +463,7 @@ internal sealed partial class PodSandbox : IAsyncDisposable
             }
             else
             {
-                Assert.True(volume["emptyDir"] is not null, $"volume {Str(volume["name"])}: only configMap, secret and emptyDir volumes are modelled");
+                Assert.True(volume["emptyDir"] is not null, $"volume {Str(volume["name"])}: only configMap, secret, projected and emptyDir volumes are modelled");
             }
 
             mounts.Add((mountPath, local));
@@ -471,6 +471,41 @@ internal sealed partial class PodSandbox : IAsyncDisposable
 
         // Longest first, so /etc/tollgate/secrets/x wins over /etc/tollgate/secrets.
         return [.. mounts.OrderByDescending(m => m.Item1.Length)];
+    }
+
+    /// <summary>
+    /// A projected volume's files as the kubelet writes them: a <c>serviceAccountToken</c> source is a TokenRequest for the
+    /// pod's service account bound to this pod (minted by the fake API, which must hold the pod); <c>configMap</c> and
+    /// <c>secret</c> sources give their <c>items</c> (or every key). Written once: the kubelet's token renewal (at 80 % of its
+    /// life) is not modelled, the tests end well before.
+    /// </summary>
+    private Dictionary<string, string> ProjectedData(string volumeName, JsonObject projected)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var source in (projected["sources"] as JsonArray ?? []).Select(s => s!.AsObject()))
+        {
+            if (source["serviceAccountToken"] is { } token)
+            {
+                var seconds = token["expirationSeconds"] is { } e ? Int(e) : 3600;
+                files[Str(token["path"])] = _api.IssuePodToken(Namespace, Str(_pod["metadata"]!["name"]), [Str(token["audience"])], TimeSpan.FromSeconds(seconds));
+                continue;
+            }
+
+            var (reference, plural) = source["configMap"] is { } configMap ? (configMap, "configmaps") : (source["secret"]!, "secrets");
+            var data = Data(plural, Str(reference["name"]));
+            Assert.True(data is not null || reference["optional"]?.GetValue<bool>() == true, $"volume {volumeName}: {plural} {Namespace}/{Str(reference["name"])} does not exist and is not optional: the kubelet would not start the pod");
+            var items = reference["items"] as JsonArray;
+            foreach (var (key, value) in data ?? [])
+            {
+                var item = items?.FirstOrDefault(i => Str(i!["key"]) == key);
+                if (items is null || item is not null)
+                {
+                    files[item is null ? key : Str(item["path"])] = value;
+                }
+            }
+        }
+
+        return files;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Tollgate.Operator.Hosting;
+using Tollgate.Operator.KeyBroker;
 using Tollgate.Operator.Tests.Controllers;
 using Tollgate.TestSupport;
 
@@ -34,4 +35,25 @@ public sealed class HealthServerTests
         Assert.True(metrics.Has("tollgate_operator_reconciles_total"));
     }
 
+    [Fact]
+    public async Task Metrics_count_key_broker_requests_by_outcome()
+    {
+        await using var cluster = await OperatorCluster.StartAsync();
+        await using var host = await cluster.StartOperatorAsync(OperatorCluster.Options("replica-a"));
+        var broker = new KeyBrokerMetrics();
+        var port = LocalMachine.FreeLoopbackPort();
+        await using var health = HealthServer.Create("127.0.0.1", port, host, () => true, broker);
+        await health.StartAsync(CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        broker.Count(BrokerOutcome.Issued);
+        broker.Count(BrokerOutcome.Issued);
+        broker.Count(BrokerOutcome.Forbidden);
+        var text = await client.GetStringAsync("/metrics");
+
+        Assert.Contains("# TYPE tollgate_operator_key_broker_requests_total counter\n", text, StringComparison.Ordinal);
+        Assert.Contains("tollgate_operator_key_broker_requests_total{outcome=\"issued\"} 2\n", text, StringComparison.Ordinal);
+        Assert.Contains("tollgate_operator_key_broker_requests_total{outcome=\"forbidden\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("tollgate_operator_key_broker_requests_total{outcome=\"unavailable\"} 0\n", text, StringComparison.Ordinal);
+    }
 }

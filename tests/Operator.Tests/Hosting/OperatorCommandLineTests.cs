@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Text;
+using Microsoft.Extensions.Configuration;
+using Tollgate.Operator.CommandLine;
+using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.Tests.Hosting;
 
@@ -12,10 +15,22 @@ public sealed class OperatorCommandLineTests
         var (exitCode, stdout, _) = await RunAsync(["--help"]);
 
         Assert.Equal(0, exitCode);
-        foreach (var flag in new[] { "--ledger", "--namespace", "--metrics-listen", "--webhook-listen", "--leader-election", "--lease-name", "--identity", "--webhook-service", "--webhook-secret", "--webhook-configuration", "--sidecar-image", "--sidecar-ledger", "--ledger-user", "--ledger-password-file", "--ledger-ca", "--ledger-cert", "--ledger-key", "generate-crds" })
+        foreach (var flag in new[] { "--ledger", "--namespace", "--metrics-listen", "--webhook-listen", "--leader-election", "--lease-name", "--identity", "--webhook-service", "--webhook-secret", "--webhook-configuration", "--sidecar-image", "--sidecar-key-source", "--sidecar-ledger", "--ledger-user", "--ledger-password-file", "--ledger-ca", "--ledger-cert", "--ledger-key", "generate-crds" })
         {
             Assert.Contains(flag, stdout, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData("broker", SidecarKeySource.Broker)]
+    [InlineData("secret", SidecarKeySource.Secret)]
+    public void Sidecar_key_source_flag_sets_the_sidecar_setting(string flag, SidecarKeySource expected)
+    {
+        var (settings, error) = OperatorCommandLine.Settings(OperatorCommandLine.Command.Parse(["--sidecar-key-source", flag]));
+
+        Assert.Null(error);
+        var options = new ConfigurationBuilder().AddInMemoryCollection(settings!).Build().GetSection(SidecarOptions.SectionName).Get<SidecarOptions>()!;
+        Assert.Equal(expected, options.KeySource);
     }
 
     [Fact]
@@ -41,6 +56,7 @@ public sealed class OperatorCommandLineTests
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--leader-election", "yes" }, "tollgate-operator: --leader-election: expected true or false (got \"yes\")")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--lease-name", " " }, "tollgate-operator: --lease-name: must not be empty")]
     [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--identity" }, "tollgate-operator: Required argument missing for option: '--identity'.")]
+    [InlineData(new[] { "--ledger", "redis://127.0.0.1:6379", "--sidecar-key-source", "vault" }, "tollgate-operator: --sidecar-key-source: expected broker or secret (got \"vault\")")]
     [InlineData(new[] { "generate-crds", "a", "b" }, "tollgate-operator: Unrecognized command or argument 'b'.")]
     public async Task Bad_invocation_exits_2_with_one_line_naming_the_flag(string[] args, string expected)
     {

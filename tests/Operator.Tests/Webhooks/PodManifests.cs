@@ -143,7 +143,11 @@ internal static partial class PodManifests
         ["kubernetes.io/metadata.name"] = "default",
     });
 
-    public static SidecarOptions Options() => new() { Image = "registry.example.com/tollgate/meter:1.0.0" };
+    /// <summary>Secret mode: the meter mounts the key Secrets of the pod's namespace (what most webhook and custody tests are about).</summary>
+    public static SidecarOptions Options() => new() { Image = "registry.example.com/tollgate/meter:1.0.0", KeySource = SidecarKeySource.Secret };
+
+    /// <summary>Broker mode, the default: the meter gets its keys from the operator's key broker.</summary>
+    public static SidecarOptions BrokerOptions() => new() { Image = "registry.example.com/tollgate/meter:1.0.0" };
 
     /// <summary>The pod as JSON, through the typed model, which is how the API server serialises it for a webhook.</summary>
     public static JsonObject Json(string yaml) => JsonNode.Parse(KubernetesJson.Serialize(KubernetesYaml.Deserialize<V1Pod>(yaml)))!.AsObject();

@@ -40,7 +40,7 @@ internal sealed class WebhookServer : IAsyncDisposable
     /// <summary>Thumbprints of the certificates servers presented to this server's clients, in order.</summary>
     public List<string> PresentedCertificates { get; } = [];
 
-    public static async Task<WebhookServer> StartAsync(INamespaceLookup namespaces, SidecarOptions? sidecar = null)
+    public static async Task<WebhookServer> StartAsync(INamespaceLookup namespaces, SidecarOptions? sidecar = null, Tollgate.Operator.KeyBroker.KeyBrokerEndpoint? keyBroker = null)
     {
         // Through the Secret's format, as a replica that did not issue the certificate would load it.
         var certificate = ServingCertificate.FromSecretData(WebhookCertificates.Issue(Service, Namespace, TimeProvider.System).ToSecretData())!;
@@ -50,7 +50,8 @@ internal sealed class WebhookServer : IAsyncDisposable
             sidecar ?? PodManifests.Options(),
             namespaces,
             source,
-            logging => logging.SetMinimumLevel(LogLevel.Warning));
+            logging => logging.SetMinimumLevel(LogLevel.Warning),
+            keyBroker);
         await host.StartAsync();
         return new WebhookServer(host, certificate, source);
     }

@@ -31,16 +31,25 @@ public sealed partial class FakeKubernetesApi
         JsonNode? response;
         try
         {
-            var route = Route(request.Method, path, request.Query);
-            verb = route.Verb;
-            ThrowIfInjected(verb, path);
-            if (route.Verb == "watch")
+            if (TokenRoute(request.Method, path) is { } authentication)
             {
-                await WatchAsync(context, route, request.Query, () => Log(request, path, query, verb, body, 200, receivedAt));
-                return;
+                verb = "create";
+                ThrowIfInjected(verb, path);
+                (code, response) = authentication(body);
             }
+            else
+            {
+                var route = Route(request.Method, path, request.Query);
+                verb = route.Verb;
+                ThrowIfInjected(verb, path);
+                if (route.Verb == "watch")
+                {
+                    await WatchAsync(context, route, request.Query, () => Log(request, path, query, verb, body, 200, receivedAt));
+                    return;
+                }
 
-            (code, response) = route.Document is { } document ? (200, document) : Execute(route, request, body);
+                (code, response) = route.Document is { } document ? (200, document) : Execute(route, request, body);
+            }
         }
         catch (ApiError e)
         {

@@ -18,7 +18,8 @@ namespace Tollgate.TestSupport.FakeKubernetes;
 /// </summary>
 /// <remarks>
 /// ValidatingAdmissionPolicies stored in it are enforced on create and update (AdmissionPolicies.cs, with a real CEL
-/// interpreter). Not modelled: authentication and RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
+/// interpreter). Service-account tokens are issued and reviewed (TokenRequest, TokenReview: FakeKubernetesApi.Tokens.cs),
+/// but requests to the fake itself are not authenticated. Not modelled: RBAC, admission webhooks, OpenAPI schema validation and defaulting of custom resources,
 /// field ownership of server-side apply, strategic merge by list keys, garbage collection of owner references,
 /// controllers (no pods are scheduled, no services get IPs), protobuf, and the aggregated discovery format.
 /// </remarks>
