@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Tollgate.Docs.Tests.Running;
+using Tollgate.Operator.Hosting;
+using Tollgate.Operator.KeyBroker;
 using Tollgate.Operator.Webhooks;
 using YamlDotNet.RepresentationModel;
 
@@ -95,16 +97,17 @@ public sealed partial class ClusterInstallTests
     }
 
     [Fact]
-    public async Task Provider_secret_command_makes_the_secret_the_webhook_mounts()
+    public async Task Provider_secret_command_makes_the_secret_the_key_broker_reads()
     {
         var command = new ShellCommand(Command(4)).Append("--dry-run=client", "-o", "json");
         var (code, kubectl) = await ShellProcess.RunAsync(command, Repo.Root, NoKubeconfig);
         Assert.True(code == 0, kubectl.StandardError);
         var secret = JsonNode.Parse(kubectl.StandardOutput)!;
         var sidecar = new SidecarOptions();
+        Assert.Equal(SidecarKeySource.Broker, sidecar.KeySource);
         Assert.Equal("Secret", secret["kind"]!.GetValue<string>());
-        Assert.Equal(sidecar.ProviderSecretName, secret["metadata"]!["name"]!.GetValue<string>());
-        Assert.Equal("ci-payments", secret["metadata"]!["namespace"]!.GetValue<string>());
+        Assert.Equal(new KeyBrokerOptions().ProviderSecret, secret["metadata"]!["name"]!.GetValue<string>());
+        Assert.Equal(new OperatorOptions().Namespace, secret["metadata"]!["namespace"]!.GetValue<string>());
         Assert.Equal(new[] { sidecar.AnthropicKeyName, sidecar.OpenAiKeyName }.Order(StringComparer.Ordinal), secret["data"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
     }
 
