@@ -2,6 +2,8 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
+using Tollgate.Core.Security;
+
 namespace Tollgate.Meter.Forwarding;
 
 /// <summary>
@@ -12,26 +14,8 @@ internal static class UpstreamTrust
 {
     private static readonly Oid ServerAuthentication = new("1.3.6.1.5.5.7.3.1", "Server Authentication");
 
-    /// <summary>Reads a PEM bundle; throws <see cref="IOException"/>, <see cref="UnauthorizedAccessException"/> or <see cref="InvalidDataException"/>.</summary>
-    public static X509Certificate2Collection LoadBundle(string path)
-    {
-        if (Directory.Exists(path))
-        {
-            throw new InvalidDataException("is a directory, not a PEM file");
-        }
-
-        var bundle = new X509Certificate2Collection();
-        try
-        {
-            bundle.ImportFromPemFile(path);
-        }
-        catch (CryptographicException ex)
-        {
-            throw new InvalidDataException($"is not a PEM certificate bundle ({ex.Message})", ex);
-        }
-
-        return bundle.Count > 0 ? bundle : throw new InvalidDataException("holds no readable PEM certificate (-----BEGIN CERTIFICATE-----)");
-    }
+    /// <inheritdoc cref="CertificateBundle.Load"/>
+    public static X509Certificate2Collection LoadBundle(string path) => CertificateBundle.Load(path);
 
     /// <summary>
     /// Accepts what the system store accepts, and otherwise a chain that ends at a CA of the bundle. A name mismatch is

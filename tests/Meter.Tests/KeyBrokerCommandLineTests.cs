@@ -44,7 +44,7 @@ public sealed class KeyBrokerCommandLineTests : IAsyncLifetime
         Assert.Equal("--key-broker-token: \"/nonexistent/token\" does not exist", Parse("--key-broker", Url, "--key-broker-token", "/nonexistent/token", "--key-broker-ca", CaPath).Error);
         Assert.Equal("--key-broker-ca: required with --key-broker (the broker is trusted through this CA only)", Parse("--key-broker", Url, "--key-broker-token", TokenPath).Error);
         Assert.Equal("--key-broker-ca: \"/nonexistent/ca.crt\" does not exist", Parse("--key-broker", Url, "--key-broker-token", TokenPath, "--key-broker-ca", "/nonexistent/ca.crt").Error);
-        Assert.Equal($"--key-broker-ca: \"{TokenPath}\" holds no PEM certificate", Parse("--key-broker", Url, "--key-broker-token", TokenPath, "--key-broker-ca", TokenPath).Error);
+        Assert.Equal($"--key-broker-ca: \"{TokenPath}\" holds no readable PEM certificate (-----BEGIN CERTIFICATE-----)", Parse("--key-broker", Url, "--key-broker-token", TokenPath, "--key-broker-ca", TokenPath).Error);
         Assert.Equal("--key-broker-token and --key-broker-ca apply with --key-broker only", Parse("--key-broker-token", TokenPath).Error);
     }
 

@@ -3,6 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
+using Tollgate.Core.Security;
 
 namespace Tollgate.Core.Ledger.Redis;
 
@@ -71,32 +72,9 @@ internal static class RedisLedgerTls
         }
     }
 
-    /// <summary>
-    /// The server's certificate must name the host (no name mismatch is forgiven) and chain to one of the CA file's
-    /// certificates, and only those: a CA file pins the ledger's issuer instead of adding to the system's roots.
-    /// </summary>
-    internal static bool IsTrusted(X509Certificate2Collection authorities, X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors)
-    {
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-        {
-            return false;
-        }
-
-        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (presented is not null)
-        {
-            foreach (var element in presented.ChainElements)
-            {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-            }
-        }
-
-        return chain.Build(leaf);
-    }
+    /// <summary>A CA file pins the ledger's issuer instead of adding to the system's roots.</summary>
+    internal static bool IsTrusted(X509Certificate2Collection authorities, X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors) =>
+        CertificateBundle.PinsServer(authorities, certificate, presented, errors);
 
     private static X509Certificate2Collection? TryLoadAuthorities(string path)
     {
@@ -112,19 +90,18 @@ internal static class RedisLedgerTls
 
     private static X509Certificate2Collection LoadAuthorities(string path)
     {
-        var authorities = new X509Certificate2Collection();
         try
         {
-            authorities.ImportFromPemFile(path);
+            return CertificateBundle.Load(path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new ArgumentException($"The Redis ledger CA file '{path}' cannot be read: {ex.Message}", nameof(path), ex);
         }
-
-        return authorities.Count > 0
-            ? authorities
-            : throw new ArgumentException($"The Redis ledger CA file '{path}' holds no PEM certificate.", nameof(path));
+        catch (InvalidDataException ex)
+        {
+            throw new ArgumentException($"The Redis ledger CA file '{path}' {ex.Message}.", nameof(path), ex);
+        }
     }
 
     private static X509Certificate2 LoadClientCertificate(string certificateFile, string? keyFile)
