@@ -24,7 +24,7 @@ internal static class UsageSeriesWriter
                 continue;
             }
 
-            var bounds = MetricFamilies.BucketsOf(name);
+            var bounds = family.Buckets;
             foreach (var (split, histogram) in histograms[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
             {
                 var zero = firstSeen.Introduce(name, split.Labels);
