@@ -39,6 +39,13 @@ public static class MetricContract
         "Requests whose value of the label was published as __overflow__: the label already had --max-label-values distinct values (or, for model, the name was invalid).",
         ["label"], []);
 
+    /// <summary>
+    /// The <c>label</c> values of <see cref="LabelOverflow"/> both publish from the start, at zero until a value is
+    /// folded, so that <c>increase()</c> sees the first overflow: the client-supplied labels. The exporter also caps
+    /// namespace (it sees every meter's); that series appears when it first overflows.
+    /// </summary>
+    public static readonly IReadOnlyList<string> CappedLabels = ["team", "repo", "pipeline", "agent_step", "model"];
+
     public static readonly MetricFamily BudgetLimit = new("tollgate_budget_limit", MetricFamily.Gauge,
         "Budget limit per period, in the budget's unit.", BudgetLabels(), []);
 
