@@ -20,7 +20,7 @@ namespace Tollgate.Meter.Tests;
 /// which depend on the time of day, are computed at the same instant.
 /// </summary>
 public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFixture redis, ITestOutputHelper output)
-    : IClassFixture<UpstreamFixture>, IClassFixture<RedisServerFixture>
+    : IClassFixture<UpstreamFixture>, IClassFixture<RedisServerFixture>, IDisposable
 {
     private const int MaxLabelValues = 4;
     private const string FixedText = "Budget exhausted: this step was skipped.";
@@ -66,21 +66,16 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
     /// <summary>Mid-afternoon, nine days into a month: every budget window has run long enough for a run-rate forecast.</summary>
     private static readonly DateTimeOffset Today = new(2026, 3, 10, 15, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The exporter's policy and token and the meter's spool, per test.</summary>
+    private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-agreement-").FullName;
+
     [Fact]
     public async Task The_meter_and_the_exporter_publish_the_same_series_for_the_same_traffic()
     {
         var address = redis.Address + "/1";
         var clock = new FrozenDate(Today);
-        var directory = Directory.CreateTempSubdirectory("tollgate-agreement-").FullName;
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Policy, time: clock, configure: o => o with
-        {
-            Ledger = address,
-            SpoolPath = Path.Combine(directory, "usage.spool"),
-            MaxLabelValues = MaxLabelValues,
-            MaxRequestBodyBytes = 16 * 1024,
-            AllowUnmetered = ["/v1/files"],
-        });
-        await using var exporter = await StartExporterAsync(address, directory, clock);
+        await using var meter = await StartMeterAsync(address, clock);
+        await using var exporter = await StartExporterAsync(address, clock);
 
         var ids = await SendEveryKindOfRequestAsync(meter);
 
@@ -134,6 +129,43 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         {
             Assert.Contains($"# HELP {family.Name} {family.Help}\n", exporterScrape.Text, StringComparison.Ordinal);
             Assert.Contains($"# HELP {family.Name} {family.Help}\n", meterScrape.Text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Both_keep_publishing_the_last_budget_gauges_while_the_ledger_is_down()
+    {
+        var address = redis.Address + "/2";
+        var clock = new FrozenDate(Today);
+        try
+        {
+            await using var meter = await StartMeterAsync(address, clock);
+            await using var exporter = await StartExporterAsync(address, clock);
+            using (var response = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags(), ("x-fake-usage", "input=1000,output=200"))))
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            static bool Gauge(string name) => MetricContract.Budgets.Any(f => f.Name == name);
+            var spent = ("budget", "repo-monthly");
+            var meterBefore = (await EventuallyAsync(meter.ScrapeAsync, s => s.Sum(MetricContract.BudgetSpent.Name, spent) > 0, "the meter's gauges show the spend")).Samples(Gauge);
+            var exporterBefore = (await EventuallyAsync(() => ScrapeAsync(exporter), s => s.Sum(MetricContract.BudgetSpent.Name, spent) > 0, "the exporter's gauges show the spend"))
+                .Samples(Gauge);
+            Assert.Equal(meterBefore, exporterBefore);
+
+            await redis.KillAsync();
+            var meterDuring = (await EventuallyAsync(meter.ScrapeAsync, s => s.Sum(MetricContract.LedgerReady.Name) == 0, "the meter reports the ledger down")).Samples(Gauge);
+            var exporterDuring = (await EventuallyAsync(() => ScrapeAsync(exporter), s => s.Sum(MetricContract.LedgerReady.Name) == 0, "the exporter reports the ledger down"))
+                .Samples(Gauge);
+
+            // Not absent, not zero: the last values, so a firing threshold alert neither resolves nor notifies again.
+            Assert.Equal(meterBefore, meterDuring);
+            Assert.Equal(exporterBefore, exporterDuring);
+        }
+        finally
+        {
+            // Empty again for the other tests of the class, which use their own database.
+            await redis.RestartAsync();
         }
     }
 
@@ -202,10 +234,22 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         return ids;
     }
 
-    private static async Task<ExporterApp> StartExporterAsync(string ledger, string directory, TimeProvider clock)
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private Task<MeterHarness> StartMeterAsync(string ledger, TimeProvider clock) =>
+        MeterHarness.StartAsync(fixture.Upstream, Policy, time: clock, configure: o => o with
+        {
+            Ledger = ledger,
+            SpoolPath = Path.Combine(_directory, "usage.spool"),
+            MaxLabelValues = MaxLabelValues,
+            MaxRequestBodyBytes = 16 * 1024,
+            AllowUnmetered = ["/v1/files"],
+        });
+
+    private async Task<ExporterApp> StartExporterAsync(string ledger, TimeProvider clock)
     {
-        var policy = Path.Combine(directory, "policy.yaml");
-        var token = Path.Combine(directory, "token");
+        var policy = Path.Combine(_directory, "policy.yaml");
+        var token = Path.Combine(_directory, "token");
         await File.WriteAllTextAsync(policy, Policy);
         await File.WriteAllTextAsync(token, "agreement-token\n");
         var app = await ExporterApp.CreateAsync(
