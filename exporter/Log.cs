@@ -11,8 +11,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Exporter listening on {Address}, ledger {Ledger}")]
     public static partial void Listening(ILogger logger, string address, string ledger);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Budget gauges skipped: {Reason}")]
-    public static partial void GaugesSkipped(ILogger logger, string reason);
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Budget gauges kept at their last values, the ledger is unavailable: {Reason}")]
+    public static partial void GaugesKept(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Policy reload failed, keeping the last good policy: {Reason}")]
     public static partial void PolicyReloadFailed(ILogger logger, string reason);

@@ -1,3 +1,4 @@
+using Tollgate.Core.Metrics;
 using Tollgate.Core.Tagging;
 
 namespace Tollgate.Exporter.Aggregation;
@@ -9,7 +10,7 @@ namespace Tollgate.Exporter.Aggregation;
 /// </summary>
 internal sealed class LabelLimits
 {
-    public const string OverflowMetric = "tollgate_label_overflow_total";
+    public static readonly string OverflowMetric = MetricContract.LabelOverflow.Name;
 
     public LabelLimits(int maxValues)
     {
@@ -70,7 +71,7 @@ internal sealed class LabelLimits
         foreach (var (key, value) in saved.Counters)
         {
             var (metric, values) = UsageAggregate.Split(key);
-            Note(metric, values, metric == "tollgate_tokens_total" ? value : 0);
+            Note(metric, values, metric == MetricContract.Tokens.Name ? value : 0);
         }
 
         foreach (var key in saved.Histograms.Keys)

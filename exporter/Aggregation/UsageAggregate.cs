@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tollgate.Core.Events;
+using Tollgate.Core.Metrics;
 using Tollgate.Core.Tagging;
 
 namespace Tollgate.Exporter.Aggregation;
@@ -13,9 +14,8 @@ namespace Tollgate.Exporter.Aggregation;
 /// </summary>
 internal sealed class UsageAggregate
 {
-    public static readonly double[] LatencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
-    public static readonly double[] TtftBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
-    public static readonly string[] TokenTypes = ["input", "output", "cache_read", "cache_write", "reasoning"];
+    private static readonly double[] LatencyBuckets = [.. MetricContract.PromptLatency.Buckets];
+    private static readonly double[] TtftBuckets = [.. MetricContract.TimeToFirstToken.Buckets];
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
@@ -57,31 +57,31 @@ internal sealed class UsageAggregate
         }
 
         long[] tokens = [e.Tokens.Input, e.Tokens.Output, e.Tokens.CacheRead, e.Tokens.CacheWrite, e.Tokens.Reasoning];
-        for (var i = 0; i < TokenTypes.Length; i++)
+        for (var i = 0; i < tokens.Length; i++)
         {
             if (tokens[i] > 0)
             {
-                Add(Key("tollgate_tokens_total", ns, team, repo, pipeline, step, e.Provider, model, TokenTypes[i]), tokens[i]);
+                Add(Key(MetricContract.Tokens.Name, ns, team, repo, pipeline, step, e.Provider, model, MetricContract.TokenTypes[i]), tokens[i]);
             }
         }
 
         if (e.CostUsd > 0)
         {
-            Add(Key("tollgate_cost_usd_total", ns, team, repo, pipeline, step, e.Provider, model), (double)e.CostUsd);
+            Add(Key(MetricContract.Cost.Name, ns, team, repo, pipeline, step, e.Provider, model), (double)e.CostUsd);
         }
 
         if (e.SavedUsd > 0)
         {
-            Add(Key("tollgate_cache_saved_usd_total", ns, team, repo, pipeline, step, e.Provider, model), (double)e.SavedUsd);
+            Add(Key(MetricContract.CacheSaved.Name, ns, team, repo, pipeline, step, e.Provider, model), (double)e.SavedUsd);
         }
 
-        Add(Key("tollgate_requests_total", ns, team, repo, e.Provider, model, e.Outcome), 1);
-        if (e.Outcome is "forwarded" or "fallback" or "upstream_error")
+        Add(Key(MetricContract.Requests.Name, ns, team, repo, e.Provider, model, e.Outcome), 1);
+        if (MetricContract.ObservesLatency(e.Outcome, e.Route?.Fallback))
         {
-            Observe(Key("tollgate_prompt_latency_seconds", ns, team, repo, e.Provider, model, e.Streaming ? "true" : "false"), LatencyBuckets, e.LatencySeconds);
+            Observe(Key(MetricContract.PromptLatency.Name, ns, team, repo, e.Provider, model, e.Streaming ? "true" : "false"), LatencyBuckets, e.LatencySeconds);
             if (e.TimeToFirstTokenSeconds is { } ttft)
             {
-                Observe(Key("tollgate_time_to_first_token_seconds", ns, team, repo, e.Provider, model), TtftBuckets, ttft);
+                Observe(Key(MetricContract.TimeToFirstToken.Name, ns, team, repo, e.Provider, model), TtftBuckets, ttft);
             }
         }
 

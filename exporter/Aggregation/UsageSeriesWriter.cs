@@ -1,4 +1,5 @@
 using System.Text;
+using Tollgate.Core.Metrics;
 
 namespace Tollgate.Exporter.Aggregation;
 
@@ -9,7 +10,11 @@ internal static class UsageSeriesWriter
     public static void Write(UsageAggregate aggregate, StringBuilder output, SeriesIntroductions firstSeen)
     {
         var writer = new ExpositionWriter(output);
-        var counters = aggregate.Counters.Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
+        var overflowAtZero = MetricContract.CappedLabels
+            .Select(label => UsageAggregate.Key(MetricContract.LabelOverflow.Name, label))
+            .Where(key => !aggregate.Counters.ContainsKey(key))
+            .Select(key => new KeyValuePair<string, double>(key, 0));
+        var counters = aggregate.Counters.Concat(overflowAtZero).Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
         var histograms = aggregate.Histograms.Select(pair => (Split: UsageAggregate.Split(pair.Key), pair.Value)).ToLookup(s => s.Split.Metric);
         foreach (var (name, family) in MetricFamilies.All)
         {
@@ -24,7 +29,7 @@ internal static class UsageSeriesWriter
                 continue;
             }
 
-            var bounds = MetricFamilies.BucketsOf(name);
+            var bounds = family.Buckets;
             foreach (var (split, histogram) in histograms[name].OrderBy(s => string.Join('\u001f', s.Split.Labels), StringComparer.Ordinal))
             {
                 var zero = firstSeen.Introduce(name, split.Labels);

@@ -1,6 +1,7 @@
 using System.Text;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Metrics;
 using Tollgate.Exporter.Aggregation;
 
 namespace Tollgate.Exporter.Budgets;
@@ -13,15 +14,22 @@ namespace Tollgate.Exporter.Budgets;
 /// </summary>
 internal static class BudgetSeriesWriter
 {
-    private static readonly string[] BudgetLabels = ["budget", "scope", "unit", "period"];
     private static readonly string[] TeamLabels = ["team", "repo"];
 
+    /// <summary>The budget gauges and the cost forecast, from the ledger's counters of this scrape.</summary>
     /// <param name="maxScopes">The most scopes of one budget that get gauges (<see cref="GaugeScopes"/>).</param>
     public static void Write(IReadOnlyList<CompiledBudget> budgets, IReadOnlyList<CounterSnapshot> counters, UsageAggregate history, DateTimeOffset now, StringBuilder output,
         int maxScopes)
     {
-        var writer = new ExpositionWriter(output);
-        var rows = new List<(string[] Labels, decimal Limit, decimal Spent, decimal Forecast)>();
+        WriteGauges(Gauges(budgets, counters, history, now, maxScopes), output);
+        WriteCostForecast(history, now, output);
+    }
+
+    /// <summary>The values of the budget gauges, one row per budget scope, ordered by budget then scope.</summary>
+    public static IReadOnlyList<BudgetGaugeRow> Gauges(IReadOnlyList<CompiledBudget> budgets, IReadOnlyList<CounterSnapshot> counters, UsageAggregate history,
+        DateTimeOffset now, int maxScopes)
+    {
+        var rows = new List<BudgetGaugeRow>();
         var byBudget = counters.ToLookup(c => c.Budget, StringComparer.Ordinal);
         foreach (var budget in budgets)
         {
@@ -36,20 +44,35 @@ internal static class BudgetSeriesWriter
             foreach (var (scope, spent) in scopes.OrderBy(s => s.Key, StringComparer.Ordinal))
             {
                 var daily = DailyHistory(history.BudgetDaily, $"{budget.Name}|{scope}|{budget.UnitName}", now);
-                rows.Add(([budget.Name, scope, budget.UnitName, budget.PeriodName], budget.Limit, spent, SpendForecast.Project(spent, daily, window, now)));
+                rows.Add(new BudgetGaugeRow([budget.Name, scope, budget.UnitName, budget.PeriodName], budget.Limit, spent, SpendForecast.Project(spent, daily, window, now)));
             }
         }
 
-        writer.Family("tollgate_budget_limit", "gauge", "Budget limit per period, in the budget's unit.");
-        rows.ForEach(r => writer.Sample("tollgate_budget_limit", BudgetLabels, r.Labels, (double)r.Limit));
-        writer.Family("tollgate_budget_spent", "gauge", "Settled spend in the current period, in the budget's unit.");
-        rows.ForEach(r => writer.Sample("tollgate_budget_spent", BudgetLabels, r.Labels, (double)r.Spent));
-        writer.Family("tollgate_budget_used_ratio", "gauge", "Settled spend divided by the limit (1 = exhausted).");
-        rows.ForEach(r => writer.Sample("tollgate_budget_used_ratio", BudgetLabels, r.Labels, (double)(r.Spent / r.Limit)));
-        writer.Family("tollgate_budget_forecast", "gauge", "Spend projected to the end of the period (spent + P95 of the last 7 days' daily spend × days left), in the budget's unit.");
-        rows.ForEach(r => writer.Sample("tollgate_budget_forecast", BudgetLabels, r.Labels, (double)r.Forecast));
+        return rows;
+    }
 
-        // Cost by team and repo, projected to the end of the calendar month.
+    public static void WriteGauges(IReadOnlyList<BudgetGaugeRow> rows, StringBuilder output)
+    {
+        var writer = new ExpositionWriter(output);
+        Family(MetricContract.BudgetLimit, r => r.Limit);
+        Family(MetricContract.BudgetSpent, r => r.Spent);
+        Family(MetricContract.BudgetUsedRatio, r => r.Spent / r.Limit);
+        Family(MetricContract.BudgetForecast, r => r.Forecast);
+
+        void Family(MetricFamily family, Func<BudgetGaugeRow, decimal> value)
+        {
+            writer.Family(family.Name, family.Type, family.Help);
+            foreach (var row in rows)
+            {
+                writer.Sample(family.Name, family.Labels, row.Labels, (double)value(row));
+            }
+        }
+    }
+
+    /// <summary>Cost by team and repo, projected to the end of the calendar month: from the usage history alone, so it needs no ledger.</summary>
+    public static void WriteCostForecast(UsageAggregate history, DateTimeOffset now, StringBuilder output)
+    {
+        var writer = new ExpositionWriter(output);
         var month = PeriodWindow.Containing(BudgetPeriod.Month, now);
         var today = UsageAggregate.Day(now);
         var keys = history.CostDaily.Where(d => string.CompareOrdinal(d.Key, today) <= 0).SelectMany(d => d.Value.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);

@@ -5,6 +5,7 @@ using Tollgate.Core.Events;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Metrics;
 using Tollgate.Exporter.Aggregation;
 using Tollgate.Exporter.Api;
 using Tollgate.Exporter.Budgets;
@@ -65,6 +66,7 @@ public sealed class ExporterApp : IAsyncDisposable
         services.AddSingleton<SeriesIntroductions>();
         services.AddSingleton(new LabelLimits(options.MaxLabelValues));
         services.AddSingleton<PolicySource>();
+        services.AddSingleton<LastBudgetGauges>();
         services.AddSingleton<UsageExportEndpoint>();
         services.AddHostedService<UsageStreamConsumer>();
 
@@ -153,21 +155,25 @@ public sealed class ExporterApp : IAsyncDisposable
         var aggregate = holder.Current;
         var output = new StringBuilder(64 * 1024);
         UsageSeriesWriter.Write(aggregate, output, services.GetRequiredService<SeriesIntroductions>());
+        var last = services.GetRequiredService<LastBudgetGauges>();
         try
         {
             var counters = await ledger.SnapshotAsync(now, context.RequestAborted);
-            BudgetSeriesWriter.Write(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now, output,
+            last.Rows = BudgetSeriesWriter.Gauges(services.GetRequiredService<PolicySource>().Current.Budgets, counters, aggregate, now,
                 services.GetRequiredService<ExporterOptions>().MaxLabelValues);
         }
         catch (LedgerUnavailableException ex)
         {
-            // No gauges beats stale ones that look current; the ledger gauge and the alert on it tell why.
-            Log.GaugesSkipped(services.GetRequiredService<ILogger<ExporterApp>>(), ex.Message);
+            // The last values, as the meter keeps its own (see LastBudgetGauges); tollgate_ledger_ready and its alert tell why they stand still.
+            Log.GaugesKept(services.GetRequiredService<ILogger<ExporterApp>>(), ex.Message);
         }
 
+        BudgetSeriesWriter.WriteGauges(last.Rows, output);
+        BudgetSeriesWriter.WriteCostForecast(aggregate, now, output);
+
         var writer = new ExpositionWriter(output);
-        writer.Family("tollgate_ledger_ready", "gauge", "1 when the exporter reaches the ledger, 0 when it cannot.");
-        writer.Sample("tollgate_ledger_ready", [], [], ledger.IsReady ? 1 : 0);
+        writer.Family(MetricContract.LedgerReady.Name, MetricContract.LedgerReady.Type, MetricContract.LedgerReady.Help);
+        writer.Sample(MetricContract.LedgerReady.Name, [], [], ledger.IsReady ? 1 : 0);
         writer.Family("tollgate_exporter_events_total", "counter", "Usage events folded into the totals, since the totals began.");
         writer.Sample("tollgate_exporter_events_total", [], [], aggregate.Events);
         writer.Family("tollgate_exporter_duplicates_total", "counter", "Usage stream entries delivered again after a restart and skipped, since this process started.");

@@ -7,6 +7,7 @@ using Tollgate.Core.Caching;
 using Tollgate.Core.Endpoints;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
+using Tollgate.Core.Metrics;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
@@ -84,8 +85,7 @@ internal sealed class ProxyHandler(
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {
-            await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request",
-                $"The request could not be read ({(ex.StatusCode == StatusCodes.Status408RequestTimeout ? "the body arrived too slowly" : "malformed HTTP framing")}).");
+            await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request", UnreadableRequest(ex));
         }
         catch (Exception ex)
         {
@@ -102,6 +102,9 @@ internal sealed class ProxyHandler(
         }
     }
 
+    private static string UnreadableRequest(BadHttpRequestException ex) =>
+        $"The request could not be read ({(ex.StatusCode == StatusCodes.Status408RequestTimeout ? "the body arrived too slowly" : "malformed HTTP framing")}).";
+
     private static Task WriteFailureAsync(HttpContext context, string requestId, int status, string type, string message)
     {
         context.Response.Clear();
@@ -116,8 +119,8 @@ internal sealed class ProxyHandler(
         var query = rawTarget.IndexOf('?');
         if (!CanonicalPath.TryCanonicalize(query < 0 ? rawTarget : rawTarget.AsSpan(0, query), out var path, out var pathError))
         {
-            RecordRejected(null, ProviderHint(request), string.Empty);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, ProviderHint(request), "invalid_request", pathError!);
+            await RecordRejectedAsync(context, requestId, started, null, ProviderHint(request));
             return;
         }
 
@@ -125,7 +128,6 @@ internal sealed class ProxyHandler(
         if (endpoint.Kind == EndpointKind.Refused)
         {
             Log.EndpointRefused(logger, request.Method, path);
-            RecordRejected(null, endpoint.Provider, string.Empty);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status403Forbidden, endpoint.Provider, "endpoint_not_metered",
                 $"The meter does not meter {request.Method} {path}, so it refuses it: spend it cannot price would escape every budget. "
                 + $"If pipelines need this endpoint, start the meter with --allow-unmetered '{path}' (globs such as '/v1/files*' work); it is then forwarded unmetered and without the meter's provider key, so the client must send its own.",
@@ -134,15 +136,16 @@ internal sealed class ProxyHandler(
                     json.WriteString("method", request.Method);
                     json.WriteString("path", path);
                 });
+            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
             return;
         }
 
         if (!keys.Available)
         {
             // A job must not reach a provider with its own key, or none, while the meter waits for the broker's.
-            RecordRejected(null, endpoint.Provider, string.Empty);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
                 "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has.");
+            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
             return;
         }
 
@@ -155,7 +158,6 @@ internal sealed class ProxyHandler(
             : TagParseResult.Invalid(headerError, []);
         if (tagResult.Tags is null)
         {
-            RecordRejected(tagResult.Tags, provider, string.Empty);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, provider,
                 tagResult.MissingKeys.Count > 0 ? "missing_metadata" : "invalid_metadata", tagResult.Error!,
                 json =>
@@ -171,6 +173,7 @@ internal sealed class ProxyHandler(
                         json.WriteEndArray();
                     }
                 });
+            await RecordRejectedAsync(context, requestId, started, null, provider);
             return;
         }
 
@@ -178,9 +181,9 @@ internal sealed class ProxyHandler(
         var upstream = upstreams.Get(provider);
         if (upstream is null)
         {
-            RecordRejected(tags, provider, string.Empty);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
                 $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>.");
+            await RecordRejectedAsync(context, requestId, started, tags, provider);
             return;
         }
 
@@ -191,14 +194,26 @@ internal sealed class ProxyHandler(
         }
 
         var dialect = endpoint.Dialect;
-        var body = await ReadBodyAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
+        RequestBody body;
+        try
+        {
+            body = await ReadBodyAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Answered here rather than in HandleAsync: here the tags are known, and the refusal is counted like the others.
+            await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request", UnreadableRequest(ex));
+            await RecordRejectedAsync(context, requestId, started, tags, provider);
+            return;
+        }
+
         try
         {
             if (body.TooLarge)
             {
-                RecordRejected(tags, provider, string.Empty);
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, dialect, "request_too_large",
                     $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).");
+                await RecordRejectedAsync(context, requestId, started, tags, provider);
                 return;
             }
 
@@ -209,15 +224,15 @@ internal sealed class ProxyHandler(
             }
             catch (RequestBodyException ex)
             {
-                RecordRejected(tags, provider, string.Empty);
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", ex.Message);
+                await RecordRejectedAsync(context, requestId, started, tags, provider);
                 return;
             }
 
             if (ModelName.Validate(shape.Model) is { } modelError)
             {
-                RecordRejected(tags, provider, string.Empty);
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", modelError);
+                await RecordRejectedAsync(context, requestId, started, tags, provider);
                 return;
             }
 
@@ -264,7 +279,7 @@ internal sealed class ProxyHandler(
                     json.WriteNumber("max_input_tokens", maxInput);
                     json.WriteNumber("measured_input_tokens", measured);
                 });
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Rejected, context.Response.StatusCode);
+            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
             return;
         }
 
@@ -290,7 +305,7 @@ internal sealed class ProxyHandler(
             Log.RequestRateLimited(logger, model, rule.Key, limited.Kind == RateLimitKind.Requests ? "requests" : "tokens");
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
             return;
         }
 
@@ -310,12 +325,12 @@ internal sealed class ProxyHandler(
             if (budgetFallback.Response is { } text && FallbackResponses.Supports(dialect))
             {
                 Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, "a fixed response");
-                metrics.Fallbacks.WithLabels(route.Name, "budget_response").Inc();
+                metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
                 metrics.RecordRequest(labels, RequestOutcomes.Fallback);
-                var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, "budget_response");
+                var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
                 context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
                 await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, text, requestId, admission.At);
-                await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Fallback,
+                await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Fallback,
                     context.Response.StatusCode, fixedPlan.Decision(provider, model));
                 return;
             }
@@ -330,10 +345,10 @@ internal sealed class ProxyHandler(
                 if (second.Kind == AdmissionKind.Allowed)
                 {
                     Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, cheaper);
-                    metrics.Fallbacks.WithLabels(route.Name, "budget_model").Inc();
+                    metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetModel).Inc();
                     admission = second;
                     var target = new CompiledTarget(-1, provider, cheaper, null, null);
-                    plan = new RoutePlan(route, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, sendBody, model, "budget_model");
+                    plan = new RoutePlan(route, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, sendBody, model, FallbackKinds.BudgetModel);
                 }
             }
         }
@@ -343,7 +358,7 @@ internal sealed class ProxyHandler(
             Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
             return;
         }
 
@@ -354,7 +369,7 @@ internal sealed class ProxyHandler(
             context.Response.Headers.RetryAfter = "5";
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
                 $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, started, null, RequestOutcomes.Rejected, context.Response.StatusCode);
+            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
             return;
         }
 
@@ -392,9 +407,9 @@ internal sealed class ProxyHandler(
         }
 
         var outcome = plan?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
-        if (plan?.Fallback == "upstream")
+        if (plan?.Fallback == FallbackKinds.Upstream)
         {
-            metrics.Fallbacks.WithLabels(plan.Route.Name, "upstream").Inc();
+            metrics.Fallbacks.WithLabels(plan.Route.Name, FallbackKinds.Upstream).Inc();
         }
 
         TokenUsage usage;
@@ -442,7 +457,9 @@ internal sealed class ProxyHandler(
             cacheResult = stored ? "stored" : "miss";
         }
 
-        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, started, ttft, outcome, context.Response.StatusCode,
+        // Measured once: the event and this meter's histogram must hold the same number, or the exporter's sums drift from the meter's.
+        var latency = time.GetElapsedTime(started);
+        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, latency, ttft, outcome, context.Response.StatusCode,
             plan?.Decision(provider, servedModel), cacheResult);
 
         var finalLabels = labels with { Model = servedModel };
@@ -464,7 +481,10 @@ internal sealed class ProxyHandler(
         }
 
         metrics.RecordRequest(finalLabels, outcome);
-        metrics.RecordLatency(finalLabels, metering.IsEventStream, time.GetElapsedTime(started), ttft);
+        if (MetricContract.ObservesLatency(outcome, plan?.Fallback))
+        {
+            metrics.RecordLatency(finalLabels, metering.IsEventStream, latency, ttft);
+        }
 
         var overhead = time.GetElapsedTime(started, forwarding) + time.GetElapsedTime(forwarded);
         metrics.Overhead.Observe(overhead.TotalSeconds);
@@ -495,7 +515,7 @@ internal sealed class ProxyHandler(
         metrics.RecordRequest(servedLabels, RequestOutcomes.Cached);
         metrics.RecordCacheSaved(servedLabels, cached.CostUsd);
         await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
-            started, null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
+            time.GetElapsedTime(started), null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
     }
 
     private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
@@ -526,7 +546,7 @@ internal sealed class ProxyHandler(
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
     private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
-        TokenUsage usage, bool estimated, decimal cost, long started, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null,
+        TokenUsage usage, bool estimated, decimal cost, TimeSpan latency, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null,
         decimal savedUsd = 0m)
     {
         var charges = BudgetGuard.ChargesToSettle(admission);
@@ -537,7 +557,7 @@ internal sealed class ProxyHandler(
         }
 
         var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
-            time.GetElapsedTime(started).TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
+            latency.TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
         try
         {
             // CancellationToken.None: this is the commit step; the client leaving must not abandon it.
@@ -584,11 +604,16 @@ internal sealed class ProxyHandler(
             outcome = RequestOutcomes.UpstreamError;
         }
 
-        metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), upstream.Provider,
-            string.Empty), outcome);
+        var labels = new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), upstream.Provider, string.Empty);
+        var latency = time.GetElapsedTime(started);
+        metrics.RecordRequest(labels, outcome);
+        if (MetricContract.ObservesLatency(outcome, null))
+        {
+            metrics.RecordLatency(labels, streaming: false, latency, firstToken: null);
+        }
 
         // On the usage stream too, so the exporter's request counts match the meter's.
-        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, upstream.Provider, string.Empty, false, TokenUsage.Zero, false, 0m, started, null,
+        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, upstream.Provider, string.Empty, false, TokenUsage.Zero, false, 0m, latency, null,
             outcome, context.Response.StatusCode);
     }
 
@@ -668,11 +693,27 @@ internal sealed class ProxyHandler(
 
     private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
 
-    private void RecordRejected(IReadOnlyDictionary<string, string>? tags, string provider, string model)
+    /// <summary>
+    /// Counts a request refused before admission and publishes its usage event, so the exporter counts it as this meter
+    /// does. Its tags and model may be hostile: the event carries only what this meter publishes for it, the checked
+    /// team and repo (none when the tags failed their check) and no model, so the exporter folds and admits exactly
+    /// the label values the meter did and no unchecked text reaches the stream.
+    /// </summary>
+    private Task RecordRejectedAsync(HttpContext context, string requestId, long started, IReadOnlyDictionary<string, string>? tags, string provider)
     {
-        var labels = new UsageLabels(options.Namespace, tags is null ? string.Empty : Tag(tags, "team"), tags is null ? string.Empty : Tag(tags, "repo"),
-            string.Empty, string.Empty, provider, model);
-        metrics.RecordRequest(labels, RequestOutcomes.Rejected);
+        var published = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var key in (ReadOnlySpan<string>)["team", "repo"])
+        {
+            if (tags?.TryGetValue(key, out var value) == true)
+            {
+                published[key] = value;
+            }
+        }
+
+        metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(published, "team"), Tag(published, "repo"), string.Empty, string.Empty, provider, string.Empty),
+            RequestOutcomes.Rejected);
+        return RecordAsync(NotAdmitted(requestId), published, provider, string.Empty, false, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null,
+            RequestOutcomes.Rejected, context.Response.StatusCode);
     }
 
     private void LogForwarderError(HttpContext context, string provider, ForwarderError error)

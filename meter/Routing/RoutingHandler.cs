@@ -76,7 +76,7 @@ internal sealed class RoutingHandler(TargetPipelines pipelines, KeyStore keys, M
         plan.Served = candidate;
         if (position > 0)
         {
-            plan.Fallback ??= "upstream";
+            plan.Fallback ??= Core.Metrics.FallbackKinds.Upstream;
         }
     }
 

@@ -6,24 +6,13 @@ namespace Tollgate.Monitoring.Tests;
 /// </summary>
 internal static class MetricContract
 {
-    /// <summary>Published by the meters and, in a cluster, again by the exporter: queries pick one source by job.</summary>
-    public static readonly IReadOnlySet<string> Usage = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "tollgate_tokens_total",
-        "tollgate_cost_usd_total",
-        "tollgate_requests_total",
-        "tollgate_cache_saved_usd_total",
-        "tollgate_budget_limit",
-        "tollgate_budget_spent",
-        "tollgate_budget_used_ratio",
-        "tollgate_budget_forecast",
-    };
+    /// <summary>
+    /// Published by the meters and, in a cluster, again by the exporter: queries pick one source by job. Taken from the
+    /// contract both publishers are built from (<see cref="Core.Metrics.MetricContract"/>), so this list cannot drift from them.
+    /// </summary>
+    public static readonly IReadOnlySet<string> Usage = Shared(histograms: false);
 
-    public static readonly IReadOnlySet<string> UsageHistograms = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "tollgate_prompt_latency_seconds",
-        "tollgate_time_to_first_token_seconds",
-    };
+    public static readonly IReadOnlySet<string> UsageHistograms = Shared(histograms: true);
 
     /// <summary>Published only by the meters (job tollgate-meter), whatever source a dashboard has selected.</summary>
     public static readonly IReadOnlySet<string> MeterOnly = new HashSet<string>(StringComparer.Ordinal)
@@ -39,6 +28,12 @@ internal static class MetricContract
     {
         "tollgate_meter_overhead_seconds",
     };
+
+    private static HashSet<string> Shared(bool histograms) =>
+        Core.Metrics.MetricContract.Usage.Concat(Core.Metrics.MetricContract.Budgets)
+            .Where(f => (f.Type == Core.Metrics.MetricFamily.Histogram) == histograms)
+            .Select(f => f.Name)
+            .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>The series name as published: histograms appear as _bucket, _sum and _count.</summary>
     public static string Family(string name)

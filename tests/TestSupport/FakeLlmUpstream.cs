@@ -261,7 +261,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
             return;
         }
 
-        var expectedMethod = route == Endpoint.Models ? HttpMethods.Get : HttpMethods.Post;
+        var expectedMethod = route is Endpoint.Models or Endpoint.Files ? HttpMethods.Get : HttpMethods.Post;
         if (!HttpMethods.Equals(request.Method, expectedMethod))
         {
             await WriteErrorAsync(context, anthropic, StatusCodes.Status405MethodNotAllowed,
@@ -482,6 +482,10 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
                 break;
             }
 
+            case Endpoint.Files:
+                sink.Write("""{"object":"list","data":[],"has_more":false}"""u8);
+                break;
+
             default:
                 sink.Write(anthropicModels ? AnthropicModels : OpenAiModels);
                 break;
@@ -657,6 +661,7 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         "/v1/responses" => Endpoint.Responses,
         "/v1/embeddings" => Endpoint.Embeddings,
         "/v1/models" => Endpoint.Models,
+        "/v1/files" => Endpoint.Files,
         _ => Endpoint.NotFound,
     };
 
@@ -742,6 +747,9 @@ public sealed class FakeLlmUpstream : IAsyncDisposable
         Responses,
         Embeddings,
         Models,
+
+        /// <summary>OpenAI's file list (GET), always empty: something a meter forwards only when allowed unmetered.</summary>
+        Files,
     }
 
     private enum StreamOutcome

@@ -60,6 +60,35 @@ public sealed partial class MetricsScrape(string text)
         return values;
     }
 
+    /// <summary>
+    /// Every sample of the families whose names <paramref name="family"/> accepts (histograms by their <c>_bucket</c>,
+    /// <c>_sum</c> and <c>_count</c> names), keyed by the sample name and its labels sorted by name; a numeric label
+    /// value (<c>le</c>) is written in one canonical form, so two writers' spellings of a bound compare equal.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Samples(Func<string, bool> family)
+    {
+        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in Text.Split('\n'))
+        {
+            var match = Sample().Match(line);
+            if (!match.Success || !family(match.Groups["name"].Value))
+            {
+                continue;
+            }
+
+            var labels = Label().Matches(match.Groups["labels"].Value)
+                .Select(m => (Name: m.Groups["k"].Value, Value: m.Groups["v"].Value))
+                .Select(l => l.Name == "le" && double.TryParse(l.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var bound)
+                    ? (l.Name, Value: bound.ToString("R", CultureInfo.InvariantCulture))
+                    : l)
+                .OrderBy(l => l.Name, StringComparer.Ordinal)
+                .Select(l => $"{l.Name}=\"{l.Value}\"");
+            samples.Add($"{match.Groups["name"].Value}{{{string.Join(',', labels)}}}", double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture));
+        }
+
+        return samples;
+    }
+
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})?\s+(?<value>\S+)")]
     private static partial Regex Sample();
 

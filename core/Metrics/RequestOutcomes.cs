@@ -1,13 +1,16 @@
-namespace Tollgate.Meter.Metering;
+namespace Tollgate.Core.Metrics;
 
-/// <summary>Values of the <c>outcome</c> label of <c>tollgate_requests_total</c>.</summary>
-internal static class RequestOutcomes
+/// <summary>Values of the <c>outcome</c> label of <c>tollgate_requests_total</c> and of <see cref="Events.UsageEvent.Outcome"/>.</summary>
+public static class RequestOutcomes
 {
     public const string Forwarded = "forwarded";
     public const string Blocked = "blocked";
     public const string Cached = "cached";
     public const string Fallback = "fallback";
+
+    /// <summary>Refused by the meter itself: a bad path, tags or body, an endpoint it does not meter, a body too large, no keys, the ledger down for a closed budget.</summary>
     public const string Rejected = "rejected";
+
     public const string UpstreamError = "upstream_error";
 
     /// <summary>A free endpoint (model lists, token counting, moderation): forwarded with the meter's key, never priced.</summary>
@@ -15,4 +18,6 @@ internal static class RequestOutcomes
 
     /// <summary>An endpoint let through by <c>--allow-unmetered</c>: forwarded with the client's own key, never priced.</summary>
     public const string Unmetered = "unmetered";
+
+    public static IReadOnlyList<string> All { get; } = [Forwarded, Blocked, Cached, Fallback, Rejected, UpstreamError, Unbilled, Unmetered];
 }
