@@ -216,6 +216,13 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
+        // A client may read its whole response before the meter has recorded the request: wait for the spool to say 3.
+        var spoolDeadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await meter.ScrapeAsync()).Sum("tollgate_usage_spooled_records") < 3 && DateTime.UtcNow < spoolDeadline)
+        {
+            await Task.Delay(50);
+        }
+
         var down = await meter.ScrapeAsync();
         Assert.Equal(3, down.Sum("tollgate_usage_spooled_records"));
         Assert.Empty(await ledger.Inner.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));

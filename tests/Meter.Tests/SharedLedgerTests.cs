@@ -183,6 +183,8 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
         }
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await meter.Admin.GetAsync("/readyz")).StatusCode);
+        // Recorded after the response is sent: wait for the spool to hold all ten, then check it holds exactly ten.
+        await EventuallyAsync(async () => (await meter.ScrapeAsync()).Sum("tollgate_usage_spooled_records") >= 10, "ten spooled records");
         Assert.Equal(10, (await meter.ScrapeAsync()).Sum("tollgate_usage_spooled_records"));
 
         await Redis.RestartAsync();
