@@ -90,6 +90,7 @@ internal sealed class ExporterHarness : IAsyncDisposable
         new(id, time, "ci-payments", new Dictionary<string, string> { ["team"] = team, ["repo"] = repo, ["pipeline"] = "pr", ["agent_step"] = step },
             "anthropic", model, false, new TokenUsage(input, output, 0, 0, 0), false, cost, 1.5, null, outcome, 200, budgets ?? []);
 
+    // Real clock, like the exporter it feeds: events written through it are dated relative to now, never on a fixed day.
     public static async Task<RedisLedger> LedgerAsync(string address) =>
         await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
 

@@ -19,6 +19,7 @@ namespace Tollgate.Exporter.Tests;
 /// </summary>
 public sealed class HostileStreamTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
+    // Real clock: the exporter under test reads it (its poll loop waits on it), so every date here is relative to it.
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
 
     [Fact]

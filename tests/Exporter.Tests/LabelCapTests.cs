@@ -10,6 +10,7 @@ namespace Tollgate.Exporter.Tests;
 /// <summary>Issue 12 defect 4 in the exporter: client-supplied label values are capped in its series, never in the usage stream.</summary>
 public sealed class LabelCapTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
+    // Real clock: the exporter under test reads it (its poll loop waits on it), so every date here is relative to it.
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
 
     [Fact]

@@ -52,6 +52,7 @@ public sealed class SecuredLedgerTests(SecuredRedisServerFixture secured) : ICla
     {
         var options = new RedisLedgerSettings(address, "tollgate-meter", Redis.WritePasswordFile("tollgate-meter"), Redis.Tls ? Redis.WriteCaFile() : null)
             .ToOptions(RedisLedgerAccess.ReadWrite);
+        // Real clock, like the exporter that reads these events: they are dated now.
         await using var meter = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
         var stream = RedisUsageStream.For(meter, new UsageStreamOptions(), TimeProvider.System);
         foreach (var id in ids)

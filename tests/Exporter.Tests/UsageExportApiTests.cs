@@ -9,6 +9,7 @@ namespace Tollgate.Exporter.Tests;
 public sealed class UsageExportApiTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncLifetime
 {
     // A midnight a few days back: readers refuse events older than the stream keeps (35 days) or dated ahead of now.
+    // Real clock: the exporter under test reads it (its poll loop waits on it), so every date here is relative to it.
     private static readonly DateTimeOffset Day = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3);
     private ExporterHarness _exporter = null!;
 

@@ -7,6 +7,7 @@ namespace Tollgate.Exporter.Tests;
 /// <summary>The exporter reading a real usage stream on a real redis-server; each test uses its own database.</summary>
 public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
+    // Real clock: the exporter under test reads it (its poll loop waits on it), so every date here is relative to it.
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
 
     [Fact]

@@ -207,6 +207,7 @@ public sealed class BudgetEnforcementTests(UpstreamFixture fixture, ITestOutputH
     public async Task Usage_of_a_fail_open_request_is_spooled_while_the_ledger_is_down_and_counted_once_when_it_returns()
     {
         var policy = RepoBudget.Replace("0.001", "100", StringComparison.Ordinal) + "\n  failurePolicy: open\n";
+        // Real clock, like the meter: its spool replays on a timer once the ledger is back; no fixed date is involved.
         await using var ledger = new SwitchableLedger(EmbeddedLedger.InMemory(TimeProvider.System)) { Down = true };
         await using var meter = await MeterHarness.StartAsync(fixture.Upstream, policy, ledger: ledger);
         for (var i = 0; i < 3; i++)

@@ -341,6 +341,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
         }
     }
 
+    // Real clock, like the meters (real processes among them) whose counters and events it reads: nothing here is on a fixed day.
     private static async Task<RedisLedger> InspectAsync(string address) =>
         await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
 

@@ -44,21 +44,25 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
     [Fact]
     public async Task Entries_older_than_the_retention_are_trimmed_as_new_ones_arrive()
     {
-        // Entry ids are Redis's own clock, so this test runs on real time with a short retention.
-        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions { Retention = TimeSpan.FromMilliseconds(300) }, TimeProvider.System);
+        // Entry ids are Redis's own clock, so the stream's clock is set from Redis's TIME: the test holds whatever the host's date.
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
         var db = connection.GetDatabase();
+        var clock = new FakeTimeProvider(await RedisNowAsync(db));
+        var retention = TimeSpan.FromMilliseconds(300);
+        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions { Retention = retention }, clock);
         var key = RedisUsageStream.StreamKey(_ledger.Options.KeyPrefix);
 
         // MINID ~ drops whole stream nodes only, so write well past one node's worth first.
         for (var i = 0; i < 150; i++)
         {
-            await stream.AppendAsync(UsageSpoolTests.Record($"old-{i}").Event!, CancellationToken.None);
+            await stream.AppendAsync(UsageSpoolTests.Record($"old-{i}").Event! with { Time = clock.GetUtcNow() }, CancellationToken.None);
         }
 
-        await Task.Delay(TimeSpan.FromMilliseconds(600));
-        // Dated now: readers refuse an event older than the stream's retention.
-        await stream.AppendAsync(UsageSpoolTests.Record("new").Event! with { Time = DateTimeOffset.UtcNow }, CancellationToken.None);
+        var lastOld = StreamIdTime((await db.StreamRangeAsync(key, "-", "+", count: 1, messageOrder: Order.Descending))[0].Id);
+        await UntilRedisPassesAsync(db, lastOld + (2 * retention));
+        clock.SetUtcNow(await RedisNowAsync(db));
+        // Dated on the stream's clock: readers refuse an event older than the stream's retention.
+        await stream.AppendAsync(UsageSpoolTests.Record("new").Event! with { Time = clock.GetUtcNow() }, CancellationToken.None);
 
         var info = await db.StreamInfoAsync(key);
         Assert.True(info.Length < 151, $"old entries were not trimmed: {info.Length} left");
@@ -77,6 +81,25 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
         finally
         {
             await redis.RestartAsync();
+        }
+    }
+
+    private static async Task<DateTimeOffset> RedisNowAsync(IDatabase db)
+    {
+        var time = (RedisResult[])(await db.ExecuteAsync("TIME"))!;
+        return DateTimeOffset.FromUnixTimeMilliseconds(((long)time[0] * 1000) + ((long)time[1] / 1000));
+    }
+
+    private static DateTimeOffset StreamIdTime(RedisValue id) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(id.ToString().Split('-')[0], System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Waits on Redis's clock, the one its entry ids come from, until it is past <paramref name="instant"/>.</summary>
+    private static async Task UntilRedisPassesAsync(IDatabase db, DateTimeOffset instant)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        for (var now = await RedisNowAsync(db); now <= instant; now = await RedisNowAsync(db))
+        {
+            await Task.Delay(instant - now + TimeSpan.FromMilliseconds(1), timeout.Token);
         }
     }
 }

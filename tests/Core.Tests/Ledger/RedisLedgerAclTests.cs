@@ -184,7 +184,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
     public async Task Exporter_with_the_meters_user_cannot_read_the_stream()
     {
         await using var ledger = await ConnectAsync(Meter, RedisLedgerAccess.Read, new FakeTimeProvider(Noon));
-        var stream = RedisUsageStream.Reader(ledger, TimeProvider.System);
+        var stream = RedisUsageStream.Reader(ledger, new FakeTimeProvider(Noon));
         await Assert.ThrowsAsync<LedgerAccessDeniedException>(() => stream.EnsureGroupAsync("acl-meter", CancellationToken.None));
         await Assert.ThrowsAsync<LedgerAccessDeniedException>(() => stream.LoadStateAsync("default", CancellationToken.None));
     }
@@ -197,7 +197,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         try
         {
             var options = new RedisLedgerSettings(_redis.Address, Meter, password, CaFile()).ToOptions(RedisLedgerAccess.ReadWrite);
-            await using var ledger = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
+            await using var ledger = await RedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
 
             Assert.False(ledger.IsReady);
             var error = await Assert.ThrowsAnyAsync<LedgerUnavailableException>(async () =>
@@ -218,7 +218,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         try
         {
             var options = new RedisLedgerSettings(_redis.Address, Meter, _redis.WritePasswordFile(Meter), ca).ToOptions(RedisLedgerAccess.ReadWrite);
-            await using var ledger = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
+            await using var ledger = await RedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
             Assert.False(ledger.IsReady);
         }
         finally

@@ -12,9 +12,6 @@ namespace Tollgate.Core.Tests.Ledger;
 /// </summary>
 public sealed class RedisLedgerRotationTests(SecuredRedisServerFixture fixture) : IClassFixture<SecuredRedisServerFixture>
 {
-    private static readonly DateTimeOffset Noon = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
-    private static readonly PeriodWindow Today = PeriodWindow.Containing(BudgetPeriod.Day, Noon);
-
     private readonly RedisServerFixture _redis = fixture.Server;
 
     [Fact]
@@ -100,8 +97,11 @@ public sealed class RedisLedgerRotationTests(SecuredRedisServerFixture fixture) 
         }
     }
 
+    // The ledgers here run on the real clock (the access re-check after a reconnect waits on it), so the charge is dated by it too.
     private static Task<ReserveResult> ReserveAsync(RedisLedger ledger, string id) =>
-        ledger.ReserveAsync(id + Guid.NewGuid().ToString("N"), [new LedgerCharge("rotation", "x", Today, 1000m, 1m, CanBlock: true)], CancellationToken.None).AsTask();
+        ledger.ReserveAsync(id + Guid.NewGuid().ToString("N"),
+            [new LedgerCharge("rotation", "x", PeriodWindow.Containing(BudgetPeriod.Day, TimeProvider.System.GetUtcNow()), 1000m, 1m, CanBlock: true)],
+            CancellationToken.None).AsTask();
 
     private static async Task<bool> TryReserveAsync(RedisLedger ledger, string id)
     {

@@ -5,8 +5,8 @@ namespace Tollgate.Core.Tests.RateLimits;
 /// <summary>The sliding-minute semantics every limiter must honour; each store gets a subclass.</summary>
 public abstract class RateLimiterSemanticsSuite
 {
-    // 10 s into a minute.
-    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 10, TimeSpan.Zero);
+    // 10 s into a minute; a store that keeps a clock of its own stands it here too.
+    protected static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 10, TimeSpan.Zero);
 
     protected abstract Task<IRateLimiter> CreateLimiterAsync();
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Core.RateLimits;
 using Tollgate.TestSupport;
@@ -13,7 +14,7 @@ public sealed class RedisRateLimiterSemanticsTests(RedisServerFixture redis) : R
     {
         var ledger = await RedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = $"tollgate:{{limits-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5) },
-            TimeProvider.System,
+            new FakeTimeProvider(T0),
             CancellationToken.None);
         _ledgers.Add(ledger);
         return RedisRateLimiter.For(ledger);

@@ -14,6 +14,7 @@ namespace Tollgate.Exporter.Tests.OpenCost;
 public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
     // A midnight a few days back: readers refuse events older than the stream keeps (35 days) or dated ahead of now.
+    // Real clock: the meters and the plugin are real processes reading it, so every date here is relative to it.
     private static readonly DateTimeOffset Day = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3);
     private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-opencost-").FullName;
 
@@ -122,7 +123,9 @@ public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixtur
     {
         await using var plugin = await GoPluginHost.StartAsync(await ConfigAsync(ExporterHarness.Db(redis, 2)));
         var stdio = plugin.Stdio.ResponseStream.MoveNext(CancellationToken.None);
-        await Task.Delay(200);
+        // A call answered after the stream was opened: an Unimplemented or closed stream would have ended by then.
+        var health = await plugin.Health.CheckAsync(new HealthCheckRequest { Service = "plugin" });
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
         Assert.False(stdio.IsCompleted, "the stdio stream ended (or failed, e.g. Unimplemented) before the plugin was told to stop");
 
         await plugin.Controller.ShutdownAsync(new Tollgate.Exporter.OpenCost.Protocol.Empty());

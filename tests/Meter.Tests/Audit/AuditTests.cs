@@ -16,6 +16,10 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
 {
     private static readonly string ScenarioPath = Path.Combine(RepositoryPaths.Root(), "config", "scenarios", "ci-review-agent.yaml");
 
+    // Real clock: the audit commands read recorded history by it (nothing may be dated ahead of now) and take no other,
+    // so the files they read are dated a few days back from it, never on a fixed day.
+    private static readonly DateTimeOffset Recent = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3).AddHours(9);
+
     private const string SmallBudget = """
         apiVersion: tollgate.io/v1alpha1
         kind: AiBudget
@@ -124,7 +128,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     [Fact]
     public async Task Malformed_lines_are_reported_by_number_and_skipped_or_fail_with_strict()
     {
-        var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero), "payments", 1)));
+        var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(Recent, "payments", 1)));
         var usage = WriteTemp($"{good}\n{{\"v\":1,\"id\":\"x\"}}\nnot json\n{good.Replace("\"id\":\"e-", "\"id\":\"f-", StringComparison.Ordinal)}\n", ".jsonl");
         var policy = WriteTemp(SmallBudget, ".yaml");
 
@@ -143,12 +147,12 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     [Fact]
     public async Task Lines_the_exporter_would_refuse_are_reported_and_skipped_like_malformed_ones()
     {
-        var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero), "payments", 1)));
+        var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(Recent, "payments", 1)));
         string[] hostile =
         [
             good.Replace("\"cost_usd\":1", "\"cost_usd\":1e30", StringComparison.Ordinal),
             good.Replace("\"input\":1000", "\"input\":-1000", StringComparison.Ordinal),
-            good.Replace("\"time\":\"2026-11-02T09:00:00Z\"", "\"time\":\"2099-01-01T00:00:00Z\"", StringComparison.Ordinal),
+            good.Replace($"\"time\":\"{Iso(Recent)}\"", $"\"time\":\"{Iso(Recent.AddYears(70))}\"", StringComparison.Ordinal),
             good.Replace("\"team\":\"payments\"", "\"team\":\"\\ud800\"", StringComparison.Ordinal),
         ];
         Assert.All(hostile, line => Assert.NotEqual(good, line));
@@ -160,7 +164,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         Assert.Equal(0, code);
         Assert.Contains("line 2: usage event: cost_usd", stderr, StringComparison.Ordinal);
         Assert.Contains("line 3: usage event: tokens.input", stderr, StringComparison.Ordinal);
-        Assert.Contains("line 4: usage event: time 2099-01-01", stderr, StringComparison.Ordinal);
+        Assert.Contains($"line 4: usage event: time {Iso(Recent.AddYears(70))[..10]}", stderr, StringComparison.Ordinal);
         Assert.Contains("line 5: usage event: tags.team", stderr, StringComparison.Ordinal);
         Assert.Contains("\"events\": 2", stdout, StringComparison.Ordinal);
         Assert.Contains("\"malformed_lines\": 4", stdout, StringComparison.Ordinal);
@@ -170,7 +174,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     public async Task Per_event_csv_replays_like_jsonl_and_prices_rows_without_a_cost()
     {
         var csv = WriteTemp(
-            $"{UsageSource.CsvHeader}\n2026-11-02T09:00:00Z,ci,payments,checkout,pr-review,review,openai,gpt-4o,1500,500,0,0,0,\n2026-11-02T09:05:00Z,ci,payments,checkout,pr-review,review,openai,gpt-4o,100,100,0,0,0,0.5\n",
+            $"{UsageSource.CsvHeader}\n{Iso(Recent)},ci,payments,checkout,pr-review,review,openai,gpt-4o,1500,500,0,0,0,\n{Iso(Recent.AddMinutes(5))},ci,payments,checkout,pr-review,review,openai,gpt-4o,100,100,0,0,0,0.5\n",
             ".csv");
         var (code, stdout, _) = await RunAsync("backtest", "--policy", WriteTemp(SmallBudget, ".yaml"), "--usage", csv, "--json");
 
@@ -212,7 +216,15 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-audit-").FullName;
         var usage = Path.Combine(directory, "usage.jsonl");
-        await using (var simulate = MeterProcess.Start("simulate", "--scenario", ScenarioPath, "--seed", "3", "--days", "7", "--out", usage))
+        // The shipped scenario starts on a fixed Monday; recommend (a real process) refuses history dated ahead of its clock,
+        // so the week simulated here starts on the Monday three weeks before today.
+        var today = DateTime.UtcNow.Date;
+        var monday = today.AddDays(-(((int)today.DayOfWeek + 6) % 7) - 21);
+        var scenario = Path.Combine(directory, "scenario.yaml");
+        var shipped = await File.ReadAllTextAsync(ScenarioPath);
+        await File.WriteAllTextAsync(scenario, shipped.Replace("start: 2026-11-02T00:00:00Z", $"start: {monday:yyyy-MM-dd}T00:00:00Z", StringComparison.Ordinal));
+        Assert.NotEqual(shipped, await File.ReadAllTextAsync(scenario));
+        await using (var simulate = MeterProcess.Start("simulate", "--scenario", scenario, "--seed", "3", "--days", "7", "--out", usage))
         {
             Assert.Equal(0, await simulate.WaitForExitAsync(TimeSpan.FromSeconds(60)));
             Assert.StartsWith("tollgate-meter simulate: wrote ", simulate.StandardOutput, StringComparison.Ordinal);
@@ -243,6 +255,8 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         var code = await MeterProgram.RunAsync(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
+
+    private static string Iso(DateTimeOffset time) => time.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 
     private static string WriteTemp(string text, string extension)
     {

@@ -10,6 +10,7 @@ public sealed class RedisBacktestTests(RedisServerFixture redis) : IClassFixture
     public async Task Backtest_reads_the_shared_usage_stream_from_a_redis_url()
     {
         var address = redis.Address + "/6";
+        // Real clock: the backtest command reads the stream by it, so the events are dated now.
         await using (var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address), TimeProvider.System, CancellationToken.None))
         {
             var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);

@@ -36,14 +36,17 @@ public sealed class AiBudgetControllerTests
     {
         await using var cluster = await StartAsync();
         await cluster.SpendAsync("payments-daily", 10m, 50m);
-        var host = await cluster.StartOperatorAsync();
+        await cluster.StartOperatorAsync();
         await cluster.ApplyBudgetAsync(Budget("payments-daily", 50));
         await EventuallyAsync(() => cluster.BudgetObject("payments-daily"), b => b?["status"]?["spent"] is not null, "the budget status");
-        await Task.Delay(200);
-        cluster.Api.ClearRequests();
-        var before = host.Reconciles;
 
-        await EventuallyAsync(() => host.Reconciles, n => n >= before + 3, "three refresh passes");
+        // Every pass starts by reading the budget and the loop runs one pass at a time: the second read from here on
+        // means the pass that wrote the status, and the one after it, are done.
+        cluster.Api.ClearRequests();
+        await EventuallyAsync(() => BudgetReads(cluster), n => n >= 2, "a whole pass after the status write");
+        cluster.Api.ClearRequests();
+
+        await EventuallyAsync(() => BudgetReads(cluster), n => n >= 4, "three whole refresh passes");
 
         Assert.DoesNotContain(cluster.Api.Requests, r => r.Verb is "patch" or "update" or "create");
         Assert.Equal(20m, cluster.BudgetObject("payments-daily")!["status"]!["usedPercent"]!.GetValue<decimal>());
@@ -117,8 +120,9 @@ public sealed class AiBudgetControllerTests
         await cluster.SpendAsync("payments-daily", 8m, 50m);
         var events = await EventuallyAsync(() => Events(cluster), e => e.Count == 3, "the 90% and 95% events");
 
-        // Several refresh intervals later: still one Event per threshold.
-        await Task.Delay(1200);
+        // Several refresh passes later (a pass is over once the next one reads the budget): still one Event per threshold.
+        var reads = BudgetReads(cluster);
+        await EventuallyAsync(() => BudgetReads(cluster), n => n >= reads + 4, "three more whole refresh passes");
         events = Events(cluster);
         Assert.Equal(3, events.Count);
 
@@ -132,6 +136,9 @@ public sealed class AiBudgetControllerTests
         Assert.Contains(messages, m => m.Contains("96", StringComparison.Ordinal) && m.Contains("threshold 95%", StringComparison.Ordinal));
         Assert.All(events, e => Assert.Equal("AiBudget", e["involvedObject"]!["kind"]!.GetValue<string>()));
     }
+
+    private static int BudgetReads(OperatorCluster cluster) =>
+        cluster.Api.Requests.Count(r => r.Verb == "get" && r.Path == $"/apis/{Group}/{OperatorCluster.Version}/aibudgets/payments-daily");
 
     private static JsonObject? PrometheusRule(OperatorCluster cluster) =>
         cluster.Api.Get("monitoring.coreos.com", "v1", "prometheusrules", OperatorNamespace, "tollgate-budget-payments-daily");

@@ -20,6 +20,7 @@ public sealed class InformerTests
         await api.StartAsync();
         using var client = new Kubernetes(api.Configuration);
         var changes = new List<string>();
+        // Real clock for the informer's backoff timers; nothing here is dated.
         await using var informer = new Informer<AiBudget>(
             new CustomResourceSource<AiBudget>(client, AiBudget.Plural, namespaced: false), TimeProvider.System, NullLogger.Instance);
         informer.OnChange(c =>
@@ -63,6 +64,7 @@ public sealed class InformerTests
     public async Task A_watch_closed_by_the_server_resumes_from_its_resource_version_without_listing_again()
     {
         await using var cluster = await StartAsync();
+        // Real clock for the informer's timers; nothing here is dated.
         await using var informer = new Informer<V1Namespace>(new NamespaceSource(cluster.Client), TimeProvider.System, NullLogger.Instance);
         informer.Start(CancellationToken.None);
         await informer.Synced.WaitAsync(TimeSpan.FromSeconds(5));

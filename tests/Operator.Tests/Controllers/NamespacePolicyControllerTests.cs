@@ -42,7 +42,7 @@ public sealed class NamespacePolicyControllerTests
     public async Task An_unchanged_policy_is_not_written_again_and_a_changed_budget_is()
     {
         await using var cluster = await StartAsync();
-        var host = await cluster.StartOperatorAsync();
+        await cluster.StartOperatorAsync();
         await cluster.ApplyBudgetAsync(Budget("payments-daily", 50, ["ci-payments"]));
         await cluster.LabelNamespaceAsync("ci-payments", metered: true);
         await EventuallyAsync(() => cluster.PolicyConfigMap("ci-payments"), cm => cm is not null, "the policy ConfigMap");
@@ -50,10 +50,13 @@ public sealed class NamespacePolicyControllerTests
         // Let the budget's own status writes settle, then make the operator look again at everything.
         await EventuallyAsync(() => cluster.BudgetObject("payments-daily"), b => b?["status"]?["observedGeneration"] is not null, "the budget status");
         cluster.Api.ClearRequests();
-        var before = host.Reconciles;
         await cluster.LabelNamespaceAsync("ci-payments", metered: true, new() { ["touched"] = "yes" });
-        await EventuallyAsync(() => host.Reconciles, n => n > before, "a reconcile of the touched namespace");
-        await Task.Delay(300);
+        await EventuallyAsync(() => cluster.Api.Requests.Count(IsPolicyRead), n => n >= 1, "a read of the policy after the touch");
+
+        // One pass at a time per controller: a read after a second touch comes after every write the first pass could make.
+        var reads = cluster.Api.Requests.Count(IsPolicyRead);
+        await cluster.LabelNamespaceAsync("ci-payments", metered: true, new() { ["touched"] = "again" });
+        await EventuallyAsync(() => cluster.Api.Requests.Count(IsPolicyRead), n => n > reads, "a read of the policy after the second touch");
         Assert.DoesNotContain(cluster.Api.Requests, r => r.Path.Contains("/namespaces/ci-payments/configmaps", StringComparison.Ordinal) && r.Verb is "update" or "patch" or "create");
 
         await cluster.UpdateBudgetAsync("payments-daily", b => b["spec"]!["limit"]!["amount"] = 75);
@@ -112,6 +115,9 @@ public sealed class NamespacePolicyControllerTests
         await EventuallyAsync(() => PolicyYaml(cluster.PolicyConfigMap("ci-payments")), y => y?.Contains("payments-daily", StringComparison.Ordinal) == true, "the budget after the conflicts");
         Assert.Equal(2, cluster.Api.Requests.Count(r => r.Verb == "update" && r.Path.Contains("/configmaps", StringComparison.Ordinal) && r.StatusCode == 409));
     }
+
+    private static bool IsPolicyRead(TestSupport.FakeKubernetes.FakeKubernetesRequest request) =>
+        request.Verb == "get" && request.Path == "/api/v1/namespaces/ci-payments/configmaps/tollgate-policy";
 }
 
 public sealed class NamespaceSelectionTests

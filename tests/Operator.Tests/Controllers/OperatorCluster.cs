@@ -31,6 +31,7 @@ internal sealed class OperatorCluster : IAsyncDisposable
 
     public Kubernetes Client { get; }
 
+    // Real clock, like the operator whose refresh and requeue timers run on it: spend is dated now (SpendAsync), never on a fixed day.
     public EmbeddedLedger Ledger { get; } = EmbeddedLedger.InMemory(TimeProvider.System);
 
     public static async Task<OperatorCluster> StartAsync(bool prometheusOperator = false)

@@ -82,6 +82,7 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
     /// <summary>Settles a charge into the ledger's Redis for each (budget, scope), in the period that holds now and in the one that holds the test's deadline.</summary>
     private async Task SpendAsync(params (string Budget, string Scope, BudgetPeriod Period)[] charges)
     {
+        // Real clock, like the operator and exporter processes that read these counters: the charges are dated now.
         // As a meter would: the meter's ACL user is the one that may settle.
         await using var ledger = await system.ConnectLedgerAsync("tollgate-ledger-meter", RedisLedgerAccess.ReadWrite);
         var now = DateTimeOffset.UtcNow;

@@ -267,6 +267,7 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
     [Fact]
     public async Task A_client_that_trusts_another_ca_refuses_the_webhook()
     {
+        // Real clock: TLS checks validity against it, so the certificate is issued by it (no fixed date).
         using var other = WebhookCertificates.Issue(WebhookServer.Service, WebhookServer.Namespace, TimeProvider.System);
 
         var error = await Assert.ThrowsAsync<HttpRequestException>(() => _server.CreateClient(other.TrustedCas()).GetAsync("healthz"));
@@ -277,6 +278,7 @@ public sealed class AdmissionOverHttpsTests : IAsyncLifetime
     [Fact]
     public async Task A_renewed_certificate_is_served_to_new_connections_and_the_bundle_trusts_old_and_new()
     {
+        // Real clock, as above: a real TLS handshake checks the renewed certificate against it.
         using var renewed = WebhookCertificates.Issue(WebhookServer.Service, WebhookServer.Namespace, TimeProvider.System, _server.Certificate);
         var bundle = renewed.TrustedCas();
         Assert.Equal([renewed.Ca.Thumbprint, _server.Certificate.Ca.Thumbprint], bundle.Select(c => c.Thumbprint));

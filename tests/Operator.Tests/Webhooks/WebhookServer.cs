@@ -43,6 +43,7 @@ internal sealed class WebhookServer : IAsyncDisposable
     public static async Task<WebhookServer> StartAsync(INamespaceLookup namespaces, SidecarOptions? sidecar = null, Tollgate.Operator.KeyBroker.KeyBrokerEndpoint? keyBroker = null)
     {
         // Through the Secret's format, as a replica that did not issue the certificate would load it.
+        // Real clock: clients check the certificate's validity against it in a real TLS handshake; no fixed date is involved.
         var certificate = ServingCertificate.FromSecretData(WebhookCertificates.Issue(Service, Namespace, TimeProvider.System).ToSecretData())!;
         var source = new ServingCertificateSource(certificate);
         var host = WebhookHost.Create(
