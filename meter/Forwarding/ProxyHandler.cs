@@ -8,6 +8,7 @@ using Tollgate.Core.Endpoints;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Metrics;
+using Tollgate.Core.Pipeline;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
@@ -35,14 +36,12 @@ internal sealed class ProxyHandler(
     PolicyProvider policy,
     PricingCatalog pricing,
     InputTokenEstimator estimator,
-    BudgetGuard guard,
-    UsageRecorder recorder,
+    Settlement settlement,
     IRateLimiter limiter,
     RouteEndpoints routeEndpoints,
     RetryBudget retryBudget,
     HttpMessageInvoker routingInvoker,
     ResponseCache cache,
-    DailySpendHistory spendHistory,
     MeterMetrics metrics,
     MeterOptions options,
     UpstreamTransformer transformer,
@@ -251,6 +250,7 @@ internal sealed class ProxyHandler(
         var model = shape.Model ?? string.Empty;
         var labels = new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), provider, model);
         var requested = pricing.Resolve(provider, model);
+        var metered = new MeteredRequest(requestId, started, options.Namespace, tags, provider, model, shape.Stream);
         var billable = dialect != ApiDialect.AnthropicCountTokens;
 
         var strip = dialect is ApiDialect.OpenAIChatCompletions or ApiDialect.OpenAICompletions && shape.Stream && !shape.IncludeUsageRequested;
@@ -279,7 +279,7 @@ internal sealed class ProxyHandler(
                     json.WriteNumber("max_input_tokens", maxInput);
                     json.WriteNumber("measured_input_tokens", measured);
                 });
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
+            await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Rejected));
             return;
         }
 
@@ -290,7 +290,7 @@ internal sealed class ProxyHandler(
             if (cache.TryGet(cacheKey.Value, out var cached))
             {
                 metrics.CacheLookups.WithLabels("hit").Inc();
-                await ServeCachedAsync(context, cached, route, requestId, tags, provider, labels, started);
+                await ServeCachedAsync(context, cached, route, metered, labels);
                 return;
             }
 
@@ -305,7 +305,7 @@ internal sealed class ProxyHandler(
             Log.RequestRateLimited(logger, model, rule.Key, limited.Kind == RateLimitKind.Requests ? "requests" : "tokens");
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Blocked));
             return;
         }
 
@@ -317,7 +317,7 @@ internal sealed class ProxyHandler(
         // Budgets see the model that will be sent: a rule that routes Sonnet to Haiku is charged to Haiku's budgets.
         var budgetRequest = plan is null ? request : request with { Model = plan.PrimaryModel };
         var admission = billable
-            ? await guard.AdmitAsync(snapshot, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
+            ? await settlement.ReserveAsync(snapshot, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
             : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
 
         if (admission.Kind == AdmissionKind.Blocked && route?.BudgetFallback is { } budgetFallback)
@@ -330,8 +330,7 @@ internal sealed class ProxyHandler(
                 var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
                 context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
                 await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, text, requestId, admission.At);
-                await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Fallback,
-                    context.Response.StatusCode, fixedPlan.Decision(provider, model));
+                await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Decision(provider, model) });
                 return;
             }
 
@@ -340,7 +339,7 @@ internal sealed class ProxyHandler(
                 // The fallback model is a request of its own for the budgets: those that cover only the dear model let it through.
                 var fallbackRequest = request with { Model = cheaper };
                 var fallbackPrice = pricing.Resolve(provider, cheaper);
-                var second = await guard.AdmitAsync(snapshot, fallbackRequest, requestId,
+                var second = await settlement.ReserveAsync(snapshot, fallbackRequest, requestId,
                     () => Estimate(fallbackPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted);
                 if (second.Kind == AdmissionKind.Allowed)
                 {
@@ -358,7 +357,7 @@ internal sealed class ProxyHandler(
             Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Blocked));
             return;
         }
 
@@ -369,7 +368,7 @@ internal sealed class ProxyHandler(
             context.Response.Headers.RetryAfter = "5";
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
                 $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Rejected));
             return;
         }
 
@@ -459,8 +458,17 @@ internal sealed class ProxyHandler(
 
         // Measured once: the event and this meter's histogram must hold the same number, or the exporter's sums drift from the meter's.
         var latency = time.GetElapsedTime(started);
-        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, latency, ttft, outcome, context.Response.StatusCode,
-            plan?.Decision(provider, servedModel), cacheResult);
+        await SettleAsync(metered, admission, new RequestOutcome(outcome, context.Response.StatusCode, latency)
+        {
+            Model = servedModel,
+            Streaming = metering.IsEventStream,
+            Usage = usage,
+            Estimated = estimated,
+            CostUsd = cost,
+            TimeToFirstToken = ttft,
+            Route = plan?.Decision(provider, servedModel),
+            Cache = cacheResult,
+        });
 
         var finalLabels = labels with { Model = servedModel };
         if (!price.Known && billable && usage.Total > 0)
@@ -498,11 +506,8 @@ internal sealed class ProxyHandler(
     private static string CacheVariant(HttpRequest request, bool usageHidden) =>
         $"{request.Path.Value}|{request.Headers["anthropic-version"]}|{request.Headers["anthropic-beta"]}|{request.Headers["openai-beta"]}|{(usageHidden ? "usage-hidden" : "usage-as-asked")}";
 
-    private BudgetAdmission NotAdmitted(string requestId) => new(AdmissionKind.Blocked, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
-
     /// <summary>Answers from the cache: the exact bytes the first client received, at no cost; the saving is counted.</summary>
-    private async Task ServeCachedAsync(HttpContext context, CachedResponse cached, CompiledRoute route, string requestId,
-        IReadOnlyDictionary<string, string> tags, string provider, UsageLabels labels, long started)
+    private async Task ServeCachedAsync(HttpContext context, CachedResponse cached, CompiledRoute route, MeteredRequest request, UsageLabels labels)
     {
         var response = context.Response;
         response.StatusCode = cached.Status;
@@ -514,8 +519,14 @@ internal sealed class ProxyHandler(
         var servedLabels = labels with { Model = cached.Model };
         metrics.RecordRequest(servedLabels, RequestOutcomes.Cached);
         metrics.RecordCacheSaved(servedLabels, cached.CostUsd);
-        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
-            time.GetElapsedTime(started), null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
+        await SettleAsync(request, null, new RequestOutcome(RequestOutcomes.Cached, cached.Status, time.GetElapsedTime(request.Started))
+        {
+            Model = cached.Model,
+            Streaming = cached.EventStream,
+            Route = new RouteDecision(route.Name, -1, request.Provider, cached.Model, 0, null),
+            Cache = "hit",
+            SavedUsd = cached.CostUsd,
+        });
     }
 
     private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
@@ -545,32 +556,22 @@ internal sealed class ProxyHandler(
     }
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
-    private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
-        TokenUsage usage, bool estimated, decimal cost, TimeSpan latency, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null,
-        decimal savedUsd = 0m)
+    private async Task SettleAsync(MeteredRequest request, BudgetAdmission? admission, RequestOutcome outcome)
     {
-        var charges = BudgetGuard.ChargesToSettle(admission);
-        var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
-        for (var i = 0; i < charges.Count; i++)
+        var settled = await settlement.SettleAsync(request, admission, outcome);
+        if (settled.State == SettleState.Spooled)
         {
-            spendHistory.Add(admission.At, charges[i].Budget, charges[i].Scope, amounts[i]);
+            Log.UsageSpooled(logger, request.RequestId, settlement.Spool.Count);
         }
-
-        var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
-            latency.TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
-        try
+        else if (settled.State == SettleState.Lost)
         {
-            // CancellationToken.None: this is the commit step; the client leaving must not abandon it.
-            if (!await recorder.RecordAsync(new UsageRecord(admission.RequestId, charges, amounts, usageEvent), CancellationToken.None))
-            {
-                Log.UsageSpooled(logger, admission.RequestId, recorder.Spool.Count);
-            }
-        }
-        catch (IOException ex)
-        {
-            Log.UsageLost(logger, admission.RequestId, recorder.Spool.Path ?? "memory", ex);
+            Log.UsageLost(logger, request.RequestId, settlement.Spool.Path ?? "memory", settled.Error!);
         }
     }
+
+    /// <summary>An outcome without usage, measured now.</summary>
+    private RequestOutcome Ended(HttpContext context, MeteredRequest request, string outcome) =>
+        new(outcome, context.Response.StatusCode, time.GetElapsedTime(request.Started));
 
     /// <summary>
     /// Forwards a call that costs nothing the meter can price: a free endpoint with the meter's key, or one an operator
@@ -613,8 +614,8 @@ internal sealed class ProxyHandler(
         }
 
         // On the usage stream too, so the exporter's request counts match the meter's.
-        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, upstream.Provider, string.Empty, false, TokenUsage.Zero, false, 0m, latency, null,
-            outcome, context.Response.StatusCode);
+        var request = new MeteredRequest(requestId, started, options.Namespace, tags, upstream.Provider, string.Empty, Streaming: false);
+        await SettleAsync(request, null, new RequestOutcome(outcome, context.Response.StatusCode, latency));
     }
 
     private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, long outputEstimate, bool cut, int status, out bool estimated)
@@ -712,8 +713,8 @@ internal sealed class ProxyHandler(
 
         metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(published, "team"), Tag(published, "repo"), string.Empty, string.Empty, provider, string.Empty),
             RequestOutcomes.Rejected);
-        return RecordAsync(NotAdmitted(requestId), published, provider, string.Empty, false, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null,
-            RequestOutcomes.Rejected, context.Response.StatusCode);
+        var request = new MeteredRequest(requestId, started, options.Namespace, published, provider, string.Empty, Streaming: false);
+        return SettleAsync(request, null, Ended(context, request, RequestOutcomes.Rejected));
     }
 
     private void LogForwarderError(HttpContext context, string provider, ForwarderError error)

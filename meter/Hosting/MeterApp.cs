@@ -120,6 +120,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));
         services.AddSingleton(new DailySpendHistory());
+        services.AddSingleton(sp => new Core.Pipeline.Settlement(sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<UsageRecorder>(), sp.GetRequiredService<DailySpendHistory>(), time));
         if (broker is null)
         {
             services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
