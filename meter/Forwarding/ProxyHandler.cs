@@ -37,6 +37,7 @@ internal sealed class ProxyHandler(
     PricingCatalog pricing,
     InputTokenEstimator estimator,
     Settlement settlement,
+    BudgetAdmitter budgets,
     IRateLimiter limiter,
     RouteEndpoints routeEndpoints,
     RetryBudget retryBudget,
@@ -249,7 +250,6 @@ internal sealed class ProxyHandler(
         var provider = upstream.Provider;
         var model = shape.Model ?? string.Empty;
         var labels = new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), provider, model);
-        var requested = pricing.Resolve(provider, model);
         var metered = new MeteredRequest(requestId, started, options.Namespace, tags, provider, model, shape.Stream);
         var billable = dialect != ApiDialect.AnthropicCountTokens;
 
@@ -312,47 +312,36 @@ internal sealed class ProxyHandler(
         var candidates = route is null ? [] : routeEndpoints.Resolve(route, provider);
         var pathAndQuery = context.Request.Path.Value + context.Request.QueryString.Value;
         var plan = candidates.Count > 0 ? new RoutePlan(route!, candidates, pathAndQuery, sendBody, model, null) : null;
-        var primaryPrice = plan is null ? requested : pricing.Resolve(provider, plan.PrimaryModel);
 
         // Budgets see the model that will be sent: a rule that routes Sonnet to Haiku is charged to Haiku's budgets.
         var budgetRequest = plan is null ? request : request with { Model = plan.PrimaryModel };
-        var admission = billable
-            ? await settlement.ReserveAsync(snapshot, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
-            : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+        var verdict = billable
+            ? await budgets.AdmitAsync(snapshot, budgetRequest, request, route, FallbackResponses.Supports(dialect), requestId,
+                sent => Estimate(pricing.Resolve(provider, sent).Price, InputEstimate(), outputEstimate), context.RequestAborted)
+            : null;
+        var admission = verdict?.Admission;
 
-        if (admission.Kind == AdmissionKind.Blocked && route?.BudgetFallback is { } budgetFallback)
+        if (verdict?.Fallback == FallbackKinds.BudgetResponse)
         {
-            if (budgetFallback.Response is { } text && FallbackResponses.Supports(dialect))
-            {
-                Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, "a fixed response");
-                metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
-                metrics.RecordRequest(labels, RequestOutcomes.Fallback);
-                var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
-                context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
-                await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, text, requestId, admission.At);
-                await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Decision(provider, model) });
-                return;
-            }
-
-            if (budgetFallback.Model is { } cheaper)
-            {
-                // The fallback model is a request of its own for the budgets: those that cover only the dear model let it through.
-                var fallbackRequest = request with { Model = cheaper };
-                var fallbackPrice = pricing.Resolve(provider, cheaper);
-                var second = await settlement.ReserveAsync(snapshot, fallbackRequest, requestId,
-                    () => Estimate(fallbackPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted);
-                if (second.Kind == AdmissionKind.Allowed)
-                {
-                    Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, cheaper);
-                    metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetModel).Inc();
-                    admission = second;
-                    var target = new CompiledTarget(-1, provider, cheaper, null, null);
-                    plan = new RoutePlan(route, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, sendBody, model, FallbackKinds.BudgetModel);
-                }
-            }
+            Log.BudgetFallback(logger, verdict.BlockingBudget!.Name, route!.Name, "a fixed response");
+            metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
+            metrics.RecordRequest(labels, RequestOutcomes.Fallback);
+            var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
+            context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
+            await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, route.BudgetFallback!.Response!, requestId, verdict.Admission.At);
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Decision(provider, model) });
+            return;
         }
 
-        if (admission.Kind == AdmissionKind.Blocked)
+        if (verdict?.Fallback == FallbackKinds.BudgetModel)
+        {
+            Log.BudgetFallback(logger, verdict.BlockingBudget!.Name, route!.Name, verdict.Model);
+            metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetModel).Inc();
+            var target = new CompiledTarget(-1, provider, verdict.Model, null, null);
+            plan = new RoutePlan(route, [new RouteCandidate(target, upstream, verdict.Model)], pathAndQuery, sendBody, model, FallbackKinds.BudgetModel);
+        }
+
+        if (admission?.Kind == AdmissionKind.Blocked)
         {
             Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
@@ -361,7 +350,7 @@ internal sealed class ProxyHandler(
             return;
         }
 
-        if (admission.Kind == AdmissionKind.LedgerUnavailable)
+        if (admission?.Kind == AdmissionKind.LedgerUnavailable)
         {
             Log.LedgerUnavailable(logger, admission.BlockingBudget!.Name, admission.Reason ?? string.Empty);
             metrics.RecordRequest(labels, RequestOutcomes.Rejected);
@@ -439,7 +428,8 @@ internal sealed class ProxyHandler(
         }
 
         var servedModel = observation?.Model ?? model;
-        var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
+        // Priced once, for the model that served: the event, the metrics and the cache all carry this cost.
+        var price = pricing.Resolve(provider, servedModel);
         var cost = billable ? price.Price.Cost(usage) : 0m;
         if (rateLimits.Length > 0 && usage.Total > 0)
         {

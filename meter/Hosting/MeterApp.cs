@@ -121,6 +121,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new RetryBudget(time));
         services.AddSingleton(new DailySpendHistory());
         services.AddSingleton(sp => new Core.Pipeline.Settlement(sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<UsageRecorder>(), sp.GetRequiredService<DailySpendHistory>(), time));
+        services.AddSingleton(sp => new Core.Pipeline.BudgetAdmitter(sp.GetRequiredService<Core.Pipeline.Settlement>()));
         if (broker is null)
         {
             services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
