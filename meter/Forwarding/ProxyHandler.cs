@@ -31,7 +31,7 @@ namespace Tollgate.Meter.Forwarding;
 /// </summary>
 internal sealed class ProxyHandler(
     IHttpForwarder forwarder,
-    EndpointPolicy endpoints,
+    RequestClassifier classifier,
     UpstreamRegistry upstreams,
     PolicyProvider policy,
     PricingCatalog pricing,
@@ -116,74 +116,43 @@ internal sealed class ProxyHandler(
     {
         var request = context.Request;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
-        var query = rawTarget.IndexOf('?');
-        if (!CanonicalPath.TryCanonicalize(query < 0 ? rawTarget : rawTarget.AsSpan(0, query), out var path, out var pathError))
+        var classified = classifier.ClassifyPath(request.Method, rawTarget, request.Headers.ContainsKey("anthropic-version"));
+        if (classified.Refusal is { } refused)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, ProviderHint(request), "invalid_request", pathError!);
-            await RecordRejectedAsync(context, requestId, started, null, ProviderHint(request));
+            if (classified.Value is { } refusedPath)
+            {
+                Log.EndpointRefused(logger, request.Method, refusedPath.Path);
+            }
+
+            await RefuseAsync(context, requestId, started, refused, null);
             return;
         }
 
-        var endpoint = endpoints.Classify(request.Method, path, request.Headers.ContainsKey("anthropic-version"));
-        if (endpoint.Kind == EndpointKind.Refused)
-        {
-            Log.EndpointRefused(logger, request.Method, path);
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status403Forbidden, endpoint.Provider, "endpoint_not_metered",
-                $"The meter does not meter {request.Method} {path}, so it refuses it: spend it cannot price would escape every budget. "
-                + $"If pipelines need this endpoint, start the meter with --allow-unmetered '{path}' (globs such as '/v1/files*' work); it is then forwarded unmetered and without the meter's provider key, so the client must send its own.",
-                json =>
-                {
-                    json.WriteString("method", request.Method);
-                    json.WriteString("path", path);
-                });
-            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
-            return;
-        }
-
+        var (path, endpoint) = classified.Value!;
         if (!keys.Available)
         {
             // A job must not reach a provider with its own key, or none, while the meter waits for the broker's.
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
-                "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has.");
-            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
+            await RefuseAsync(context, requestId, started, new Refusal(StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
+                "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has."), null);
             return;
         }
 
         // From here on the provider is sent the canonical path, the one that was classified, never the client's spelling.
         request.Path = new PathString(path);
         var provider = endpoint.Provider;
-        var (headerName, header, headerError) = MetadataHeader(request);
-        var tagResult = headerError is null
-            ? RequestTags.Parse(header, headerName, options.IdentityTags, options.RequiredTags)
-            : TagParseResult.Invalid(headerError, []);
-        if (tagResult.Tags is null)
+        var tagged = classifier.ReadTags(provider, request.Headers[RequestTags.HeaderName], request.Headers[RequestTags.AliasHeaderName]);
+        if (tagged.Refusal is not null)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, provider,
-                tagResult.MissingKeys.Count > 0 ? "missing_metadata" : "invalid_metadata", tagResult.Error!,
-                json =>
-                {
-                    if (tagResult.MissingKeys.Count > 0)
-                    {
-                        json.WriteStartArray("missing");
-                        foreach (var key in tagResult.MissingKeys)
-                        {
-                            json.WriteStringValue(key);
-                        }
-
-                        json.WriteEndArray();
-                    }
-                });
-            await RecordRejectedAsync(context, requestId, started, null, provider);
+            await RefuseAsync(context, requestId, started, tagged.Refusal, null);
             return;
         }
 
-        var tags = tagResult.Tags;
+        var tags = tagged.Value!;
         var upstream = upstreams.Get(provider);
         if (upstream is null)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
-                $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>.");
-            await RecordRejectedAsync(context, requestId, started, tags, provider);
+            await RefuseAsync(context, requestId, started, new Refusal(StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
+                $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>."), tags);
             return;
         }
 
@@ -197,7 +166,7 @@ internal sealed class ProxyHandler(
         RequestBody body;
         try
         {
-            body = await ReadBodyAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
+            body = await RequestBody.ReadAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
         }
         catch (BadHttpRequestException ex)
         {
@@ -209,39 +178,29 @@ internal sealed class ProxyHandler(
 
         try
         {
-            if (body.TooLarge)
+            var shape = body.TooLarge
+                ? new Refusal(StatusCodes.Status413PayloadTooLarge, Providers.Of(dialect), "request_too_large",
+                    $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).")
+                : RequestClassifier.ReadShape(body.Span, dialect);
+            if (shape.Refusal is not null)
             {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, dialect, "request_too_large",
-                    $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).");
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
+                await RefuseAsync(context, requestId, started, shape.Refusal, tags);
                 return;
             }
 
-            RequestShape shape;
-            try
-            {
-                shape = RequestShape.Read(body.Span);
-            }
-            catch (RequestBodyException ex)
-            {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", ex.Message);
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
-                return;
-            }
-
-            if (ModelName.Validate(shape.Model) is { } modelError)
-            {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", modelError);
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
-                return;
-            }
-
-            await MeterAsync(context, dialect, upstream, tags, body, shape, requestId, started);
+            await MeterAsync(context, dialect, upstream, tags, body, shape.Value!, requestId, started);
         }
         finally
         {
             body.Return();
         }
+    }
+
+    /// <summary>Answers a request refused before admission, and counts it.</summary>
+    private async Task RefuseAsync(HttpContext context, string requestId, long started, Refusal refusal, IReadOnlyDictionary<string, string>? tags)
+    {
+        await ErrorResponses.WriteAsync(context, refusal.Status, refusal.Provider, refusal.Type, refusal.Message, refusal.Details);
+        await RecordRejectedAsync(context, requestId, started, tags, refusal.Provider);
     }
 
     private async Task MeterAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
@@ -655,32 +614,8 @@ internal sealed class ProxyHandler(
         return JsonSerializer.SerializeToUtf8Bytes(node);
     }
 
-    /// <summary>
-    /// The tagging header: <c>X-Tollgate-Metadata</c> or its alias. One value only; when both are sent they must agree,
-    /// because a gateway in front may read the other one.
-    /// </summary>
-    private static (string Name, string? Value, string? Error) MetadataHeader(HttpRequest request)
-    {
-        var primary = request.Headers[RequestTags.HeaderName];
-        var alias = request.Headers[RequestTags.AliasHeaderName];
-        if (primary.Count > 1 || alias.Count > 1)
-        {
-            return (RequestTags.HeaderName, null, $"Send the {(primary.Count > 1 ? RequestTags.HeaderName : RequestTags.AliasHeaderName)} header once; it was sent {Math.Max(primary.Count, alias.Count)} times.");
-        }
-
-        if (primary.Count == 1 && alias.Count == 1 && !string.Equals(primary[0], alias[0], StringComparison.Ordinal))
-        {
-            return (RequestTags.HeaderName, null, $"The {RequestTags.HeaderName} and {RequestTags.AliasHeaderName} headers disagree; send one of them.");
-        }
-
-        return primary.Count == 1 ? (RequestTags.HeaderName, primary[0], null)
-            : alias.Count == 1 ? (RequestTags.AliasHeaderName, alias[0], null)
-            : (RequestTags.HeaderName, null, null);
-    }
-
     /// <summary>The provider whose error shape suits a request refused before its endpoint is known.</summary>
-    private static string ProviderHint(HttpRequest request) =>
-        request.Headers.ContainsKey("anthropic-version") ? Providers.Anthropic : Providers.OpenAI;
+    private static string ProviderHint(HttpRequest request) => RequestClassifier.ProviderHint(request.Headers.ContainsKey("anthropic-version"));
 
     private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
 
@@ -736,64 +671,5 @@ internal sealed class ProxyHandler(
         };
         return ErrorResponses.WriteAsync(context, status, dialect == ApiDialect.Passthrough ? upstream.Provider : Providers.Of(dialect), "upstream_unavailable",
             $"The meter could not get a response from the {upstream.Provider} upstream: {reason}. Retry; if it persists, the meter's log has the cause under request id {context.Response.Headers[ErrorResponses.RequestIdHeader]}.");
-    }
-
-    private static async ValueTask<RequestBody> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return RequestBody.TooLargeBody;
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(request.ContentLength is > 0 and var declared ? (int)declared : 16 * 1024);
-        var length = 0;
-        try
-        {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-
-                var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
-                if (read == 0)
-                {
-                    return new RequestBody(buffer, length, false);
-                }
-
-                length += read;
-                if (length > limit)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return RequestBody.TooLargeBody;
-                }
-            }
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-    }
-
-    private readonly record struct RequestBody(byte[]? Buffer, int Length, bool TooLarge)
-    {
-        public static RequestBody TooLargeBody => new(null, 0, true);
-
-        public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
-
-        public ReadOnlyMemory<byte> Memory => Buffer.AsMemory(0, Length);
-
-        public void Return()
-        {
-            if (Buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(Buffer);
-            }
-        }
     }
 }

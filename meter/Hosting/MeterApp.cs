@@ -143,6 +143,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton(new Core.Endpoints.EndpointPolicy(options.AllowUnmetered));
+        services.AddSingleton(sp => new Core.Pipeline.RequestClassifier(sp.GetRequiredService<Core.Endpoints.EndpointPolicy>(), options.IdentityTags, options.RequiredTags));
         services.AddSingleton<BudgetGauges>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();
