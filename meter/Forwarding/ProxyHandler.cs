@@ -24,42 +24,31 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Tollgate.Meter.Forwarding;
 
 /// <summary>
-/// The request path of the meter, in order: (1) route to a dialect; (2) read and check the tags; (3) read the body
-/// (bounded) for the model, stream flag and output cap; (4) estimate and reserve against every matching budget, or
-/// answer 429; (5) forward with YARP while the response body is metered as it streams; (6) settle the actual cost and
-/// publish metrics. Only steps 1–4 and 6 are the meter's overhead; step 5 is the provider's time.
+/// The HTTP side of the request pipeline, in order: classify (<see cref="RequestClassifier"/>: path, dialect, tags,
+/// body); admit (the routing rule's input limit, cache and rate limit, then <see cref="BudgetAdmitter"/>); forward
+/// (<see cref="UpstreamForwarder"/>, with the response metered as it streams); account (<see cref="UsageAccountant"/>);
+/// settle and record (<see cref="Settlement"/>). It turns each stage's result into what the client gets and into
+/// metrics. Everything but forwarding is the meter's overhead; forwarding is the provider's time.
 /// </summary>
 internal sealed class ProxyHandler(
-    IHttpForwarder forwarder,
+    UpstreamForwarder upstreamForwarder,
     RequestClassifier classifier,
     UpstreamRegistry upstreams,
     PolicyProvider policy,
     PricingCatalog pricing,
+    UsageAccountant accountant,
     InputTokenEstimator estimator,
     Settlement settlement,
     BudgetAdmitter budgets,
     IRateLimiter limiter,
     RouteEndpoints routeEndpoints,
-    RetryBudget retryBudget,
-    HttpMessageInvoker routingInvoker,
     ResponseCache cache,
     MeterMetrics metrics,
     MeterOptions options,
-    UpstreamTransformer transformer,
     KeyStore keys,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
-    private static readonly ForwarderRequestConfig PassthroughConfig = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
-
-    private readonly ForwarderRequestConfig _requestConfig = new()
-    {
-        ActivityTimeout = options.UpstreamActivityTimeout,
-
-        // Buffering would hold server-sent events back until the buffer fills.
-        AllowResponseBuffering = false,
-    };
-
     public async Task HandleAsync(HttpContext context)
     {
         var started = time.GetTimestamp();
@@ -320,23 +309,13 @@ internal sealed class ProxyHandler(
             return;
         }
 
-        context.Request.Body = injected is null ? new MemoryStream(body.Buffer!, 0, body.Length, writable: false) : new MemoryStream(injected, writable: false);
-        context.Request.ContentLength = injected?.Length ?? body.Length;
-        context.Request.Headers.Remove("Transfer-Encoding");
-        context.Features.Set(upstream);
-        context.Features.Set(plan);
-        if (plan is not null)
-        {
-            retryBudget.Deposit();
-        }
-
         using var capture = cacheKey is null ? null : new CacheCapture(cache.Options.MaxEntryBytes);
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip, Capture = capture };
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
 
         var forwarding = time.GetTimestamp();
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, plan is null ? upstream.Invoker : routingInvoker, _requestConfig, transformer);
+        var error = await upstreamForwarder.SendMeteredAsync(context, upstream, plan, injected ?? body.Buffer!, injected?.Length ?? body.Length);
         var forwarded = time.GetTimestamp();
 
         UsageObservation? observation = null;
@@ -359,12 +338,13 @@ internal sealed class ProxyHandler(
             metrics.Fallbacks.WithLabels(plan.Route.Name, FallbackKinds.Upstream).Inc();
         }
 
-        TokenUsage usage;
-        var estimated = false;
-        if (error == ForwarderError.None || context.Response.HasStarted)
+        // Whether the provider's answer reached the client; usage is read before an error of the meter's own is written.
+        var answered = error == ForwarderError.None || context.Response.HasStarted;
+        var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
+        var account = accountant.Account(metered, observation, billable, answered, cut, context.Response.StatusCode, InputEstimate, outputEstimate);
+        var (servedModel, usage, estimated, cost, priceKnown) = account;
+        if (answered)
         {
-            var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
-            usage = ActualUsage(observation, InputEstimate, outputEstimate, cut, context.Response.StatusCode, out estimated);
             if (context.Response.StatusCode >= 400)
             {
                 outcome = RequestOutcomes.UpstreamError;
@@ -377,7 +357,6 @@ internal sealed class ProxyHandler(
         }
         else
         {
-            usage = TokenUsage.Zero;
             outcome = RequestOutcomes.UpstreamError;
             LogForwarderError(context, provider, error);
             if (!context.RequestAborted.IsCancellationRequested)
@@ -386,10 +365,6 @@ internal sealed class ProxyHandler(
             }
         }
 
-        var servedModel = observation?.Model ?? model;
-        // Priced once, for the model that served: the event, the metrics and the cache all carry this cost.
-        var price = pricing.Resolve(provider, servedModel);
-        var cost = billable ? price.Price.Cost(usage) : 0m;
         if (rateLimits.Length > 0 && usage.Total > 0)
         {
             await RecordRateLimitTokensAsync(rateLimits, usage.Total);
@@ -420,7 +395,7 @@ internal sealed class ProxyHandler(
         });
 
         var finalLabels = labels with { Model = servedModel };
-        if (!price.Known && billable && usage.Total > 0)
+        if (!priceKnown && billable && usage.Total > 0)
         {
             Log.UnpricedModel(logger, provider, servedModel);
             metrics.RecordUnpriced(provider, servedModel);
@@ -537,8 +512,7 @@ internal sealed class ProxyHandler(
             Log.UnmeteredForwarded(logger, context.Request.Method, path, Tag(tags, "team"), Tag(tags, "repo"));
         }
 
-        context.Features.Set(upstream);
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, transformer);
+        var error = await upstreamForwarder.SendUnbilledAsync(context, upstream);
         var outcome = free ? RequestOutcomes.Unbilled : RequestOutcomes.Unmetered;
         if (error != ForwarderError.None)
         {
@@ -565,31 +539,6 @@ internal sealed class ProxyHandler(
         // On the usage stream too, so the exporter's request counts match the meter's.
         var request = new MeteredRequest(requestId, started, options.Namespace, tags, upstream.Provider, string.Empty, Streaming: false);
         await SettleAsync(request, null, new RequestOutcome(outcome, context.Response.StatusCode, latency));
-    }
-
-    private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, long outputEstimate, bool cut, int status, out bool estimated)
-    {
-        estimated = false;
-        if (observation is { ReportedByProvider: true })
-        {
-            return observation.Usage;
-        }
-
-        if (status >= 400)
-        {
-            // Providers do not bill failed requests; an error body carries no usage.
-            return observation?.Usage ?? TokenUsage.Zero;
-        }
-
-        // No usage report. Keep what the provider did report (Anthropic's message_start has the input) and estimate the rest.
-        // A cut stream (the client or the upstream left) ran as far as its content events, at least one token each; a response
-        // that completed and still reported nothing is charged its whole reservation, so that hiding usage never pays.
-        estimated = true;
-        var partial = observation?.Usage ?? TokenUsage.Zero;
-        var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate();
-        var seen = Math.Max(partial.Output, observation?.DeltaEvents ?? 0);
-        var output = cut ? Math.Max(seen, 1) : Math.Max(seen, outputEstimate);
-        return partial with { Input = input, Output = output };
     }
 
     /// <summary>

@@ -122,6 +122,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new DailySpendHistory());
         services.AddSingleton(sp => new Core.Pipeline.Settlement(sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<UsageRecorder>(), sp.GetRequiredService<DailySpendHistory>(), time));
         services.AddSingleton(sp => new Core.Pipeline.BudgetAdmitter(sp.GetRequiredService<Core.Pipeline.Settlement>()));
+        services.AddSingleton<Core.Pipeline.UsageAccountant>();
         if (broker is null)
         {
             services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
@@ -145,6 +146,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new Core.Endpoints.EndpointPolicy(options.AllowUnmetered));
         services.AddSingleton(sp => new Core.Pipeline.RequestClassifier(sp.GetRequiredService<Core.Endpoints.EndpointPolicy>(), options.IdentityTags, options.RequiredTags));
         services.AddSingleton<BudgetGauges>();
+        services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyReloader>());
