@@ -177,7 +177,10 @@ internal sealed class ProxyHandler(
                 return;
             }
 
-            await MeterAsync(context, dialect, upstream, tags, body, shape.Value!, requestId, started);
+            if (await AdmitAsync(context, dialect, upstream, tags, body, shape.Value!, requestId, started) is { } admitted)
+            {
+                await ForwardAsync(context, admitted);
+            }
         }
         finally
         {
@@ -192,7 +195,11 @@ internal sealed class ProxyHandler(
         await RecordRejectedAsync(context, requestId, started, tags, refusal.Provider);
     }
 
-    private async Task MeterAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
+    /// <summary>
+    /// The admit stage for a metered request: the routing rule's input limit, the response cache, the rule's rate limit,
+    /// then the budgets with their fallback. Answers the client itself and returns null when the request goes no further.
+    /// </summary>
+    private async Task<Admitted?> AdmitAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
         RequestBody body, RequestShape shape, string requestId, long started)
     {
         var provider = upstream.Provider;
@@ -228,7 +235,7 @@ internal sealed class ProxyHandler(
                     json.WriteNumber("measured_input_tokens", measured);
                 });
             await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Rejected));
-            return;
+            return null;
         }
 
         ResponseCacheKey? cacheKey = null;
@@ -239,7 +246,7 @@ internal sealed class ProxyHandler(
             {
                 metrics.CacheLookups.WithLabels("hit").Inc();
                 await ServeCachedAsync(context, cached, route, metered, labels);
-                return;
+                return null;
             }
 
             metrics.CacheLookups.WithLabels("miss").Inc();
@@ -254,7 +261,7 @@ internal sealed class ProxyHandler(
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
             await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Blocked));
-            return;
+            return null;
         }
 
         var candidates = route is null ? [] : routeEndpoints.Resolve(route, provider);
@@ -278,7 +285,7 @@ internal sealed class ProxyHandler(
             context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
             await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, route.BudgetFallback!.Response!, requestId, verdict.Admission.At);
             await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Decision(provider, model) });
-            return;
+            return null;
         }
 
         if (verdict?.Fallback == FallbackKinds.BudgetModel)
@@ -295,7 +302,7 @@ internal sealed class ProxyHandler(
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
             await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Blocked));
-            return;
+            return null;
         }
 
         if (admission?.Kind == AdmissionKind.LedgerUnavailable)
@@ -306,16 +313,29 @@ internal sealed class ProxyHandler(
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
                 $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
             await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Rejected));
-            return;
+            return null;
         }
 
+        return new Admitted(metered, dialect, upstream, labels, billable, route, plan, admission, cacheKey, rateLimits, strip,
+            injected ?? body.Buffer!, injected?.Length ?? body.Length, InputEstimate, outputEstimate);
+    }
+
+    /// <summary>
+    /// Forward, account, settle and record: sends the admitted request while its response is metered as it streams,
+    /// prices what it used once, settles it and publishes its metrics.
+    /// </summary>
+    private async Task ForwardAsync(HttpContext context, Admitted admitted)
+    {
+        var (metered, dialect, upstream, labels, billable, route, plan, admission, cacheKey, rateLimits, strip, sendBody, sendLength, inputEstimate, outputEstimate) = admitted;
+        var provider = metered.Provider;
+        var started = metered.Started;
         using var capture = cacheKey is null ? null : new CacheCapture(cache.Options.MaxEntryBytes);
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip, Capture = capture };
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
 
         var forwarding = time.GetTimestamp();
-        var error = await upstreamForwarder.SendMeteredAsync(context, upstream, plan, injected ?? body.Buffer!, injected?.Length ?? body.Length);
+        var error = await upstreamForwarder.SendMeteredAsync(context, upstream, plan, sendBody, sendLength);
         var forwarded = time.GetTimestamp();
 
         UsageObservation? observation = null;
@@ -341,7 +361,7 @@ internal sealed class ProxyHandler(
         // Whether the provider's answer reached the client; usage is read before an error of the meter's own is written.
         var answered = error == ForwarderError.None || context.Response.HasStarted;
         var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
-        var account = accountant.Account(metered, observation, billable, answered, cut, context.Response.StatusCode, InputEstimate, outputEstimate);
+        var account = accountant.Account(metered, observation, billable, answered, cut, context.Response.StatusCode, inputEstimate, outputEstimate);
         var (servedModel, usage, estimated, cost, priceKnown) = account;
         if (answered)
         {
@@ -422,6 +442,12 @@ internal sealed class ProxyHandler(
         metrics.Overhead.Observe(overhead.TotalSeconds);
         await metering.DisposeAsync();
     }
+
+    /// <summary>The admit stage's answer for a request that goes upstream: everything forward, account and settle need.</summary>
+    private sealed record Admitted(
+        MeteredRequest Request, ApiDialect Dialect, Upstream Upstream, UsageLabels Labels, bool Billable, CompiledRoute? Route, RoutePlan? Plan,
+        BudgetAdmission? Admission, ResponseCacheKey? CacheKey, RateLimitCharge[] RateLimits, bool StripUsage, byte[] Body, int BodyLength,
+        Func<long> InputEstimate, long OutputEstimate);
 
     /// <summary>
     /// What besides the body decides the bytes a client gets: the path, the API version and beta headers, and whether
