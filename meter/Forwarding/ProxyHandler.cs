@@ -281,9 +281,9 @@ internal sealed class ProxyHandler(
             metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
             metrics.RecordRequest(labels, RequestOutcomes.Fallback);
             var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
-            context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
+            context.Response.Headers["x-tollgate-route"] = fixedPlan.Unsent.Header();
             await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, route.BudgetFallback!.Response!, requestId, verdict.Admission.At);
-            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Decision(provider, model) });
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Unsent.Decision(provider, model) });
             return null;
         }
 
@@ -351,10 +351,11 @@ internal sealed class ProxyHandler(
             context.Features.Set(originalBody);
         }
 
-        var outcome = plan?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
-        if (plan?.Fallback == FallbackKinds.Upstream)
+        var routed = plan is null ? null : UpstreamForwarder.RouteResultOf(context) ?? plan.Unsent;
+        var outcome = routed?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
+        if (routed?.Fallback == FallbackKinds.Upstream)
         {
-            metrics.Fallbacks.WithLabels(plan.Route.Name, FallbackKinds.Upstream).Inc();
+            metrics.Fallbacks.WithLabels(routed.Rule, FallbackKinds.Upstream).Inc();
         }
 
         // Whether the provider's answer reached the client; usage is read before an error of the meter's own is written.
@@ -409,7 +410,7 @@ internal sealed class ProxyHandler(
             Estimated = estimated,
             CostUsd = cost,
             TimeToFirstToken = ttft,
-            Route = plan?.Decision(provider, servedModel),
+            Route = routed?.Decision(provider, servedModel),
             Cache = cacheResult,
         });
 
@@ -432,7 +433,7 @@ internal sealed class ProxyHandler(
         }
 
         metrics.RecordRequest(finalLabels, outcome);
-        if (MetricContract.ObservesLatency(outcome, plan?.Fallback))
+        if (MetricContract.ObservesLatency(outcome, routed?.Fallback))
         {
             metrics.RecordLatency(finalLabels, metering.IsEventStream, latency, ttft);
         }

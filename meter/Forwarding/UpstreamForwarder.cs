@@ -37,6 +37,10 @@ internal sealed class UpstreamForwarder(IHttpForwarder forwarder, UpstreamTransf
         return forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, _requestConfig, transformer);
     }
 
+    /// <summary>What the routing handler did with the request's plan, once it has sent it; null before, or when not routed.</summary>
+    public static RouteResult? RouteResultOf(HttpContext context) =>
+        context.Features.Get<HttpRequestOptions>() is { } sent && sent.TryGetValue(RouteResult.OptionsKey, out var result) ? result : null;
+
     /// <summary>Sends a call the meter does not bill: the body streams through unread.</summary>
     public ValueTask<ForwarderError> SendUnbilledAsync(HttpContext context, Upstream upstream)
     {
