@@ -2,6 +2,8 @@ using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Metrics;
+using Tollgate.Core.Pipeline;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 
@@ -17,7 +19,7 @@ public enum ReplayDecision
 }
 
 /// <summary>
-/// Replays usage events through the live budget engine: <see cref="BudgetGuard"/> over an in-memory
+/// Replays usage events through the proxy's own admit and settle stages (<see cref="BudgetAdmitter"/>, <see cref="Settlement"/>) over an in-memory
 /// <see cref="EmbeddedLedger"/>, with a <see cref="FakeTimeProvider"/> moved to each event's time. Each request is
 /// admitted with its recorded tokens and cost as the estimate and settled before the next one, so admission sees what
 /// was already spent; live, the estimate is the prompt's token count plus max_tokens and concurrent requests overlap,
@@ -34,7 +36,8 @@ public sealed class Backtester
     private readonly PolicySnapshot _policy;
     private readonly PricingCatalog _pricing;
     private readonly FakeTimeProvider _clock = new(DateTimeOffset.UnixEpoch);
-    private readonly BudgetGuard _guard;
+    private readonly Settlement _settlement;
+    private readonly BudgetAdmitter _budgets;
     private readonly Dictionary<(string Budget, string Scope), ScopeStats> _scopes = [];
     private DateTimeOffset _latest = DateTimeOffset.MinValue;
 
@@ -42,7 +45,11 @@ public sealed class Backtester
     {
         _policy = policy;
         _pricing = pricing;
-        _guard = new BudgetGuard(EmbeddedLedger.InMemory(_clock), _clock);
+
+        // The proxy's own stages over an in-memory ledger; events go nowhere, only the budgets' counters matter.
+        var ledger = EmbeddedLedger.InMemory(_clock);
+        _settlement = new Settlement(new BudgetGuard(ledger, _clock), new UsageRecorder(ledger, NoUsageSink.Instance, UsageSpool.InMemory()), new DailySpendHistory(), _clock);
+        _budgets = new BudgetAdmitter(_settlement);
     }
 
     public long Events { get; private set; }
@@ -70,34 +77,19 @@ public sealed class Backtester
         }
 
         var request = new RequestContext(e.Namespace, RequestContext.NoLabels, e.Tags, e.Provider, e.Model);
-        var cost = e.CostUsd;
-        var admission = await _guard.AdmitAsync(_policy, request, e.RequestId, new BudgetEstimate(e.Tokens, cost), cancellationToken);
-        var decision = ReplayDecision.Allowed;
-        if (admission.Kind == AdmissionKind.Blocked)
+        var verdict = await _budgets.AdmitAsync(_policy, request, request, _policy.RouteFor(request), canAnswerFixed: true, e.RequestId,
+            model => new BudgetEstimate(e.Tokens, CostOf(e, model)), cancellationToken);
+        var decision = verdict.Fallback switch
         {
-            var blocking = admission.BlockingBudget!;
-            var stats = Stats(blocking, admission.BlockingCharge!.Scope);
-            decision = ReplayDecision.Blocked;
-            if (_policy.RouteFor(request)?.BudgetFallback is { } fallback)
-            {
-                // The proxy's order: a fixed response when the rule has one, else the cheaper model as a request of its own.
-                if (fallback.Response is not null)
-                {
-                    decision = ReplayDecision.FallbackResponse;
-                }
-                else if (fallback.Model is { } cheaper)
-                {
-                    var cheaperCost = _pricing.Resolve(e.Provider, cheaper).Price.Cost(e.Tokens);
-                    var second = await _guard.AdmitAsync(_policy, request with { Model = cheaper }, e.RequestId, new BudgetEstimate(e.Tokens, cheaperCost), cancellationToken);
-                    if (second.Kind == AdmissionKind.Allowed)
-                    {
-                        admission = second;
-                        cost = cheaperCost;
-                        decision = ReplayDecision.FallbackModel;
-                    }
-                }
-            }
-
+            FallbackKinds.BudgetResponse => ReplayDecision.FallbackResponse,
+            FallbackKinds.BudgetModel => ReplayDecision.FallbackModel,
+            _ when verdict.Admission.Kind == AdmissionKind.Blocked => ReplayDecision.Blocked,
+            _ => ReplayDecision.Allowed,
+        };
+        if (decision != ReplayDecision.Allowed)
+        {
+            var blocking = verdict.Blocked ?? verdict.Admission;
+            var stats = Stats(blocking.BlockingBudget!, blocking.BlockingCharge!.Scope);
             if (decision == ReplayDecision.Blocked)
             {
                 stats.Blocked++;
@@ -110,22 +102,31 @@ public sealed class Backtester
             }
         }
 
+        var admission = verdict.Admission;
         if (admission.Kind != AdmissionKind.Allowed)
         {
             return decision;
         }
 
-        var amounts = BudgetGuard.AmountsFor(admission, e.Tokens, cost);
-        await _guard.SettleAsync(admission, e.Tokens, cost);
+        var metered = new MeteredRequest(e.RequestId, 0, e.Namespace, e.Tags, e.Provider, verdict.Model, e.Streaming);
+        var settled = await _settlement.SettleAsync(metered, admission, new RequestOutcome(e.Outcome, e.Status, TimeSpan.Zero)
+        {
+            Usage = e.Tokens,
+            CostUsd = CostOf(e, verdict.Model),
+        });
         var now = _clock.GetUtcNow();
         for (var i = 0; i < admission.Budgets.Count; i++)
         {
             var budget = admission.Budgets[i];
-            Stats(budget, admission.Charges[i].Scope).Charge(budget, admission.Charges[i].Window, amounts[i], now);
+            Stats(budget, admission.Charges[i].Scope).Charge(budget, admission.Charges[i].Window, settled.Event.Budgets[i].Amount, now);
         }
 
         return decision;
     }
+
+    /// <summary>What the event's tokens cost at <paramref name="model"/>: as recorded for its own model, priced for a fallback.</summary>
+    private decimal CostOf(UsageEvent e, string model) =>
+        model == e.Model ? e.CostUsd : _pricing.Resolve(e.Provider, model).Price.Cost(e.Tokens);
 
     public BacktestReport Report(string source, IReadOnlyList<MalformedLine> malformed, long skipped)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
@@ -8,6 +7,7 @@ using Tollgate.Core.Endpoints;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Metrics;
+using Tollgate.Core.Pipeline;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
@@ -23,43 +23,31 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Tollgate.Meter.Forwarding;
 
 /// <summary>
-/// The request path of the meter, in order: (1) route to a dialect; (2) read and check the tags; (3) read the body
-/// (bounded) for the model, stream flag and output cap; (4) estimate and reserve against every matching budget, or
-/// answer 429; (5) forward with YARP while the response body is metered as it streams; (6) settle the actual cost and
-/// publish metrics. Only steps 1–4 and 6 are the meter's overhead; step 5 is the provider's time.
+/// The HTTP side of the request pipeline, in order: classify (<see cref="RequestClassifier"/>: path, dialect, tags,
+/// body); admit (the routing rule's input limit, cache and rate limit, then <see cref="BudgetAdmitter"/>); forward
+/// (<see cref="UpstreamForwarder"/>, with the response metered as it streams); account (<see cref="UsageAccountant"/>);
+/// settle and record (<see cref="Settlement"/>). It turns each stage's result into what the client gets and into
+/// metrics. Everything but forwarding is the meter's overhead; forwarding is the provider's time.
 /// </summary>
 internal sealed class ProxyHandler(
-    IHttpForwarder forwarder,
-    EndpointPolicy endpoints,
+    UpstreamForwarder upstreamForwarder,
+    RequestClassifier classifier,
     UpstreamRegistry upstreams,
     PolicyProvider policy,
     PricingCatalog pricing,
+    UsageAccountant accountant,
     InputTokenEstimator estimator,
-    BudgetGuard guard,
-    UsageRecorder recorder,
+    Settlement settlement,
+    BudgetAdmitter budgets,
     IRateLimiter limiter,
     RouteEndpoints routeEndpoints,
-    RetryBudget retryBudget,
-    HttpMessageInvoker routingInvoker,
     ResponseCache cache,
-    DailySpendHistory spendHistory,
     MeterMetrics metrics,
     MeterOptions options,
-    UpstreamTransformer transformer,
     KeyStore keys,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
-    private static readonly ForwarderRequestConfig PassthroughConfig = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
-
-    private readonly ForwarderRequestConfig _requestConfig = new()
-    {
-        ActivityTimeout = options.UpstreamActivityTimeout,
-
-        // Buffering would hold server-sent events back until the buffer fills.
-        AllowResponseBuffering = false,
-    };
-
     public async Task HandleAsync(HttpContext context)
     {
         var started = time.GetTimestamp();
@@ -116,74 +104,43 @@ internal sealed class ProxyHandler(
     {
         var request = context.Request;
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
-        var query = rawTarget.IndexOf('?');
-        if (!CanonicalPath.TryCanonicalize(query < 0 ? rawTarget : rawTarget.AsSpan(0, query), out var path, out var pathError))
+        var classified = classifier.ClassifyPath(request.Method, rawTarget, request.Headers.ContainsKey("anthropic-version"));
+        if (classified.Refusal is { } refused)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, ProviderHint(request), "invalid_request", pathError!);
-            await RecordRejectedAsync(context, requestId, started, null, ProviderHint(request));
+            if (classified.Value is { } refusedPath)
+            {
+                Log.EndpointRefused(logger, request.Method, refusedPath.Path);
+            }
+
+            await RefuseAsync(context, requestId, started, refused, null);
             return;
         }
 
-        var endpoint = endpoints.Classify(request.Method, path, request.Headers.ContainsKey("anthropic-version"));
-        if (endpoint.Kind == EndpointKind.Refused)
-        {
-            Log.EndpointRefused(logger, request.Method, path);
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status403Forbidden, endpoint.Provider, "endpoint_not_metered",
-                $"The meter does not meter {request.Method} {path}, so it refuses it: spend it cannot price would escape every budget. "
-                + $"If pipelines need this endpoint, start the meter with --allow-unmetered '{path}' (globs such as '/v1/files*' work); it is then forwarded unmetered and without the meter's provider key, so the client must send its own.",
-                json =>
-                {
-                    json.WriteString("method", request.Method);
-                    json.WriteString("path", path);
-                });
-            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
-            return;
-        }
-
+        var (path, endpoint) = classified.Value!;
         if (!keys.Available)
         {
             // A job must not reach a provider with its own key, or none, while the meter waits for the broker's.
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
-                "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has.");
-            await RecordRejectedAsync(context, requestId, started, null, endpoint.Provider);
+            await RefuseAsync(context, requestId, started, new Refusal(StatusCodes.Status503ServiceUnavailable, endpoint.Provider, "keys_unavailable",
+                "The meter has no provider keys yet: the key broker has not answered. Retry shortly; the meter's /startupz turns OK once it has."), null);
             return;
         }
 
         // From here on the provider is sent the canonical path, the one that was classified, never the client's spelling.
         request.Path = new PathString(path);
         var provider = endpoint.Provider;
-        var (headerName, header, headerError) = MetadataHeader(request);
-        var tagResult = headerError is null
-            ? RequestTags.Parse(header, headerName, options.IdentityTags, options.RequiredTags)
-            : TagParseResult.Invalid(headerError, []);
-        if (tagResult.Tags is null)
+        var tagged = classifier.ReadTags(provider, request.Headers[RequestTags.HeaderName], request.Headers[RequestTags.AliasHeaderName]);
+        if (tagged.Refusal is not null)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, provider,
-                tagResult.MissingKeys.Count > 0 ? "missing_metadata" : "invalid_metadata", tagResult.Error!,
-                json =>
-                {
-                    if (tagResult.MissingKeys.Count > 0)
-                    {
-                        json.WriteStartArray("missing");
-                        foreach (var key in tagResult.MissingKeys)
-                        {
-                            json.WriteStringValue(key);
-                        }
-
-                        json.WriteEndArray();
-                    }
-                });
-            await RecordRejectedAsync(context, requestId, started, null, provider);
+            await RefuseAsync(context, requestId, started, tagged.Refusal, null);
             return;
         }
 
-        var tags = tagResult.Tags;
+        var tags = tagged.Value!;
         var upstream = upstreams.Get(provider);
         if (upstream is null)
         {
-            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
-                $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>.");
-            await RecordRejectedAsync(context, requestId, started, tags, provider);
+            await RefuseAsync(context, requestId, started, new Refusal(StatusCodes.Status502BadGateway, provider, "upstream_unavailable",
+                $"No upstream is configured for {provider}; start the meter with --upstream {provider}=<url>."), tags);
             return;
         }
 
@@ -197,7 +154,7 @@ internal sealed class ProxyHandler(
         RequestBody body;
         try
         {
-            body = await ReadBodyAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
+            body = await RequestBody.ReadAsync(request, options.MaxRequestBodyBytes, context.RequestAborted);
         }
         catch (BadHttpRequestException ex)
         {
@@ -209,34 +166,20 @@ internal sealed class ProxyHandler(
 
         try
         {
-            if (body.TooLarge)
+            var shape = body.TooLarge
+                ? new Refusal(StatusCodes.Status413PayloadTooLarge, Providers.Of(dialect), "request_too_large",
+                    $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).")
+                : RequestClassifier.ReadShape(body.Span, dialect);
+            if (shape.Refusal is not null)
             {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, dialect, "request_too_large",
-                    $"The request body exceeds the meter's limit of {options.MaxRequestBodyBytes} bytes (--max-request-bytes).");
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
+                await RefuseAsync(context, requestId, started, shape.Refusal, tags);
                 return;
             }
 
-            RequestShape shape;
-            try
+            if (await AdmitAsync(context, dialect, upstream, tags, body, shape.Value!, requestId, started) is { } admitted)
             {
-                shape = RequestShape.Read(body.Span);
+                await ForwardAsync(context, admitted);
             }
-            catch (RequestBodyException ex)
-            {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", ex.Message);
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
-                return;
-            }
-
-            if (ModelName.Validate(shape.Model) is { } modelError)
-            {
-                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, dialect, "invalid_request", modelError);
-                await RecordRejectedAsync(context, requestId, started, tags, provider);
-                return;
-            }
-
-            await MeterAsync(context, dialect, upstream, tags, body, shape, requestId, started);
         }
         finally
         {
@@ -244,13 +187,24 @@ internal sealed class ProxyHandler(
         }
     }
 
-    private async Task MeterAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
+    /// <summary>Answers a request refused before admission, and counts it.</summary>
+    private async Task RefuseAsync(HttpContext context, string requestId, long started, Refusal refusal, IReadOnlyDictionary<string, string>? tags)
+    {
+        await ErrorResponses.WriteAsync(context, refusal.Status, refusal.Provider, refusal.Type, refusal.Message, refusal.Details);
+        await RecordRejectedAsync(context, requestId, started, tags, refusal.Provider);
+    }
+
+    /// <summary>
+    /// The admit stage for a metered request: the routing rule's input limit, the response cache, the rule's rate limit,
+    /// then the budgets with their fallback. Answers the client itself and returns null when the request goes no further.
+    /// </summary>
+    private async Task<Admitted?> AdmitAsync(HttpContext context, ApiDialect dialect, Upstream upstream, IReadOnlyDictionary<string, string> tags,
         RequestBody body, RequestShape shape, string requestId, long started)
     {
         var provider = upstream.Provider;
         var model = shape.Model ?? string.Empty;
         var labels = new UsageLabels(options.Namespace, Tag(tags, "team"), Tag(tags, "repo"), Tag(tags, "pipeline"), Tag(tags, "agent_step"), provider, model);
-        var requested = pricing.Resolve(provider, model);
+        var metered = new MeteredRequest(requestId, started, options.Namespace, tags, provider, model, shape.Stream);
         var billable = dialect != ApiDialect.AnthropicCountTokens;
 
         var strip = dialect is ApiDialect.OpenAIChatCompletions or ApiDialect.OpenAICompletions && shape.Stream && !shape.IncludeUsageRequested;
@@ -279,8 +233,8 @@ internal sealed class ProxyHandler(
                     json.WriteNumber("max_input_tokens", maxInput);
                     json.WriteNumber("measured_input_tokens", measured);
                 });
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
-            return;
+            await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Rejected));
+            return null;
         }
 
         ResponseCacheKey? cacheKey = null;
@@ -290,8 +244,8 @@ internal sealed class ProxyHandler(
             if (cache.TryGet(cacheKey.Value, out var cached))
             {
                 metrics.CacheLookups.WithLabels("hit").Inc();
-                await ServeCachedAsync(context, cached, route, requestId, tags, provider, labels, started);
-                return;
+                await ServeCachedAsync(context, cached, route, metered, labels);
+                return null;
             }
 
             metrics.CacheLookups.WithLabels("miss").Inc();
@@ -305,91 +259,82 @@ internal sealed class ProxyHandler(
             Log.RequestRateLimited(logger, model, rule.Key, limited.Kind == RateLimitKind.Requests ? "requests" : "tokens");
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteRateLimitedAsync(context, dialect, rule, limited);
-            await RecordAsync(NotAdmitted(requestId), tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
-            return;
+            await SettleAsync(metered, null, Ended(context, metered, RequestOutcomes.Blocked));
+            return null;
         }
 
         var candidates = route is null ? [] : routeEndpoints.Resolve(route, provider);
         var pathAndQuery = context.Request.Path.Value + context.Request.QueryString.Value;
         var plan = candidates.Count > 0 ? new RoutePlan(route!, candidates, pathAndQuery, sendBody, model, null) : null;
-        var primaryPrice = plan is null ? requested : pricing.Resolve(provider, plan.PrimaryModel);
 
         // Budgets see the model that will be sent: a rule that routes Sonnet to Haiku is charged to Haiku's budgets.
         var budgetRequest = plan is null ? request : request with { Model = plan.PrimaryModel };
-        var admission = billable
-            ? await guard.AdmitAsync(snapshot, budgetRequest, requestId, () => Estimate(primaryPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted)
-            : new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
+        var verdict = billable
+            ? await budgets.AdmitAsync(snapshot, budgetRequest, request, route, FallbackResponses.Supports(dialect), requestId,
+                sent => Estimate(pricing.Resolve(provider, sent).Price, InputEstimate(), outputEstimate), context.RequestAborted)
+            : null;
+        var admission = verdict?.Admission;
 
-        if (admission.Kind == AdmissionKind.Blocked && route?.BudgetFallback is { } budgetFallback)
+        if (verdict?.Fallback == FallbackKinds.BudgetResponse)
         {
-            if (budgetFallback.Response is { } text && FallbackResponses.Supports(dialect))
-            {
-                Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, "a fixed response");
-                metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
-                metrics.RecordRequest(labels, RequestOutcomes.Fallback);
-                var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
-                context.Response.Headers["x-tollgate-route"] = fixedPlan.Header();
-                await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, text, requestId, admission.At);
-                await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Fallback,
-                    context.Response.StatusCode, fixedPlan.Decision(provider, model));
-                return;
-            }
-
-            if (budgetFallback.Model is { } cheaper)
-            {
-                // The fallback model is a request of its own for the budgets: those that cover only the dear model let it through.
-                var fallbackRequest = request with { Model = cheaper };
-                var fallbackPrice = pricing.Resolve(provider, cheaper);
-                var second = await guard.AdmitAsync(snapshot, fallbackRequest, requestId,
-                    () => Estimate(fallbackPrice.Price, InputEstimate(), outputEstimate), context.RequestAborted);
-                if (second.Kind == AdmissionKind.Allowed)
-                {
-                    Log.BudgetFallback(logger, admission.BlockingBudget!.Name, route.Name, cheaper);
-                    metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetModel).Inc();
-                    admission = second;
-                    var target = new CompiledTarget(-1, provider, cheaper, null, null);
-                    plan = new RoutePlan(route, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, sendBody, model, FallbackKinds.BudgetModel);
-                }
-            }
+            Log.BudgetFallback(logger, verdict.BlockingBudget!.Name, route!.Name, "a fixed response");
+            metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetResponse).Inc();
+            metrics.RecordRequest(labels, RequestOutcomes.Fallback);
+            var fixedPlan = new RoutePlan(route, [], pathAndQuery, sendBody, model, FallbackKinds.BudgetResponse);
+            context.Response.Headers["x-tollgate-route"] = fixedPlan.Unsent.Header();
+            await FallbackResponses.WriteAsync(context, dialect, shape.Stream, model, route.BudgetFallback!.Response!, requestId, verdict.Admission.At);
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Fallback) with { Route = fixedPlan.Unsent.Decision(provider, model) });
+            return null;
         }
 
-        if (admission.Kind == AdmissionKind.Blocked)
+        if (verdict?.Fallback == FallbackKinds.BudgetModel)
+        {
+            Log.BudgetFallback(logger, verdict.BlockingBudget!.Name, route!.Name, verdict.Model);
+            metrics.Fallbacks.WithLabels(route.Name, FallbackKinds.BudgetModel).Inc();
+            var target = new CompiledTarget(-1, provider, verdict.Model, null, null);
+            plan = new RoutePlan(route, [new RouteCandidate(target, upstream, verdict.Model)], pathAndQuery, sendBody, model, FallbackKinds.BudgetModel);
+        }
+
+        if (admission?.Kind == AdmissionKind.Blocked)
         {
             Log.RequestBlocked(logger, model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
             metrics.RecordRequest(labels, RequestOutcomes.Blocked);
             await ErrorResponses.WriteBudgetExceededAsync(context, dialect, admission);
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Blocked, context.Response.StatusCode);
-            return;
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Blocked));
+            return null;
         }
 
-        if (admission.Kind == AdmissionKind.LedgerUnavailable)
+        if (admission?.Kind == AdmissionKind.LedgerUnavailable)
         {
             Log.LedgerUnavailable(logger, admission.BlockingBudget!.Name, admission.Reason ?? string.Empty);
             metrics.RecordRequest(labels, RequestOutcomes.Rejected);
             context.Response.Headers.RetryAfter = "5";
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, dialect, "ledger_unavailable",
                 $"Budget \"{admission.BlockingBudget.Name}\" cannot be checked because the spend ledger is unavailable ({admission.Reason}); it fails closed. Retry shortly.");
-            await RecordAsync(admission, tags, provider, model, shape.Stream, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null, RequestOutcomes.Rejected, context.Response.StatusCode);
-            return;
+            await SettleAsync(metered, admission, Ended(context, metered, RequestOutcomes.Rejected));
+            return null;
         }
 
-        context.Request.Body = injected is null ? new MemoryStream(body.Buffer!, 0, body.Length, writable: false) : new MemoryStream(injected, writable: false);
-        context.Request.ContentLength = injected?.Length ?? body.Length;
-        context.Request.Headers.Remove("Transfer-Encoding");
-        context.Features.Set(upstream);
-        context.Features.Set(plan);
-        if (plan is not null)
-        {
-            retryBudget.Deposit();
-        }
+        return new Admitted(metered, dialect, upstream, labels, billable, route, plan, admission, cacheKey, rateLimits, strip,
+            injected ?? body.Buffer!, injected?.Length ?? body.Length, InputEstimate, outputEstimate);
+    }
 
+    /// <summary>
+    /// Forward, account, settle and record: sends the admitted request while its response is metered as it streams,
+    /// prices what it used once, settles it and publishes its metrics.
+    /// </summary>
+    private async Task ForwardAsync(HttpContext context, Admitted admitted)
+    {
+        var (metered, dialect, upstream, labels, billable, route, plan, admission, cacheKey, rateLimits, strip, sendBody, sendLength, inputEstimate, outputEstimate) = admitted;
+        var provider = metered.Provider;
+        var started = metered.Started;
         using var capture = cacheKey is null ? null : new CacheCapture(cache.Options.MaxEntryBytes);
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         var metering = new MeteringResponseStream(originalBody.Stream, context.Response, time) { Dialect = dialect, StripInjectedUsage = strip, Capture = capture };
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(metering, originalBody));
 
         var forwarding = time.GetTimestamp();
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, plan is null ? upstream.Invoker : routingInvoker, _requestConfig, transformer);
+        var error = await upstreamForwarder.SendMeteredAsync(context, upstream, plan, sendBody, sendLength);
         var forwarded = time.GetTimestamp();
 
         UsageObservation? observation = null;
@@ -406,18 +351,20 @@ internal sealed class ProxyHandler(
             context.Features.Set(originalBody);
         }
 
-        var outcome = plan?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
-        if (plan?.Fallback == FallbackKinds.Upstream)
+        var routed = plan is null ? null : UpstreamForwarder.RouteResultOf(context) ?? plan.Unsent;
+        var outcome = routed?.Fallback is not null ? RequestOutcomes.Fallback : billable ? RequestOutcomes.Forwarded : RequestOutcomes.Unbilled;
+        if (routed?.Fallback == FallbackKinds.Upstream)
         {
-            metrics.Fallbacks.WithLabels(plan.Route.Name, FallbackKinds.Upstream).Inc();
+            metrics.Fallbacks.WithLabels(routed.Rule, FallbackKinds.Upstream).Inc();
         }
 
-        TokenUsage usage;
-        var estimated = false;
-        if (error == ForwarderError.None || context.Response.HasStarted)
+        // Whether the provider's answer reached the client; usage is read before an error of the meter's own is written.
+        var answered = error == ForwarderError.None || context.Response.HasStarted;
+        var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
+        var account = accountant.Account(metered, observation, billable, answered, cut, context.Response.StatusCode, inputEstimate, outputEstimate);
+        var (servedModel, usage, estimated, cost, priceKnown) = account;
+        if (answered)
         {
-            var cut = error != ForwarderError.None || context.RequestAborted.IsCancellationRequested;
-            usage = ActualUsage(observation, InputEstimate, outputEstimate, cut, context.Response.StatusCode, out estimated);
             if (context.Response.StatusCode >= 400)
             {
                 outcome = RequestOutcomes.UpstreamError;
@@ -430,7 +377,6 @@ internal sealed class ProxyHandler(
         }
         else
         {
-            usage = TokenUsage.Zero;
             outcome = RequestOutcomes.UpstreamError;
             LogForwarderError(context, provider, error);
             if (!context.RequestAborted.IsCancellationRequested)
@@ -439,9 +385,6 @@ internal sealed class ProxyHandler(
             }
         }
 
-        var servedModel = observation?.Model ?? model;
-        var price = servedModel == model ? requested : pricing.Resolve(provider, servedModel);
-        var cost = billable ? price.Price.Cost(usage) : 0m;
         if (rateLimits.Length > 0 && usage.Total > 0)
         {
             await RecordRateLimitTokensAsync(rateLimits, usage.Total);
@@ -459,11 +402,20 @@ internal sealed class ProxyHandler(
 
         // Measured once: the event and this meter's histogram must hold the same number, or the exporter's sums drift from the meter's.
         var latency = time.GetElapsedTime(started);
-        await RecordAsync(admission, tags, provider, servedModel, metering.IsEventStream, usage, estimated, cost, latency, ttft, outcome, context.Response.StatusCode,
-            plan?.Decision(provider, servedModel), cacheResult);
+        await SettleAsync(metered, admission, new RequestOutcome(outcome, context.Response.StatusCode, latency)
+        {
+            Model = servedModel,
+            Streaming = metering.IsEventStream,
+            Usage = usage,
+            Estimated = estimated,
+            CostUsd = cost,
+            TimeToFirstToken = ttft,
+            Route = routed?.Decision(provider, servedModel),
+            Cache = cacheResult,
+        });
 
         var finalLabels = labels with { Model = servedModel };
-        if (!price.Known && billable && usage.Total > 0)
+        if (!priceKnown && billable && usage.Total > 0)
         {
             Log.UnpricedModel(logger, provider, servedModel);
             metrics.RecordUnpriced(provider, servedModel);
@@ -481,7 +433,7 @@ internal sealed class ProxyHandler(
         }
 
         metrics.RecordRequest(finalLabels, outcome);
-        if (MetricContract.ObservesLatency(outcome, plan?.Fallback))
+        if (MetricContract.ObservesLatency(outcome, routed?.Fallback))
         {
             metrics.RecordLatency(finalLabels, metering.IsEventStream, latency, ttft);
         }
@@ -491,6 +443,12 @@ internal sealed class ProxyHandler(
         await metering.DisposeAsync();
     }
 
+    /// <summary>The admit stage's answer for a request that goes upstream: everything forward, account and settle need.</summary>
+    private sealed record Admitted(
+        MeteredRequest Request, ApiDialect Dialect, Upstream Upstream, UsageLabels Labels, bool Billable, CompiledRoute? Route, RoutePlan? Plan,
+        BudgetAdmission? Admission, ResponseCacheKey? CacheKey, RateLimitCharge[] RateLimits, bool StripUsage, byte[] Body, int BodyLength,
+        Func<long> InputEstimate, long OutputEstimate);
+
     /// <summary>
     /// What besides the body decides the bytes a client gets: the path, the API version and beta headers, and whether
     /// the meter hid a usage chunk it asked for (the cache key ignores <c>stream_options</c>, so this tells them apart).
@@ -498,11 +456,8 @@ internal sealed class ProxyHandler(
     private static string CacheVariant(HttpRequest request, bool usageHidden) =>
         $"{request.Path.Value}|{request.Headers["anthropic-version"]}|{request.Headers["anthropic-beta"]}|{request.Headers["openai-beta"]}|{(usageHidden ? "usage-hidden" : "usage-as-asked")}";
 
-    private BudgetAdmission NotAdmitted(string requestId) => new(AdmissionKind.Blocked, requestId, [], [], false, -1, default, time.GetUtcNow(), null);
-
     /// <summary>Answers from the cache: the exact bytes the first client received, at no cost; the saving is counted.</summary>
-    private async Task ServeCachedAsync(HttpContext context, CachedResponse cached, CompiledRoute route, string requestId,
-        IReadOnlyDictionary<string, string> tags, string provider, UsageLabels labels, long started)
+    private async Task ServeCachedAsync(HttpContext context, CachedResponse cached, CompiledRoute route, MeteredRequest request, UsageLabels labels)
     {
         var response = context.Response;
         response.StatusCode = cached.Status;
@@ -514,8 +469,14 @@ internal sealed class ProxyHandler(
         var servedLabels = labels with { Model = cached.Model };
         metrics.RecordRequest(servedLabels, RequestOutcomes.Cached);
         metrics.RecordCacheSaved(servedLabels, cached.CostUsd);
-        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, provider, cached.Model, cached.EventStream, TokenUsage.Zero, false, 0m,
-            time.GetElapsedTime(started), null, RequestOutcomes.Cached, cached.Status, new RouteDecision(route.Name, -1, provider, cached.Model, 0, null), "hit", cached.CostUsd);
+        await SettleAsync(request, null, new RequestOutcome(RequestOutcomes.Cached, cached.Status, time.GetElapsedTime(request.Started))
+        {
+            Model = cached.Model,
+            Streaming = cached.EventStream,
+            Route = new RouteDecision(route.Name, -1, request.Provider, cached.Model, 0, null),
+            Cache = "hit",
+            SavedUsd = cached.CostUsd,
+        });
     }
 
     private async ValueTask<RateLimitResult> AcquireRateLimitAsync(IReadOnlyList<RateLimitCharge> rules, CancellationToken cancellationToken)
@@ -545,32 +506,22 @@ internal sealed class ProxyHandler(
     }
 
     /// <summary>Settles the request's charges and publishes its usage event, or spools both when the ledger is down.</summary>
-    private async Task RecordAsync(BudgetAdmission admission, IReadOnlyDictionary<string, string> tags, string provider, string model, bool streaming,
-        TokenUsage usage, bool estimated, decimal cost, TimeSpan latency, TimeSpan? ttft, string outcome, int status, RouteDecision? route = null, string? cacheResult = null,
-        decimal savedUsd = 0m)
+    private async Task SettleAsync(MeteredRequest request, BudgetAdmission? admission, RequestOutcome outcome)
     {
-        var charges = BudgetGuard.ChargesToSettle(admission);
-        var amounts = charges.Count > 0 ? BudgetGuard.AmountsFor(admission, usage, cost) : [];
-        for (var i = 0; i < charges.Count; i++)
+        var settled = await settlement.SettleAsync(request, admission, outcome);
+        if (settled.State == SettleState.Spooled)
         {
-            spendHistory.Add(admission.At, charges[i].Budget, charges[i].Scope, amounts[i]);
+            Log.UsageSpooled(logger, request.RequestId, settlement.Spool.Count);
         }
-
-        var usageEvent = new UsageEvent(admission.RequestId, admission.At, options.Namespace, tags, provider, model, streaming, usage, estimated, cost,
-            latency.TotalSeconds, ttft?.TotalSeconds, outcome, status, BudgetCharges.From(admission, amounts), route, cacheResult, savedUsd);
-        try
+        else if (settled.State == SettleState.Lost)
         {
-            // CancellationToken.None: this is the commit step; the client leaving must not abandon it.
-            if (!await recorder.RecordAsync(new UsageRecord(admission.RequestId, charges, amounts, usageEvent), CancellationToken.None))
-            {
-                Log.UsageSpooled(logger, admission.RequestId, recorder.Spool.Count);
-            }
-        }
-        catch (IOException ex)
-        {
-            Log.UsageLost(logger, admission.RequestId, recorder.Spool.Path ?? "memory", ex);
+            Log.UsageLost(logger, request.RequestId, settlement.Spool.Path ?? "memory", settled.Error!);
         }
     }
+
+    /// <summary>An outcome without usage, measured now.</summary>
+    private RequestOutcome Ended(HttpContext context, MeteredRequest request, string outcome) =>
+        new(outcome, context.Response.StatusCode, time.GetElapsedTime(request.Started));
 
     /// <summary>
     /// Forwards a call that costs nothing the meter can price: a free endpoint with the meter's key, or one an operator
@@ -587,8 +538,7 @@ internal sealed class ProxyHandler(
             Log.UnmeteredForwarded(logger, context.Request.Method, path, Tag(tags, "team"), Tag(tags, "repo"));
         }
 
-        context.Features.Set(upstream);
-        var error = await forwarder.SendAsync(context, upstream.DestinationPrefix, upstream.Invoker, PassthroughConfig, transformer);
+        var error = await upstreamForwarder.SendUnbilledAsync(context, upstream);
         var outcome = free ? RequestOutcomes.Unbilled : RequestOutcomes.Unmetered;
         if (error != ForwarderError.None)
         {
@@ -613,33 +563,8 @@ internal sealed class ProxyHandler(
         }
 
         // On the usage stream too, so the exporter's request counts match the meter's.
-        await RecordAsync(NotAdmitted(requestId) with { Kind = AdmissionKind.Allowed }, tags, upstream.Provider, string.Empty, false, TokenUsage.Zero, false, 0m, latency, null,
-            outcome, context.Response.StatusCode);
-    }
-
-    private static TokenUsage ActualUsage(UsageObservation? observation, Func<long> inputEstimate, long outputEstimate, bool cut, int status, out bool estimated)
-    {
-        estimated = false;
-        if (observation is { ReportedByProvider: true })
-        {
-            return observation.Usage;
-        }
-
-        if (status >= 400)
-        {
-            // Providers do not bill failed requests; an error body carries no usage.
-            return observation?.Usage ?? TokenUsage.Zero;
-        }
-
-        // No usage report. Keep what the provider did report (Anthropic's message_start has the input) and estimate the rest.
-        // A cut stream (the client or the upstream left) ran as far as its content events, at least one token each; a response
-        // that completed and still reported nothing is charged its whole reservation, so that hiding usage never pays.
-        estimated = true;
-        var partial = observation?.Usage ?? TokenUsage.Zero;
-        var input = partial.Input + partial.CacheRead + partial.CacheWrite > 0 ? partial.Input : inputEstimate();
-        var seen = Math.Max(partial.Output, observation?.DeltaEvents ?? 0);
-        var output = cut ? Math.Max(seen, 1) : Math.Max(seen, outputEstimate);
-        return partial with { Input = input, Output = output };
+        var request = new MeteredRequest(requestId, started, options.Namespace, tags, upstream.Provider, string.Empty, Streaming: false);
+        await SettleAsync(request, null, new RequestOutcome(outcome, context.Response.StatusCode, latency));
     }
 
     /// <summary>
@@ -664,32 +589,8 @@ internal sealed class ProxyHandler(
         return JsonSerializer.SerializeToUtf8Bytes(node);
     }
 
-    /// <summary>
-    /// The tagging header: <c>X-Tollgate-Metadata</c> or its alias. One value only; when both are sent they must agree,
-    /// because a gateway in front may read the other one.
-    /// </summary>
-    private static (string Name, string? Value, string? Error) MetadataHeader(HttpRequest request)
-    {
-        var primary = request.Headers[RequestTags.HeaderName];
-        var alias = request.Headers[RequestTags.AliasHeaderName];
-        if (primary.Count > 1 || alias.Count > 1)
-        {
-            return (RequestTags.HeaderName, null, $"Send the {(primary.Count > 1 ? RequestTags.HeaderName : RequestTags.AliasHeaderName)} header once; it was sent {Math.Max(primary.Count, alias.Count)} times.");
-        }
-
-        if (primary.Count == 1 && alias.Count == 1 && !string.Equals(primary[0], alias[0], StringComparison.Ordinal))
-        {
-            return (RequestTags.HeaderName, null, $"The {RequestTags.HeaderName} and {RequestTags.AliasHeaderName} headers disagree; send one of them.");
-        }
-
-        return primary.Count == 1 ? (RequestTags.HeaderName, primary[0], null)
-            : alias.Count == 1 ? (RequestTags.AliasHeaderName, alias[0], null)
-            : (RequestTags.HeaderName, null, null);
-    }
-
     /// <summary>The provider whose error shape suits a request refused before its endpoint is known.</summary>
-    private static string ProviderHint(HttpRequest request) =>
-        request.Headers.ContainsKey("anthropic-version") ? Providers.Anthropic : Providers.OpenAI;
+    private static string ProviderHint(HttpRequest request) => RequestClassifier.ProviderHint(request.Headers.ContainsKey("anthropic-version"));
 
     private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
 
@@ -712,8 +613,8 @@ internal sealed class ProxyHandler(
 
         metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(published, "team"), Tag(published, "repo"), string.Empty, string.Empty, provider, string.Empty),
             RequestOutcomes.Rejected);
-        return RecordAsync(NotAdmitted(requestId), published, provider, string.Empty, false, TokenUsage.Zero, false, 0m, time.GetElapsedTime(started), null,
-            RequestOutcomes.Rejected, context.Response.StatusCode);
+        var request = new MeteredRequest(requestId, started, options.Namespace, published, provider, string.Empty, Streaming: false);
+        return SettleAsync(request, null, Ended(context, request, RequestOutcomes.Rejected));
     }
 
     private void LogForwarderError(HttpContext context, string provider, ForwarderError error)
@@ -745,64 +646,5 @@ internal sealed class ProxyHandler(
         };
         return ErrorResponses.WriteAsync(context, status, dialect == ApiDialect.Passthrough ? upstream.Provider : Providers.Of(dialect), "upstream_unavailable",
             $"The meter could not get a response from the {upstream.Provider} upstream: {reason}. Retry; if it persists, the meter's log has the cause under request id {context.Response.Headers[ErrorResponses.RequestIdHeader]}.");
-    }
-
-    private static async ValueTask<RequestBody> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return RequestBody.TooLargeBody;
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(request.ContentLength is > 0 and var declared ? (int)declared : 16 * 1024);
-        var length = 0;
-        try
-        {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-
-                var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
-                if (read == 0)
-                {
-                    return new RequestBody(buffer, length, false);
-                }
-
-                length += read;
-                if (length > limit)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return RequestBody.TooLargeBody;
-                }
-            }
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-    }
-
-    private readonly record struct RequestBody(byte[]? Buffer, int Length, bool TooLarge)
-    {
-        public static RequestBody TooLargeBody => new(null, 0, true);
-
-        public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
-
-        public ReadOnlyMemory<byte> Memory => Buffer.AsMemory(0, Length);
-
-        public void Return()
-        {
-            if (Buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(Buffer);
-            }
-        }
     }
 }

@@ -18,9 +18,9 @@ internal sealed class UpstreamTransformer(KeyStore keys) : HttpTransformer
         var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
 
         // Known only now: which target served, after how many attempts.
-        if (httpContext.Features.Get<RoutePlan>() is { } plan)
+        if (UpstreamForwarder.RouteResultOf(httpContext) is { } routed)
         {
-            httpContext.Response.Headers["x-tollgate-route"] = plan.Header();
+            httpContext.Response.Headers["x-tollgate-route"] = routed.Header();
         }
 
         return copyBody;
@@ -42,8 +42,10 @@ internal sealed class UpstreamTransformer(KeyStore keys) : HttpTransformer
         var upstream = httpContext.Features.Get<Upstream>();
         if (httpContext.Features.Get<RoutePlan>() is { } plan)
         {
-            // The routing handler reads the plan from the outgoing request; it sets each target's key itself.
+            // The routing handler reads the plan from the outgoing request, sets each target's key itself, and answers
+            // with its result on the same options, which the forward stage reads back once the send is over.
             proxyRequest.Options.Set(RoutePlan.OptionsKey, plan);
+            httpContext.Features.Set(proxyRequest.Options);
         }
 
         if (upstream is not null)

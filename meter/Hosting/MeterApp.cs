@@ -120,6 +120,9 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));
         services.AddSingleton(new DailySpendHistory());
+        services.AddSingleton(sp => new Core.Pipeline.Settlement(sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<UsageRecorder>(), sp.GetRequiredService<DailySpendHistory>(), time));
+        services.AddSingleton(sp => new Core.Pipeline.BudgetAdmitter(sp.GetRequiredService<Core.Pipeline.Settlement>()));
+        services.AddSingleton<Core.Pipeline.UsageAccountant>();
         if (broker is null)
         {
             services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
@@ -141,7 +144,9 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddHostedService<SpoolReplayer>();
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton(new Core.Endpoints.EndpointPolicy(options.AllowUnmetered));
+        services.AddSingleton(sp => new Core.Pipeline.RequestClassifier(sp.GetRequiredService<Core.Endpoints.EndpointPolicy>(), options.IdentityTags, options.RequiredTags));
         services.AddSingleton<BudgetGauges>();
+        services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyReloader>());

@@ -7,45 +7,28 @@ using Tollgate.Meter.Forwarding;
 namespace Tollgate.Meter.Routing;
 
 /// <summary>
-/// One request's way through a routing rule: the targets it may go to, in order, and, once sent, which one served it
-/// after how many attempts. The forwarder hands it to <see cref="RoutingHandler"/> with the outgoing request.
+/// One request's way through a routing rule: the targets it may go to, in order. Immutable: the forwarder hands it to
+/// <see cref="RoutingHandler"/> with the outgoing request, and the handler answers with a <see cref="RouteResult"/>.
 /// </summary>
-internal sealed class RoutePlan(
-    CompiledRoute route, IReadOnlyList<RouteCandidate> candidates, string pathAndQuery, ReadOnlyMemory<byte> body, string requestedModel, string? fallback)
+/// <param name="Route">The rule.</param>
+/// <param name="Candidates">The targets, in the order they are tried.</param>
+/// <param name="PathAndQuery">The client's path and query, appended to each candidate's endpoint (which may carry a path prefix of its own).</param>
+/// <param name="Body">The body the client sent (as the meter may have rewritten it).</param>
+/// <param name="RequestedModel">The model the client asked for.</param>
+/// <param name="Fallback">budget_model or budget_response when a budget fallback chose this plan.</param>
+internal sealed record RoutePlan(
+    CompiledRoute Route, IReadOnlyList<RouteCandidate> Candidates, string PathAndQuery, ReadOnlyMemory<byte> Body, string RequestedModel, string? Fallback)
 {
     public static readonly HttpRequestOptionsKey<RoutePlan> OptionsKey = new("tollgate.route-plan");
 
-    /// <summary>The client's path and query, appended to each candidate's endpoint (which may carry a path prefix of its own).</summary>
-    public string PathAndQuery => pathAndQuery;
-
-    public CompiledRoute Route => route;
-
-    public IReadOnlyList<RouteCandidate> Candidates => candidates;
-
     /// <summary>The model the primary candidate sends: what the reservation is priced at.</summary>
-    public string PrimaryModel => candidates.Count > 0 ? candidates[0].Model : requestedModel;
+    public string PrimaryModel => Candidates.Count > 0 ? Candidates[0].Model : RequestedModel;
 
-    public RouteCandidate? Served { get; set; }
-
-    public int Attempts { get; set; }
-
-    /// <summary>budget_model or budget_response when a budget fallback chose this plan; upstream once a later target served.</summary>
-    public string? Fallback { get; set; } = fallback;
+    /// <summary>The result of a plan no target was tried for.</summary>
+    public RouteResult Unsent => new(Route.Name, null, 0, Fallback);
 
     /// <summary>The body for a candidate: the client's, with the model replaced when the target names another.</summary>
-    public ReadOnlyMemory<byte> BodyFor(RouteCandidate candidate) => candidate.Model == requestedModel ? body : WithModel(body.Span, candidate.Model);
-
-    public RouteDecision Decision(string provider, string model) =>
-        new(route.Name, Served?.Target.Index ?? -1, Served?.Upstream.Provider ?? provider, Served?.Model ?? model, Attempts, Fallback);
-
-    /// <summary>The <c>x-tollgate-route</c> header: rule, target, model, attempts and any fallback, for people reading CI logs.</summary>
-    public string Header()
-    {
-        var served = Served is null ? "none" : $"{Served.Target.Index} {Served.Upstream.Provider}/{Served.Model}";
-        return Fallback is null
-            ? $"rule={route.Name}; target={served}; attempts={Attempts}"
-            : $"rule={route.Name}; target={served}; attempts={Attempts}; fallback={Fallback}";
-    }
+    public ReadOnlyMemory<byte> BodyFor(RouteCandidate candidate) => candidate.Model == RequestedModel ? Body : WithModel(Body.Span, candidate.Model);
 
     private static byte[] WithModel(ReadOnlySpan<byte> json, string model)
     {
@@ -53,6 +36,31 @@ internal sealed class RoutePlan(
         var node = JsonNode.Parse(json)!.AsObject();
         node["model"] = model;
         return JsonSerializer.SerializeToUtf8Bytes(node);
+    }
+}
+
+/// <summary>
+/// What the routing handler did with a plan: which target served, after how many attempts, and any fallback. Written
+/// once per request by <see cref="RoutingHandler"/>, on the outgoing request's options, whatever way the send ended.
+/// </summary>
+/// <param name="Rule">The rule's name.</param>
+/// <param name="Served">The candidate that served, or null when none did.</param>
+/// <param name="Attempts">Upstream attempts, retries and fallbacks included.</param>
+/// <param name="Fallback">The plan's budget fallback, or upstream once a later target served.</param>
+internal sealed record RouteResult(string Rule, RouteCandidate? Served, int Attempts, string? Fallback)
+{
+    public static readonly HttpRequestOptionsKey<RouteResult> OptionsKey = new("tollgate.route-result");
+
+    public RouteDecision Decision(string provider, string model) =>
+        new(Rule, Served?.Target.Index ?? -1, Served?.Upstream.Provider ?? provider, Served?.Model ?? model, Attempts, Fallback);
+
+    /// <summary>The <c>x-tollgate-route</c> header: rule, target, model, attempts and any fallback, for people reading CI logs.</summary>
+    public string Header()
+    {
+        var served = Served is null ? "none" : $"{Served.Target.Index} {Served.Upstream.Provider}/{Served.Model}";
+        return Fallback is null
+            ? $"rule={Rule}; target={served}; attempts={Attempts}"
+            : $"rule={Rule}; target={served}; attempts={Attempts}; fallback={Fallback}";
     }
 }
 

@@ -22,63 +22,68 @@ internal sealed class RoutingHandler(TargetPipelines pipelines, KeyStore keys, M
             throw new InvalidOperationException("A routed request reached the routing handler without its plan.");
         }
 
-        HttpResponseMessage? lastResponse = null;
-        Exception? lastError = null;
-        for (var i = 0; i < plan.Candidates.Count; i++)
+        var attempts = 0;
+        RouteCandidate? served = null;
+        var fallback = plan.Fallback;
+        try
         {
-            var candidate = plan.Candidates[i];
-            var isLast = i == plan.Candidates.Count - 1;
-            try
+            HttpResponseMessage? lastResponse = null;
+            Exception? lastError = null;
+            for (var i = 0; i < plan.Candidates.Count; i++)
             {
-                var response = await pipelines.For(plan.Route, candidate.Target).ExecuteAsync(
-                    async token =>
+                var candidate = plan.Candidates[i];
+                var isLast = i == plan.Candidates.Count - 1;
+                try
+                {
+                    var response = await pipelines.For(plan.Route, candidate.Target).ExecuteAsync(
+                        async token =>
+                        {
+                            attempts++;
+                            return await candidate.Upstream.Invoker.SendAsync(Attempt(request, plan, candidate), token);
+                        },
+                        cancellationToken);
+                    if (TargetPipelines.IsTransient(response.StatusCode) && !isLast)
                     {
-                        plan.Attempts++;
-                        return await candidate.Upstream.Invoker.SendAsync(Attempt(request, plan, candidate), token);
-                    },
-                    cancellationToken);
-                if (TargetPipelines.IsTransient(response.StatusCode) && !isLast)
+                        Count(plan, candidate, "failure");
+                        lastResponse?.Dispose();
+                        lastResponse = response;
+                        continue;
+                    }
+
+                    Count(plan, candidate, TargetPipelines.IsTransient(response.StatusCode) ? "failure" : "success");
+                    lastResponse?.Dispose();
+                    (served, fallback) = Serve(plan, candidate, i);
+                    return response;
+                }
+                catch (BrokenCircuitException ex)
+                {
+                    Count(plan, candidate, "circuit_open");
+                    lastError = ex;
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException && !cancellationToken.IsCancellationRequested)
                 {
                     Count(plan, candidate, "failure");
-                    lastResponse?.Dispose();
-                    lastResponse = response;
-                    continue;
+                    lastError = ex;
                 }
+            }
 
-                Count(plan, candidate, TargetPipelines.IsTransient(response.StatusCode) ? "failure" : "success");
-                lastResponse?.Dispose();
-                Serve(plan, candidate, i);
-                return response;
-            }
-            catch (BrokenCircuitException ex)
+            if (lastResponse is not null)
             {
-                Count(plan, candidate, "circuit_open");
-                lastError = ex;
+                (served, fallback) = Serve(plan, plan.Candidates[^1], plan.Candidates.Count - 1);
+                return lastResponse;
             }
-            catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException && !cancellationToken.IsCancellationRequested)
-            {
-                Count(plan, candidate, "failure");
-                lastError = ex;
-            }
+
+            throw new HttpRequestException($"every target of routing rule {plan.Route.Name} failed: {lastError?.Message}", lastError);
         }
-
-        if (lastResponse is not null)
+        finally
         {
-            Serve(plan, plan.Candidates[^1], plan.Candidates.Count - 1);
-            return lastResponse;
+            // Published however the send ended (served, failed or cancelled): the event and the header report the attempts made.
+            request.Options.Set(RouteResult.OptionsKey, new RouteResult(plan.Route.Name, served, attempts, fallback));
         }
-
-        throw new HttpRequestException($"every target of routing rule {plan.Route.Name} failed: {lastError?.Message}", lastError);
     }
 
-    private static void Serve(RoutePlan plan, RouteCandidate candidate, int position)
-    {
-        plan.Served = candidate;
-        if (position > 0)
-        {
-            plan.Fallback ??= Core.Metrics.FallbackKinds.Upstream;
-        }
-    }
+    private static (RouteCandidate Served, string? Fallback) Serve(RoutePlan plan, RouteCandidate candidate, int position) =>
+        (candidate, position > 0 ? plan.Fallback ?? Core.Metrics.FallbackKinds.Upstream : plan.Fallback);
 
     private void Count(RoutePlan plan, RouteCandidate candidate, string result) =>
         metrics.RouteAttempts.WithLabels(plan.Route.Name, candidate.Upstream.Provider, candidate.Model, result).Inc();
