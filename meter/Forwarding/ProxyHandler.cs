@@ -159,8 +159,9 @@ internal sealed class ProxyHandler(
         catch (BadHttpRequestException ex)
         {
             // Answered here rather than in HandleAsync: here the tags are known, and the refusal is counted like the others.
+            var counted = CountRejected(tags, provider);
             await WriteFailureAsync(context, requestId, ex.StatusCode, "invalid_request", UnreadableRequest(ex));
-            await RecordRejectedAsync(context, requestId, started, tags, provider);
+            await SettleRejectedAsync(context, requestId, started, counted, provider);
             return;
         }
 
@@ -190,8 +191,10 @@ internal sealed class ProxyHandler(
     /// <summary>Answers a request refused before admission, and counts it.</summary>
     private async Task RefuseAsync(HttpContext context, string requestId, long started, Refusal refusal, IReadOnlyDictionary<string, string>? tags)
     {
+        // Counted before the answer goes out: a client that scrapes /metrics once it has its 400 must see it counted.
+        var counted = CountRejected(tags, refusal.Provider);
         await ErrorResponses.WriteAsync(context, refusal.Status, refusal.Provider, refusal.Type, refusal.Message, refusal.Details);
-        await RecordRejectedAsync(context, requestId, started, tags, refusal.Provider);
+        await SettleRejectedAsync(context, requestId, started, counted, refusal.Provider);
     }
 
     /// <summary>
@@ -595,12 +598,12 @@ internal sealed class ProxyHandler(
     private static string Tag(IReadOnlyDictionary<string, string> tags, string key) => tags.TryGetValue(key, out var value) ? value : string.Empty;
 
     /// <summary>
-    /// Counts a request refused before admission and publishes its usage event, so the exporter counts it as this meter
-    /// does. Its tags and model may be hostile: the event carries only what this meter publishes for it, the checked
+    /// Counts a request refused before admission; <see cref="SettleRejectedAsync"/> then publishes its usage event, so the
+    /// exporter counts it as this meter does. Its tags and model may be hostile: the event carries only what this meter publishes for it, the checked
     /// team and repo (none when the tags failed their check) and no model, so the exporter folds and admits exactly
     /// the label values the meter did and no unchecked text reaches the stream.
     /// </summary>
-    private Task RecordRejectedAsync(HttpContext context, string requestId, long started, IReadOnlyDictionary<string, string>? tags, string provider)
+    private Dictionary<string, string> CountRejected(IReadOnlyDictionary<string, string>? tags, string provider)
     {
         var published = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var key in (ReadOnlySpan<string>)["team", "repo"])
@@ -613,6 +616,12 @@ internal sealed class ProxyHandler(
 
         metrics.RecordRequest(new UsageLabels(options.Namespace, Tag(published, "team"), Tag(published, "repo"), string.Empty, string.Empty, provider, string.Empty),
             RequestOutcomes.Rejected);
+        return published;
+    }
+
+    /// <summary>The usage event of a request counted by <see cref="CountRejected"/>, once its answer is written (it carries the status).</summary>
+    private Task SettleRejectedAsync(HttpContext context, string requestId, long started, Dictionary<string, string> published, string provider)
+    {
         var request = new MeteredRequest(requestId, started, options.Namespace, published, provider, string.Empty, Streaming: false);
         return SettleAsync(request, null, Ended(context, request, RequestOutcomes.Rejected));
     }
