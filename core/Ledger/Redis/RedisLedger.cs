@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
-using Tollgate.Core.Budgets;
 
 namespace Tollgate.Core.Ledger.Redis;
 

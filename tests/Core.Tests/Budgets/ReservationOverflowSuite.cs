@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Usage;
