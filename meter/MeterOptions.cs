@@ -1,4 +1,5 @@
 using Tollgate.Core.Estimation;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Meter;
 
@@ -70,7 +71,7 @@ public sealed record MeterOptions
     public string PrintableLedger => Tollgate.Core.Ledger.Redis.RedisLedgerAddress.Redact(Ledger);
 
     /// <summary>Tags every request must carry. Default team, repo, pipeline.</summary>
-    public IReadOnlyList<string> RequiredTags { get; init; } = ["team", "repo", "pipeline"];
+    public IReadOnlyList<string> RequiredTags { get; init; } = TagKeys.RequiredByDefault;
 
     /// <summary>Tags from the pod's identity; a request header cannot override them.</summary>
     public IReadOnlyDictionary<string, string> IdentityTags { get; init; } = new Dictionary<string, string>();

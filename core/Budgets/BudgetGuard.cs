@@ -1,5 +1,5 @@
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Policy;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Core.Budgets;
@@ -13,19 +13,19 @@ public sealed class BudgetGuard(IBudgetLedger ledger, TimeProvider time)
     public IBudgetLedger Ledger => ledger;
 
     public ValueTask<BudgetAdmission> AdmitAsync(
-        PolicySnapshot policy, RequestContext request, string requestId, BudgetEstimate estimate, CancellationToken cancellationToken) =>
-        AdmitAsync(policy, request, requestId, () => estimate, cancellationToken);
+        IReadOnlyList<CompiledBudget> budgets, RequestContext request, string requestId, BudgetEstimate estimate, CancellationToken cancellationToken) =>
+        AdmitAsync(budgets, request, requestId, () => estimate, cancellationToken);
 
     /// <param name="estimate">Called only when a budget matches: tokenizing the prompt is the costliest step of admission.</param>
     /// <exception cref="LedgerAmountException">
     /// The ledger refused the estimate. It propagates: unlike an unavailable ledger it is never met with a budget's
     /// failure policy, so a fail-open budget cannot turn a wrapped estimate into a pass.
     /// </exception>
+    /// <param name="budgets">The budgets that match <paramref name="request"/>, first match first (<c>PolicySnapshot.Matching</c>).</param>
     public async ValueTask<BudgetAdmission> AdmitAsync(
-        PolicySnapshot policy, RequestContext request, string requestId, Func<BudgetEstimate> estimate, CancellationToken cancellationToken)
+        IReadOnlyList<CompiledBudget> budgets, RequestContext request, string requestId, Func<BudgetEstimate> estimate, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var budgets = policy.Matching(request);
         if (budgets.Count == 0)
         {
             return new BudgetAdmission(AdmissionKind.Allowed, requestId, [], [], false, -1, default, now, null);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Core.Budgets;
 
@@ -81,13 +82,13 @@ public static class BudgetMessages
 
         var noun = budget.AppliesPer[0] switch
         {
-            "repo" or "metadata.repo" => "Repository",
-            "team" or "metadata.team" => "Team",
-            "pipeline" or "metadata.pipeline" => "Pipeline",
-            "user" or "metadata.user" => "User",
+            TagKeys.Repo or TagKeys.MetadataPrefix + TagKeys.Repo => "Repository",
+            TagKeys.Team or TagKeys.MetadataPrefix + TagKeys.Team => "Team",
+            TagKeys.Pipeline or TagKeys.MetadataPrefix + TagKeys.Pipeline => "Pipeline",
+            TagKeys.User or TagKeys.MetadataPrefix + TagKeys.User => "User",
             "namespace" => "Namespace",
             "model" => "Model",
-            var key when key.StartsWith("metadata.", StringComparison.Ordinal) => CultureInfo.InvariantCulture.TextInfo.ToTitleCase(key["metadata.".Length..].Replace('_', ' ')),
+            var key when key.StartsWith(TagKeys.MetadataPrefix, StringComparison.Ordinal) => CultureInfo.InvariantCulture.TextInfo.ToTitleCase(key[TagKeys.MetadataPrefix.Length..].Replace('_', ' ')),
             var key => key,
         };
         return $"{noun} \"{scope}\"";

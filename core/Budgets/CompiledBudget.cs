@@ -1,4 +1,6 @@
+using Tollgate.Core.Matching;
 using Tollgate.Core.Policy;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Core.Budgets;
 
@@ -47,7 +49,7 @@ public sealed record CompiledBudget(
     {
         "namespace" => request.Namespace,
         "model" => request.Model,
-        _ when key.StartsWith("metadata.", StringComparison.Ordinal) => request.Tag(key["metadata.".Length..]),
+        _ when key.StartsWith(TagKeys.MetadataPrefix, StringComparison.Ordinal) => request.Tag(key[TagKeys.MetadataPrefix.Length..]),
         _ => request.Tag(key),
     };
 }

@@ -1,3 +1,5 @@
+using Tollgate.Core.Ledger;
+
 namespace Tollgate.Core.Budgets;
 
 /// <summary>

@@ -79,18 +79,6 @@ public sealed class RedisUsageStream : IUsageSink
             cancellationToken);
     }
 
-    /// <summary>Reads entries in order (for tests and tools; the exporter keeps its own position).</summary>
-    public async Task<IReadOnlyList<UsageEvent>> ReadAllAsync(CancellationToken cancellationToken)
-    {
-        var list = new List<UsageEvent>();
-        await foreach (var usageEvent in ReadRangeAsync(DateTimeOffset.MinValue, DateTimeOffset.MaxValue, cancellationToken))
-        {
-            list.Add(usageEvent);
-        }
-
-        return list;
-    }
-
     /// <summary>
     /// The valid events of the entries appended between two times (entry ids are their append time), oldest first, read in
     /// pages. An entry <see cref="UsageEventReader"/> refuses is skipped and handed to <paramref name="onRejected"/>.

@@ -1,4 +1,3 @@
-using Tollgate.Core.Budgets;
 
 namespace Tollgate.Core.Ledger;
 
@@ -134,22 +133,6 @@ public sealed class EmbeddedLedger : IBudgetLedger
         }
 
         return ValueTask.FromResult(new ReserveResult(-1, states));
-    }
-
-    /// <exception cref="LedgerAmountException">An amount is negative or beyond <see cref="LedgerAmounts.Maximum"/>; the reservation stays held.</exception>
-    public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
-    {
-        lock (_gate)
-        {
-            _open.TryGetValue(requestId, out var reservation);
-            LedgerAmounts.CheckActuals(actual, reservation?.Charges);
-            if (reservation is not null)
-            {
-                SettleReservation(requestId, reservation, actual);
-            }
-        }
-
-        return ValueTask.CompletedTask;
     }
 
     /// <exception cref="LedgerAmountException">An amount is negative or beyond <see cref="LedgerAmounts.Maximum"/>; nothing is recorded.</exception>

@@ -19,10 +19,6 @@ public interface IBudgetLedger : IAsyncDisposable
     /// <exception cref="LedgerAmountException">An estimate is not recordable, or a counter's reservations would pass <see cref="LedgerAmounts.CounterCeiling"/>.</exception>
     ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken);
 
-    /// <summary>Replaces a reservation with the actual amounts (one per charge, in the charges' order). Idempotent per request id.</summary>
-    /// <exception cref="LedgerAmountException">An amount is not recordable; the reservation stays held.</exception>
-    ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken);
-
     /// <summary>
     /// Records what a request actually cost against the given charges, exactly once per request id: settles the
     /// reservation if one is open under the id, otherwise debits the amounts directly (a request admitted while the

@@ -1,4 +1,3 @@
-using Tollgate.Core.Budgets;
 
 namespace Tollgate.Core.Ledger;
 

@@ -1,3 +1,5 @@
+using Tollgate.Core.Tagging;
+
 namespace Tollgate.Core.Metrics;
 
 /// <summary>
@@ -13,27 +15,27 @@ public static class MetricContract
 
     public static readonly MetricFamily Tokens = new("tollgate_tokens_total", MetricFamily.Counter,
         "Tokens billed by the provider, by type (input, output, cache_read, cache_write, reasoning).",
-        ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model", "type"], []);
+        ["namespace", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "provider", "model", "type"], []);
 
     public static readonly MetricFamily Cost = new("tollgate_cost_usd_total", MetricFamily.Counter,
         "Cost of metered requests in US dollars at catalog list prices.",
-        ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model"], []);
+        ["namespace", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "provider", "model"], []);
 
     public static readonly MetricFamily CacheSaved = new("tollgate_cache_saved_usd_total", MetricFamily.Counter,
         "Cost of the provider calls that cache hits avoided, in US dollars.",
-        ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model"], []);
+        ["namespace", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "provider", "model"], []);
 
     public static readonly MetricFamily Requests = new("tollgate_requests_total", MetricFamily.Counter,
         "Requests seen by the meter, by outcome (forwarded, blocked, cached, fallback, rejected, upstream_error, unbilled, unmetered).",
-        ["namespace", "team", "repo", "provider", "model", "outcome"], []);
+        ["namespace", TagKeys.Team, TagKeys.Repo, "provider", "model", "outcome"], []);
 
     public static readonly MetricFamily PromptLatency = new("tollgate_prompt_latency_seconds", MetricFamily.Histogram,
         "Time from request to the last byte of the response, in seconds, for requests sent to a provider.",
-        ["namespace", "team", "repo", "provider", "model", "streaming"], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]);
+        ["namespace", TagKeys.Team, TagKeys.Repo, "provider", "model", "streaming"], [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]);
 
     public static readonly MetricFamily TimeToFirstToken = new("tollgate_time_to_first_token_seconds", MetricFamily.Histogram,
         "Time from request to the first byte of a streamed response, in seconds.",
-        ["namespace", "team", "repo", "provider", "model"], [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]);
+        ["namespace", TagKeys.Team, TagKeys.Repo, "provider", "model"], [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]);
 
     public static readonly MetricFamily LabelOverflow = new("tollgate_label_overflow_total", MetricFamily.Counter,
         "Requests whose value of the label was published as __overflow__: the label already had --max-label-values distinct values (or, for model, the name was invalid).",
@@ -44,7 +46,7 @@ public static class MetricContract
     /// folded, so that <c>increase()</c> sees the first overflow: the client-supplied labels. The exporter also caps
     /// namespace (it sees every meter's); that series appears when it first overflows.
     /// </summary>
-    public static readonly IReadOnlyList<string> CappedLabels = ["team", "repo", "pipeline", "agent_step", "model"];
+    public static readonly IReadOnlyList<string> CappedLabels = [TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "model"];
 
     public static readonly MetricFamily BudgetLimit = new("tollgate_budget_limit", MetricFamily.Gauge,
         "Budget limit per period, in the budget's unit.", BudgetLabels(), []);

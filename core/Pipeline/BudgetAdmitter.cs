@@ -1,4 +1,5 @@
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Metrics;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Routing;

@@ -1,5 +1,6 @@
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Policy;
 
 namespace Tollgate.Core.Pipeline;

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Matching;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Routing;
 using Tollgate.Core.Serialization;
@@ -18,7 +19,7 @@ public static partial class PolicyCompiler
     private static readonly string[] Periods = ["day", "week", "month"];
     private static readonly string[] Enforcements = ["block", "audit"];
     private static readonly string[] FailurePolicies = ["closed", "open"];
-    private static readonly string[] ScopeKeys = ["user", "namespace", "model", "team", "repo", "pipeline", "metadata.<key>"];
+    private static readonly string[] ScopeKeys = [TagKeys.User, "namespace", "model", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, "metadata.<key>"];
     private static readonly string[] TargetProviders = ["anthropic", "openai"];
     private static readonly string[] Backoffs = ["exponential", "constant"];
 
@@ -97,8 +98,8 @@ public static partial class PolicyCompiler
         for (var i = 0; i < spec.AppliesPer.Count; i++)
         {
             var key = spec.AppliesPer[i];
-            var valid = key is "user" or "namespace" or "model" or "team" or "repo" or "pipeline"
-                || (key.StartsWith("metadata.", StringComparison.Ordinal) && key.Length > "metadata.".Length);
+            var valid = key is TagKeys.User or "namespace" or "model" or TagKeys.Team or TagKeys.Repo or TagKeys.Pipeline
+                || (key.StartsWith(TagKeys.MetadataPrefix, StringComparison.Ordinal) && key.Length > TagKeys.MetadataPrefix.Length);
             if (!valid)
             {
                 Fail($"spec.appliesPer[{i}]", $"unknown key \"{key}\" (expected one of {string.Join(", ", ScopeKeys)})");

@@ -1,5 +1,6 @@
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Routing;
 
 namespace Tollgate.Core.Policy;

@@ -16,10 +16,10 @@ internal sealed class LabelLimits
     {
         MaxValues = maxValues;
         Namespace = new LabelValueLimiter("namespace", maxValues);
-        Team = new LabelValueLimiter("team", maxValues);
-        Repo = new LabelValueLimiter("repo", maxValues);
-        Pipeline = new LabelValueLimiter("pipeline", maxValues);
-        AgentStep = new LabelValueLimiter("agent_step", maxValues);
+        Team = new LabelValueLimiter(TagKeys.Team, maxValues);
+        Repo = new LabelValueLimiter(TagKeys.Repo, maxValues);
+        Pipeline = new LabelValueLimiter(TagKeys.Pipeline, maxValues);
+        AgentStep = new LabelValueLimiter(TagKeys.AgentStep, maxValues);
 
         // Events come from meters, which validate the request's model; an older meter or the provider's answer may not.
         Model = new LabelValueLimiter("model", maxValues, ModelName.IsValid);

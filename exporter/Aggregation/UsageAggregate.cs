@@ -46,10 +46,10 @@ internal sealed class UsageAggregate
         Events++;
         List<string>? folded = null;
         var ns = Fold(labels.Namespace, e.Namespace, ref folded);
-        var team = Fold(labels.Team, Tag(e, "team"), ref folded);
-        var repo = Fold(labels.Repo, Tag(e, "repo"), ref folded);
-        var pipeline = Fold(labels.Pipeline, Tag(e, "pipeline"), ref folded);
-        var step = Fold(labels.AgentStep, Tag(e, "agent_step"), ref folded);
+        var team = Fold(labels.Team, Tag(e, TagKeys.Team), ref folded);
+        var repo = Fold(labels.Repo, Tag(e, TagKeys.Repo), ref folded);
+        var pipeline = Fold(labels.Pipeline, Tag(e, TagKeys.Pipeline), ref folded);
+        var step = Fold(labels.AgentStep, Tag(e, TagKeys.AgentStep), ref folded);
         var model = Fold(labels.Model, e.Model, ref folded);
         foreach (var label in folded ?? [])
         {

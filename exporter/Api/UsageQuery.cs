@@ -1,4 +1,5 @@
 using System.Globalization;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Exporter.Api;
 
@@ -6,7 +7,7 @@ namespace Tollgate.Exporter.Api;
 internal sealed record UsageQuery(DateTimeOffset From, DateTimeOffset To, IReadOnlyList<string> GroupBy, string Format)
 {
     /// <summary>Fields of the event every group may use besides <c>metadata.&lt;key&gt;</c> (any request tag).</summary>
-    public static readonly string[] Fields = ["namespace", "team", "repo", "pipeline", "agent_step", "provider", "model", "outcome"];
+    public static readonly string[] Fields = ["namespace", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "provider", "model", "outcome"];
 
     /// <summary>Parses the query string; the error names the parameter at fault.</summary>
     public static (UsageQuery? Query, string? Error) Parse(IQueryCollection query, DateTimeOffset now)
@@ -44,7 +45,7 @@ internal sealed record UsageQuery(DateTimeOffset From, DateTimeOffset To, IReadO
             : [];
         foreach (var field in groupBy)
         {
-            if (Array.IndexOf(Fields, field) < 0 && !(field.StartsWith("metadata.", StringComparison.Ordinal) && field.Length > "metadata.".Length))
+            if (Array.IndexOf(Fields, field) < 0 && !(field.StartsWith(TagKeys.MetadataPrefix, StringComparison.Ordinal) && field.Length > TagKeys.MetadataPrefix.Length))
             {
                 return (null, $"groupBy: unknown field \"{Tollgate.Core.Tagging.ModelName.Preview(field)}\" (use {string.Join(", ", Fields)} or metadata.<key>)");
             }

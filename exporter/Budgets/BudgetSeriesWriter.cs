@@ -2,6 +2,7 @@ using System.Text;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Metrics;
+using Tollgate.Core.Tagging;
 using Tollgate.Exporter.Aggregation;
 
 namespace Tollgate.Exporter.Budgets;
@@ -14,7 +15,7 @@ namespace Tollgate.Exporter.Budgets;
 /// </summary>
 internal static class BudgetSeriesWriter
 {
-    private static readonly string[] TeamLabels = ["team", "repo"];
+    private static readonly string[] TeamLabels = [TagKeys.Team, TagKeys.Repo];
 
     /// <summary>The budget gauges and the cost forecast, from the ledger's counters of this scrape.</summary>
     /// <param name="maxScopes">The most scopes of one budget that get gauges (<see cref="GaugeScopes"/>).</param>

@@ -39,23 +39,11 @@ public sealed class ExporterApp : IAsyncDisposable
         }
 
         var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.Read);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(ExporterApp).Assembly.GetName().Name });
-        builder.Logging.ClearProviders();
-        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
-        builder.Logging.SetMinimumLevel(minimumLogLevel);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(endpoint);
-        });
+        var builder = ProcessHost.CreateBuilder(typeof(ExporterApp).Assembly, minimumLogLevel);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint));
 
         // The ledger logs (a refused user, a lost connection) for the process's lifetime, through the host's logging.
-        var ledgerLogging = LoggerFactory.Create(logging =>
-        {
-            Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(logging);
-            logging.SetMinimumLevel(minimumLogLevel);
-        });
+        var ledgerLogging = ProcessHost.CreateLoggerFactory(minimumLogLevel);
         var ledger = await RedisLedger.ConnectAsync(ledgerOptions, time, ledgerLogging.CreateLogger<RedisLedger>(), cancellationToken);
         var services = builder.Services;
         services.AddSingleton(options);

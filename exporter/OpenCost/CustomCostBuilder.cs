@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf.WellKnownTypes;
 using Tollgate.Core.Events;
+using Tollgate.Core.Tagging;
 using Tollgate.Exporter.OpenCost.Protocol;
 
 namespace Tollgate.Exporter.OpenCost;
@@ -73,7 +74,7 @@ internal static class CustomCostBuilder
                 continue;
             }
 
-            var key = (e.Namespace, e.Tags.GetValueOrDefault("team") ?? string.Empty, e.Tags.GetValueOrDefault("repo") ?? string.Empty, e.Provider, e.Model);
+            var key = (e.Namespace, e.Tags.GetValueOrDefault(TagKeys.Team) ?? string.Empty, e.Tags.GetValueOrDefault(TagKeys.Repo) ?? string.Empty, e.Provider, e.Model);
             if (!groups.TryGetValue(key, out var group))
             {
                 group = new Group();
@@ -134,8 +135,8 @@ internal static class CustomCostBuilder
             }
 
             custom.Labels["namespace"] = ns;
-            custom.Labels["team"] = team;
-            custom.Labels["repo"] = repo;
+            custom.Labels[TagKeys.Team] = team;
+            custom.Labels[TagKeys.Repo] = repo;
             custom.Labels["provider"] = provider;
             custom.Labels["model"] = model;
             response.Costs.Add(custom);

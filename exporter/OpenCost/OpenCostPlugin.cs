@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
 using Tollgate.Core.Events;
+using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger.Redis;
 
 namespace Tollgate.Exporter.OpenCost;
@@ -87,16 +88,12 @@ internal static partial class OpenCostPlugin
 
     private static WebApplication Build(OpenCostPluginConfig config, RedisLedger ledger, TimeProvider time)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(OpenCostPlugin).Assembly.GetName().Name });
-        builder.Logging.ClearProviders();
-        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
+        var builder = ProcessHost.CreateBuilder(typeof(OpenCostPlugin).Assembly, LogLevel.Information);
         // stdout belongs to the handshake; go-plugin forwards the plugin's stderr into the host's log.
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             // go-plugin dials gRPC over plain TCP: HTTP/2 with prior knowledge, no TLS, loopback only.
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2);
         });

@@ -2,10 +2,12 @@ using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Metrics;
 using Tollgate.Core.Pipeline;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
+using Tollgate.Core.Tagging;
 
 namespace Tollgate.Meter.Audit;
 
@@ -183,8 +185,8 @@ public sealed class Backtester
 
         public void CountBlocked(IReadOnlyDictionary<string, string> tags, decimal blockedCost)
         {
-            Add(_pipelines, tags.TryGetValue("pipeline", out var pipeline) ? pipeline : "(none)");
-            Add(_steps, tags.TryGetValue("agent_step", out var step) ? step : "(none)");
+            Add(_pipelines, tags.TryGetValue(TagKeys.Pipeline, out var pipeline) ? pipeline : "(none)");
+            Add(_steps, tags.TryGetValue(TagKeys.AgentStep, out var step) ? step : "(none)");
 
             void Add(Dictionary<string, (long Count, decimal Cost)> into, string key)
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
+using Tollgate.Core.Ledger;
 
 namespace Tollgate.Meter.Audit;
 

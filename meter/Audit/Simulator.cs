@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Tollgate.Core.Events;
 using Tollgate.Core.Pricing;
+using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Meter.Audit;
@@ -69,10 +70,10 @@ public sealed class Simulator(Scenario scenario, PricingCatalog pricing, int see
                 written++;
                 var tags = new Dictionary<string, string>(4, StringComparer.Ordinal)
                 {
-                    ["team"] = call.Team,
-                    ["repo"] = call.Repo,
-                    ["pipeline"] = scenario.Pipeline,
-                    ["agent_step"] = call.Step.Name,
+                    [TagKeys.Team] = call.Team,
+                    [TagKeys.Repo] = call.Repo,
+                    [TagKeys.Pipeline] = scenario.Pipeline,
+                    [TagKeys.AgentStep] = call.Step.Name,
                 };
                 var e = new UsageEvent(
                     $"sim{seed.ToString(CultureInfo.InvariantCulture)}-{written.ToString("x8", CultureInfo.InvariantCulture)}",

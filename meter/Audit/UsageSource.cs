@@ -5,6 +5,7 @@ using System.Text.Json;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger.Redis;
 using Tollgate.Core.Pricing;
+using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Meter.Audit;
@@ -142,7 +143,7 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
         }
 
         var tags = new Dictionary<string, string>(StringComparer.Ordinal);
-        string[] names = ["team", "repo", "pipeline", "agent_step"];
+        string[] names = [TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep];
         for (var i = 0; i < names.Length; i++)
         {
             if (f[2 + i].Length > 0)

@@ -8,6 +8,7 @@ using Tollgate.Core.Hosting;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Serialization;
+using Tollgate.Core.Tagging;
 using Tollgate.Meter.Audit;
 
 namespace Tollgate.Meter.CommandLine;
@@ -137,7 +138,7 @@ internal static class AuditCommandLine
     private static async Task<int> RecommendAsync(ParseResult result, PricingCatalog pricing, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var by = result.GetValue(By)!;
-        if (by is not ("team" or "repo" or "pipeline"))
+        if (by is not (TagKeys.Team or TagKeys.Repo or TagKeys.Pipeline))
         {
             throw new UsageException($"--by: expected team, repo or pipeline (got \"{by}\")");
         }

@@ -6,6 +6,7 @@ using Tollgate.Core.Caching;
 using Tollgate.Core.Endpoints;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Metrics;
 using Tollgate.Core.Pipeline;
 using Tollgate.Core.RateLimits;

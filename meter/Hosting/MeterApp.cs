@@ -68,16 +68,12 @@ public sealed class MeterApp : IAsyncDisposable
         var sink = settings.UsageSink ?? (redisLedger is null ? NoUsageSink.Instance : RedisUsageStream.For(redisLedger, new UsageStreamOptions(), time));
         var limiter = settings.RateLimiter ?? (redisLedger is null ? new InProcessRateLimiter() : RedisRateLimiter.For(redisLedger));
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(MeterApp).Assembly.GetName().Name });
-        builder.Logging.ClearProviders();
-        Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
-        builder.Logging.SetMinimumLevel(settings.MinimumLogLevel);
+        var builder = ProcessHost.CreateBuilder(typeof(MeterApp).Assembly, settings.MinimumLogLevel);
         if (settings.LoggerProvider is { } loggerProvider)
         {
             builder.Logging.AddProvider(loggerProvider);
         }
 
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
 
         if (!EndpointParser.TryParse(options.Listen, out var proxyEndpoint, out var listenError)
@@ -88,8 +84,6 @@ public sealed class MeterApp : IAsyncDisposable
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
-
             // The meter enforces its own limit so that an oversized body gets a JSON 413 a client can read.
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Listen(proxyEndpoint);
@@ -197,11 +191,7 @@ public sealed class MeterApp : IAsyncDisposable
         {
             // Does not wait for Redis: a meter that starts during an outage serves (per failure policy) and turns ready when it connects.
             // The ledger outlives this call and logs for the process's lifetime (a refused user, a lost connection), before the host's logging exists.
-            var loggerFactory = LoggerFactory.Create(logging =>
-            {
-                Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(logging);
-                logging.SetMinimumLevel(minimumLogLevel);
-            });
+            var loggerFactory = ProcessHost.CreateLoggerFactory(minimumLogLevel);
             var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite);
             if (broker is not null && ledgerOptions is { Credentials: null, Address.Password: null })
             {

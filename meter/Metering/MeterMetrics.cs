@@ -54,10 +54,10 @@ internal sealed class MeterMetrics
         CacheBytes = factory.CreateGauge("tollgate_cache_bytes", "Bytes held by the response cache.");
         UsageReplayed = factory.CreateCounter("tollgate_usage_replayed_total", "Spooled usage records replayed into the ledger and usage stream.");
         LabelOverflow = CreateCounter(factory, MetricContract.LabelOverflow);
-        _team = new FoldedLabel(new LabelValueLimiter("team", maxLabelValues), LabelOverflow.WithLabels("team"), logger);
-        _repo = new FoldedLabel(new LabelValueLimiter("repo", maxLabelValues), LabelOverflow.WithLabels("repo"), logger);
-        _pipeline = new FoldedLabel(new LabelValueLimiter("pipeline", maxLabelValues), LabelOverflow.WithLabels("pipeline"), logger);
-        _agentStep = new FoldedLabel(new LabelValueLimiter("agent_step", maxLabelValues), LabelOverflow.WithLabels("agent_step"), logger);
+        _team = new FoldedLabel(new LabelValueLimiter(TagKeys.Team, maxLabelValues), LabelOverflow.WithLabels(TagKeys.Team), logger);
+        _repo = new FoldedLabel(new LabelValueLimiter(TagKeys.Repo, maxLabelValues), LabelOverflow.WithLabels(TagKeys.Repo), logger);
+        _pipeline = new FoldedLabel(new LabelValueLimiter(TagKeys.Pipeline, maxLabelValues), LabelOverflow.WithLabels(TagKeys.Pipeline), logger);
+        _agentStep = new FoldedLabel(new LabelValueLimiter(TagKeys.AgentStep, maxLabelValues), LabelOverflow.WithLabels(TagKeys.AgentStep), logger);
 
         // The request's model is validated before it gets here; the served model is the provider's word, checked too.
         _model = new FoldedLabel(new LabelValueLimiter("model", maxLabelValues, ModelName.IsValid), LabelOverflow.WithLabels("model"), logger);

@@ -9,6 +9,7 @@ using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
 using Tollgate.Operator.Hosting;
+using Tollgate.Operator.Runtime;
 
 namespace Tollgate.Operator.Controllers;
 

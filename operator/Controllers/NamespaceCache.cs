@@ -1,5 +1,6 @@
 using k8s.Models;
 using Tollgate.Core.Api.V1Alpha1;
+using Tollgate.Operator.Runtime;
 using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.Controllers;

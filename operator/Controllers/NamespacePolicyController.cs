@@ -4,6 +4,7 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Api.V1Alpha1;
+using Tollgate.Operator.Runtime;
 using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.Controllers;

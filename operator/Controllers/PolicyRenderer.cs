@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Tollgate.Core.Matching;
 using k8s;
 using k8s.Models;
 using Tollgate.Core.Api.V1Alpha1;

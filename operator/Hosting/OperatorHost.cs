@@ -7,6 +7,7 @@ using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Core.Ledger;
 using Tollgate.Operator.Controllers;
 using Tollgate.Operator.LedgerWiring;
+using Tollgate.Operator.Runtime;
 using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.Hosting;

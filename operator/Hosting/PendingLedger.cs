@@ -47,9 +47,6 @@ internal sealed class PendingLedger : IBudgetLedger
     public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken) =>
         Inner().ReserveAsync(requestId, charges, cancellationToken);
 
-    public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-        Inner().SettleAsync(requestId, actual, cancellationToken);
-
     public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
         Inner().SettleAsync(requestId, charges, actual, cancellationToken);
 

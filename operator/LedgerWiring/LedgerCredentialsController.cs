@@ -4,6 +4,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Tollgate.Operator.Controllers;
+using Tollgate.Operator.Runtime;
 
 namespace Tollgate.Operator.LedgerWiring;
 

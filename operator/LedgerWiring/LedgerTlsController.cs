@@ -5,6 +5,7 @@ using k8s;
 using Microsoft.Extensions.Logging;
 using Tollgate.Operator.Certificates;
 using Tollgate.Operator.Controllers;
+using Tollgate.Operator.Runtime;
 using Tollgate.Operator.Webhooks;
 
 namespace Tollgate.Operator.LedgerWiring;

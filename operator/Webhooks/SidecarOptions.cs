@@ -1,3 +1,5 @@
+using Tollgate.Core.Tagging;
+
 namespace Tollgate.Operator.Webhooks;
 
 /// <summary>
@@ -65,9 +67,9 @@ public sealed class SidecarOptions
 
     public static IReadOnlyList<IdentityMapping> DefaultIdentity { get; } =
     [
-        new("team", [IdentitySource.Label("tollgate.io/team"), IdentitySource.Label("app.kubernetes.io/part-of")]),
-        new("repo", [IdentitySource.Annotation("tollgate.io/repo")]),
-        new("pipeline", [IdentitySource.Label("tollgate.io/pipeline")]),
+        new(TagKeys.Team, [IdentitySource.Label("tollgate.io/team"), IdentitySource.Label("app.kubernetes.io/part-of")]),
+        new(TagKeys.Repo, [IdentitySource.Annotation("tollgate.io/repo")]),
+        new(TagKeys.Pipeline, [IdentitySource.Label("tollgate.io/pipeline")]),
     ];
 
     public IReadOnlyList<IdentityMapping> EffectiveIdentity => Identity.Count == 0 ? DefaultIdentity : [.. Identity];

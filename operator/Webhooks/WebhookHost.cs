@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
+using Tollgate.Core.Hosting;
 
 namespace Tollgate.Operator.Webhooks;
 
@@ -49,14 +50,13 @@ public sealed class WebhookHost : IAsyncDisposable
         }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(WebhookHost).Assembly.GetName().Name });
-        builder.Logging.ClearProviders();
         if (configureLogging is null)
         {
-            Tollgate.Core.Hosting.OneLineConsoleFormatter.Use(builder.Logging);
-            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            ProcessHost.UseConsole(builder.Logging, LogLevel.Information);
         }
         else
         {
+            builder.Logging.ClearProviders();
             configureLogging(builder.Logging);
         }
 

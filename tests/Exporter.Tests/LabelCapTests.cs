@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
+using Tollgate.Core.Ledger;
 using Tollgate.Exporter.Aggregation;
 using Tollgate.TestSupport;
 
@@ -171,7 +173,7 @@ public sealed class LabelCapTests(RedisServerFixture redis) : IClassFixture<Redi
     {
         var address = ExporterHarness.Db(redis, 10);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var month = Core.Budgets.PeriodWindow.Containing(Core.Budgets.BudgetPeriod.Month, DateTimeOffset.UtcNow);
+        var month = PeriodWindow.Containing(BudgetPeriod.Month, DateTimeOffset.UtcNow);
         foreach (var (repo, spent) in new[] { ("quiet", 10m), ("busy", 30m), ("middling", 20m) })
         {
             await ledger.SettleAsync($"spent-{repo}", [new Core.Ledger.LedgerCharge("repo-monthly", repo, month, 100m, 0m, CanBlock: true)], [spent], CancellationToken.None);

@@ -1,4 +1,6 @@
+using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
+using Tollgate.Core.Ledger;
 using Tollgate.Exporter.Streaming;
 using Tollgate.TestSupport;
 
@@ -105,7 +107,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
     {
         var address = ExporterHarness.Db(redis, 4);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var today = Core.Budgets.PeriodWindow.Containing(Core.Budgets.BudgetPeriod.Month, DateTimeOffset.UtcNow);
+        var today = PeriodWindow.Containing(BudgetPeriod.Month, DateTimeOffset.UtcNow);
         var charges = new[] { new Core.Ledger.LedgerCharge("repo-monthly", "checkout", today, 100m, 0m, CanBlock: true) };
         await ledger.SettleAsync("spent-1", charges, [42m], CancellationToken.None);
 

@@ -444,8 +444,6 @@ public sealed class BypassTests(UpstreamFixture fixture, RedisServerFixture redi
         public ValueTask<Core.Ledger.ReserveResult> ReserveAsync(string requestId, IReadOnlyList<Core.Ledger.LedgerCharge> charges, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("boom at 10.0.0.7:6379");
 
-        public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
         public ValueTask SettleAsync(string requestId, IReadOnlyList<Core.Ledger.LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
             ValueTask.CompletedTask;
 

@@ -19,9 +19,6 @@ public sealed class SwitchableLedger(EmbeddedLedger inner) : IBudgetLedger
     public ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken) =>
         Down ? throw Unavailable() : inner.ReserveAsync(requestId, charges, cancellationToken);
 
-    public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-        Down ? throw Unavailable() : inner.SettleAsync(requestId, actual, cancellationToken);
-
     public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
         Down ? throw Unavailable() : inner.SettleAsync(requestId, charges, actual, cancellationToken);
 

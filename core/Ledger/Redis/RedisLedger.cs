@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
-using Tollgate.Core.Budgets;
 
 namespace Tollgate.Core.Ledger.Redis;
 
@@ -250,35 +249,6 @@ public sealed class RedisLedger : IBudgetLedger
         }
 
         return new ReserveResult((int)reply[0], states);
-    }
-
-    /// <summary>
-    /// Replaces the reservation's estimates with the actual amounts. Idempotent: a second settle of the same request id
-    /// does nothing. After the lease was reclaimed, the actual amounts are still added (once). An unknown request id is
-    /// ignored, as in the embedded ledger; <see cref="SettleAsync(string, IReadOnlyList{LedgerCharge}, IReadOnlyList{decimal}, CancellationToken)"/>
-    /// settles without a reservation.
-    /// </summary>
-    /// <exception cref="ArgumentException">The count of amounts differs from the reservation's count of charges.</exception>
-    /// <exception cref="LedgerAmountException">An amount is not recordable; the reservation stays held.</exception>
-    public async ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(requestId);
-        ArgumentNullException.ThrowIfNull(actual);
-        LedgerAmounts.CheckActuals(actual);
-        RedisKey[] keys = [_leasesKey, ReservationKey(requestId), SettledKey(requestId)];
-        var values = new RedisValue[2 + actual.Count];
-        values[0] = requestId;
-        values[1] = Ttl(_options.SettledRetention);
-        for (var i = 0; i < actual.Count; i++)
-        {
-            values[2 + i] = Text(ToMicroUnits(actual[i], "actual amount"));
-        }
-
-        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Settle, keys, values, cancellationToken))!;
-        if ((int)reply[0] == -2)
-        {
-            throw new ArgumentException($"expected {(int)reply[1]} amounts, got {actual.Count}", nameof(actual));
-        }
     }
 
     /// <summary>

@@ -145,45 +145,6 @@ internal static class RedisLedgerScripts
         """);
 
     /// <summary>
-    /// KEYS: leases, reservation, settled marker. ARGV: request id, settled retention (ms), then the actual amounts.
-    /// Returns {1} settled a held reservation, {2} settled one whose lease was reclaimed (its charged estimate replaced), {0} already
-    /// settled, {-1} no reservation known, {-2, n} the reservation has n charges but a different count of amounts came.
-    /// </summary>
-    public static readonly RedisLedgerScript Settle = new(Helpers + """
-        if redis.call('EXISTS', KEYS[3]) == 1 then
-          return {0}
-        end
-        local n = redis.call('HGET', KEYS[2], 'n')
-        if not n then
-          return {-1}
-        end
-        n = tonumber(n)
-        if n ~= #ARGV - 2 then
-          return {-2, n}
-        end
-
-        local held = redis.call('HGET', KEYS[2], 'state') == 'held'
-        if held then
-          release(KEYS[2])
-        else
-          uncharge(KEYS[2])
-        end
-        for i = 1, n do
-          local key = redis.call('HGET', KEYS[2], 'k' .. i)
-          if redis.call('EXISTS', key) == 1 then
-            add_spent(key, ARGV[2 + i])
-          end
-        end
-        redis.call('DEL', KEYS[2])
-        redis.call('ZREM', KEYS[1], ARGV[1])
-        redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
-        if held then
-          return {1}
-        end
-        return {2}
-        """);
-
-    /// <summary>
     /// Settles with the charges given (a spool replay), needing no reservation. KEYS: leases, reservation, settled
     /// marker, index, then one counter per charge. ARGV: request id, settled retention (ms), then per charge
     /// actual amount, budget, scope, period start, period end (Unix s), counter TTL (ms).

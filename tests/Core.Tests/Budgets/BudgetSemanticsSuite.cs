@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Usage;
 

@@ -1,4 +1,5 @@
 using Tollgate.Core.Budgets;
+using Tollgate.Core.Ledger;
 using Xunit.Abstractions;
 
 namespace Tollgate.Core.Tests.Budgets;

@@ -18,9 +18,9 @@ public sealed class EmbeddedLedgerJournalTests : IDisposable
         await using (var ledger = EmbeddedLedger.Open(JournalPath, _time))
         {
             await ledger.ReserveAsync("a", [Charge("daily", "checkout", 0.9m)], CancellationToken.None);
-            await ledger.SettleAsync("a", [0.4m], CancellationToken.None);
+            await ledger.SettleAsync("a", [Charge("daily", "checkout", 0.9m)], [0.4m], CancellationToken.None);
             await ledger.ReserveAsync("b", [Charge("daily", "checkout", 0.9m), Charge("team", "", 0.9m)], CancellationToken.None);
-            await ledger.SettleAsync("b", [0.25m, 0.25m], CancellationToken.None);
+            await ledger.SettleAsync("b", [Charge("daily", "checkout", 0.9m), Charge("team", "", 0.9m)], [0.25m, 0.25m], CancellationToken.None);
         }
 
         await using var reopened = EmbeddedLedger.Open(JournalPath, _time);
@@ -51,7 +51,7 @@ public sealed class EmbeddedLedgerJournalTests : IDisposable
         await using (var ledger = EmbeddedLedger.Open(JournalPath, _time))
         {
             await ledger.ReserveAsync("a", [Charge("daily", "", 1m)], CancellationToken.None);
-            await ledger.SettleAsync("a", [0.5m], CancellationToken.None);
+            await ledger.SettleAsync("a", [Charge("daily", "", 1m)], [0.5m], CancellationToken.None);
         }
 
         await File.AppendAllTextAsync(JournalPath, "{\"op\":\"s\",\"id\":\"b\",\"a\":[0.");
@@ -69,7 +69,7 @@ public sealed class EmbeddedLedgerJournalTests : IDisposable
             for (var i = 0; i < 50; i++)
             {
                 await ledger.ReserveAsync($"r{i}", [Charge("daily", i % 2 == 0 ? "a" : "b", 0.1m)], CancellationToken.None);
-                await ledger.SettleAsync($"r{i}", [0.01m], CancellationToken.None);
+                await ledger.SettleAsync($"r{i}", [Charge("daily", i % 2 == 0 ? "a" : "b", 0.1m)], [0.01m], CancellationToken.None);
             }
         }
 
@@ -93,7 +93,7 @@ public sealed class EmbeddedLedgerJournalTests : IDisposable
         await using (var ledger = EmbeddedLedger.Open(JournalPath, _time))
         {
             await ledger.ReserveAsync("old", [Charge("daily", "", 1m)], CancellationToken.None);
-            await ledger.SettleAsync("old", [0.3m], CancellationToken.None);
+            await ledger.SettleAsync("old", [Charge("daily", "", 1m)], [0.3m], CancellationToken.None);
         }
 
         _time.Advance(TimeSpan.FromDays(3));

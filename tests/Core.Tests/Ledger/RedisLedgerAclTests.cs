@@ -102,7 +102,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         var budget = "acl-" + id;
         var reserved = await ledger.ReserveAsync(id, [new LedgerCharge(budget, "checkout", Today, 10m, 2m, CanBlock: true)], CancellationToken.None);
         Assert.Equal(-1, reserved.BlockingIndex);
-        await ledger.SettleAsync(id, [1.5m], CancellationToken.None);
+        await ledger.SettleAsync(id, [new LedgerCharge(budget, "checkout", Today, 10m, 2m, CanBlock: true)], [1.5m], CancellationToken.None);
 
         var counter = Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None), c => c.Budget == budget);
         Assert.Equal((1.5m, 0m), (counter.Spent, counter.Reserved));

@@ -61,8 +61,8 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         var ledger = await LedgerAsync();
         Assert.True((await ledger.ReserveAsync("a", [Charge("daily", 0.9m)], CancellationToken.None)).Allowed);
 
-        await ledger.SettleAsync("a", [0.4m], CancellationToken.None);
-        await ledger.SettleAsync("a", [0.4m], CancellationToken.None);
+        await ledger.SettleAsync("a", [Charge("daily", 0.9m)], [0.4m], CancellationToken.None);
+        await ledger.SettleAsync("a", [Charge("daily", 0.9m)], [0.4m], CancellationToken.None);
 
         var counter = Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None));
         Assert.Equal(0.4m, counter.Spent);
@@ -85,7 +85,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
 
         await ledger.SettleAsync("spooled", charges, [0.25m, 0.25m], CancellationToken.None);
         await ledger.SettleAsync("spooled", charges, [0.25m, 0.25m], CancellationToken.None);
-        await ledger.SettleAsync("spooled", [0.25m, 0.25m], CancellationToken.None);
+        await ledger.SettleAsync("spooled", charges, [0.25m, 0.25m], CancellationToken.None);
 
         var counters = await ledger.SnapshotAsync(Noon, CancellationToken.None);
         Assert.Equal(2, counters.Count);
@@ -102,7 +102,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         await ledger.ReserveAsync("a", [Charge("daily", 0.9m)], CancellationToken.None);
 
         await ledger.SettleAsync("a", [Charge("daily", 0.9m)], [0.3m], CancellationToken.None);
-        await ledger.SettleAsync("a", [0.3m], CancellationToken.None);
+        await ledger.SettleAsync("a", [Charge("daily", 0.9m)], [0.3m], CancellationToken.None);
 
         var counter = Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None));
         Assert.Equal((0.3m, 0m), (counter.Spent, counter.Reserved));
@@ -135,8 +135,8 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         _time.Advance(Lease + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await ledger.ReclaimExpiredAsync(_time.GetUtcNow(), CancellationToken.None));
 
-        await ledger.SettleAsync("slow", [0.3m, 0.2m], CancellationToken.None);
-        await ledger.SettleAsync("slow", [0.3m, 0.2m], CancellationToken.None);
+        await ledger.SettleAsync("slow", [Charge("daily", 0.7m), Charge("team", 0.7m)], [0.3m, 0.2m], CancellationToken.None);
+        await ledger.SettleAsync("slow", [Charge("daily", 0.7m), Charge("team", 0.7m)], [0.3m, 0.2m], CancellationToken.None);
         await ledger.SettleAsync("slow", [Charge("daily", 0.7m), Charge("team", 0.7m)], [0.3m, 0.2m], CancellationToken.None);
         Assert.Equal(0, await ledger.ReclaimExpiredAsync(_time.GetUtcNow(), CancellationToken.None));
 
@@ -169,7 +169,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
     {
         var ledger = await LedgerAsync();
         await ledger.ReserveAsync("yesterday", [Charge("daily", 0.5m)], CancellationToken.None);
-        await ledger.SettleAsync("yesterday", [0.5m], CancellationToken.None);
+        await ledger.SettleAsync("yesterday", [Charge("daily", 0.5m)], [0.5m], CancellationToken.None);
 
         _time.Advance(TimeSpan.FromDays(1));
         var tomorrow = PeriodWindow.Containing(BudgetPeriod.Day, _time.GetUtcNow());
@@ -206,7 +206,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
 
             await EventuallyAsync(() => Task.FromResult(!ledger.IsReady), TimeSpan.FromSeconds(2), "IsReady turned false");
             await Assert.ThrowsAsync<LedgerUnavailableException>(async () =>
-                await ledger.SettleAsync("before", [0.1m], CancellationToken.None));
+                await ledger.SettleAsync("before", [Charge("daily", 0.1m)], [0.1m], CancellationToken.None));
             await Assert.ThrowsAsync<LedgerUnavailableException>(async () =>
                 await ledger.SnapshotAsync(Noon, CancellationToken.None));
         }
@@ -223,7 +223,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         var after = await ledger.ReserveAsync("after", [Charge("daily", 0.1m)], CancellationToken.None);
         Assert.True(after.Allowed);
         Assert.Equal(new CounterState(0m, 0m), Assert.Single(after.Counters));
-        await ledger.SettleAsync("after", [0.05m], CancellationToken.None);
+        await ledger.SettleAsync("after", [Charge("daily", 0.1m)], [0.05m], CancellationToken.None);
         Assert.Equal(0.05m, Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None)).Spent);
     }
 
@@ -254,7 +254,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
 
         await (await InspectAsync()).ExecuteAsync("SCRIPT", "FLUSH");
 
-        await ledger.SettleAsync("a", [0.1m], CancellationToken.None);
+        await ledger.SettleAsync("a", [Charge("daily", 0.1m)], [0.1m], CancellationToken.None);
         Assert.Equal(0.1m, Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None)).Spent);
     }
 
@@ -288,7 +288,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
             }
 
             await Task.Yield();
-            await ledger.SettleAsync(id, [Actual], CancellationToken.None);
+            await ledger.SettleAsync(id, [Charge("tight", Estimate, limit: Limit)], [Actual], CancellationToken.None);
             return true;
         }));
 
@@ -329,21 +329,21 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
             Assert.Equal(expected.Counters, actual.Counters);
         }
 
-        async Task Settle(string id, params decimal[] amounts)
+        async Task Settle(string id, IReadOnlyList<LedgerCharge> charges, params decimal[] amounts)
         {
-            await embedded.SettleAsync(id, amounts, CancellationToken.None);
-            await redisLedger.SettleAsync(id, amounts, CancellationToken.None);
+            await embedded.SettleAsync(id, charges, amounts, CancellationToken.None);
+            await redisLedger.SettleAsync(id, charges, amounts, CancellationToken.None);
         }
 
         await Both(l => l.ReserveAsync("r1", Charges(0.6m), CancellationToken.None));
         await Both(l => l.ReserveAsync("r2", Charges(0.6m), CancellationToken.None));
         await Both(l => l.ReserveAsync("r3", Charges(0.6m), CancellationToken.None)); // first has no headroom: blocked at 0
         await Both(l => l.ReserveAsync("r2", Charges(0.6m), CancellationToken.None)); // a retry: still blocked at 0
-        await Settle("r1", 0.1m, 0.1m, 0.1m);
+        await Settle("r1", Charges(0.6m), 0.1m, 0.1m, 0.1m);
         await Both(l => l.ReserveAsync("r2", Charges(0.6m), CancellationToken.None)); // a retry with headroom: allowed, not reserved twice
         await Both(l => l.ReserveAsync("r4", Charges(0.2m), CancellationToken.None));
-        await Settle("r2", 0.9m, 0.9m, 0.9m);
-        await Settle("r4", 0.5m, 0.5m, 0.5m);
+        await Settle("r2", Charges(0.6m), 0.9m, 0.9m, 0.9m);
+        await Settle("r4", Charges(0.2m), 0.5m, 0.5m, 0.5m);
         await Both(l => l.ReserveAsync("r5", Charges(0.1m), CancellationToken.None)); // first exhausted: blocked at 0
         await Both(l => l.ReserveAsync("r6", [Charge("first", 0.1m, limit: 10m), Charge("hard-cap", 0.1m, limit: 1.5m)], CancellationToken.None));
 
@@ -370,22 +370,12 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         var ledger = await LedgerAsync();
         await ledger.ReserveAsync("a", [Charge("daily", 0.4m)], CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await ledger.SettleAsync("a", [0.1m, 0.2m], CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await ledger.SettleAsync("a", [Charge("daily", 0.4m)], [0.1m, 0.2m], CancellationToken.None));
         Assert.Contains("expected 1 amounts, got 2", error.Message, StringComparison.Ordinal);
+        Assert.Equal((0m, 0.4m), Amounts(Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None))));
 
-        await ledger.SettleAsync("a", [0.1m], CancellationToken.None);
+        await ledger.SettleAsync("a", [Charge("daily", 0.4m)], [0.1m], CancellationToken.None);
         Assert.Equal((0.1m, 0m), Amounts(Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None))));
-    }
-
-    [Fact]
-    public async Task Settle_of_an_unknown_request_changes_nothing()
-    {
-        var ledger = await LedgerAsync();
-
-        await ledger.SettleAsync("never-reserved", [1m], CancellationToken.None);
-
-        Assert.Empty(await ledger.SnapshotAsync(Noon, CancellationToken.None));
-        Assert.False(await (await InspectAsync()).KeyExistsAsync(_prefix + "s:never-reserved"));
     }
 
     [Fact]

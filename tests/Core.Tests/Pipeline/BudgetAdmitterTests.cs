@@ -2,6 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Matching;
 using Tollgate.Core.Metrics;
 using Tollgate.Core.Pipeline;
 using Tollgate.Core.Policy;

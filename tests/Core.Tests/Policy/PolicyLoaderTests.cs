@@ -1,3 +1,4 @@
+using Tollgate.Core.Matching;
 using Tollgate.Core.Policy;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Routing;

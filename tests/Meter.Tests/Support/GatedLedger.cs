@@ -46,9 +46,6 @@ internal sealed class GatedLedger(IBudgetLedger inner) : IBudgetLedger
         return result;
     }
 
-    public ValueTask SettleAsync(string requestId, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
-        inner.SettleAsync(requestId, actual, cancellationToken);
-
     public ValueTask SettleAsync(string requestId, IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, CancellationToken cancellationToken) =>
         inner.SettleAsync(requestId, charges, actual, cancellationToken);
 

@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Policy;
+namespace Tollgate.Core.Matching;
 
 /// <summary>What policy knows about one request: where it came from, its tags and the model it asks for.</summary>
 /// <param name="Namespace">Kubernetes namespace of the calling pod; empty in standalone mode.</param>

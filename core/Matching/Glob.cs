@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Policy;
+namespace Tollgate.Core.Matching;
 
 /// <summary>Shell-style globs (<c>*</c> any run, <c>?</c> one character), matched case-sensitively without regex.</summary>
 public static class Glob

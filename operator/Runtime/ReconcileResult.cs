@@ -1,4 +1,4 @@
-namespace Tollgate.Operator.Controllers;
+namespace Tollgate.Operator.Runtime;
 
 /// <summary>What a reconcile asks of its loop: nothing more, a retry with backoff, or another pass after a delay.</summary>
 internal sealed record ReconcileResult

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Tollgate.Operator.Controllers;
+namespace Tollgate.Operator.Runtime;
 
 /// <summary>One controller's reconcile function.</summary>
 internal interface IReconciler
@@ -50,7 +50,7 @@ internal sealed class ControllerLoop(IReconciler reconciler, WorkQueue queue, IL
                 if (result.Failed)
                 {
                     var delay = queue.AddRateLimited(key);
-                    OperatorLog.ReconcileFailed(logger, null, reconciler.Kind, key, result.Error!, delay);
+                    RuntimeLog.ReconcileFailed(logger, null, reconciler.Kind, key, result.Error!, delay);
                 }
                 else
                 {
@@ -68,7 +68,7 @@ internal sealed class ControllerLoop(IReconciler reconciler, WorkQueue queue, IL
             catch (Exception e)
             {
                 var delay = queue.AddRateLimited(key);
-                OperatorLog.ReconcileFailed(logger, e, reconciler.Kind, key, e.Message, delay);
+                RuntimeLog.ReconcileFailed(logger, e, reconciler.Kind, key, e.Message, delay);
             }
             finally
             {

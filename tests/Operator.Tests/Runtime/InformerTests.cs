@@ -4,10 +4,12 @@ using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Api.V1Alpha1;
 using Tollgate.Operator.Controllers;
+using Tollgate.Operator.Runtime;
+using Tollgate.Operator.Tests.Controllers;
 using Tollgate.TestSupport.FakeKubernetes;
 using static Tollgate.Operator.Tests.Controllers.OperatorCluster;
 
-namespace Tollgate.Operator.Tests.Controllers;
+namespace Tollgate.Operator.Tests.Runtime;
 
 public sealed class InformerTests
 {

@@ -1,7 +1,8 @@
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Operator.Controllers;
+using Tollgate.Operator.Runtime;
 
-namespace Tollgate.Operator.Tests.Controllers;
+namespace Tollgate.Operator.Tests.Runtime;
 
 public sealed class WorkQueueTests
 {

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace Tollgate.Operator.Controllers;
+namespace Tollgate.Operator.Runtime;
 
 /// <summary>
 /// A queue of object keys (<c>namespace/name</c>) for one controller. A key waiting in the queue is queued once however

@@ -1,6 +1,7 @@
 using Tollgate.Core.Api.V1Alpha1;
+using Tollgate.Core.Tagging;
 
-namespace Tollgate.Core.Policy;
+namespace Tollgate.Core.Matching;
 
 /// <summary>A compiled <see cref="RequestMatch"/>: every given condition must hold; an empty match selects everything.</summary>
 public sealed class RequestMatcher
@@ -23,10 +24,10 @@ public sealed class RequestMatcher
     /// <summary>Subject shortcuts and the metadata key each one reads.</summary>
     public static IReadOnlyDictionary<string, string> SubjectKinds { get; } = new Dictionary<string, string>
     {
-        ["team"] = "team",
-        ["user"] = "user",
-        ["repo"] = "repo",
-        ["pipeline"] = "pipeline",
+        [TagKeys.Team] = TagKeys.Team,
+        [TagKeys.User] = TagKeys.User,
+        [TagKeys.Repo] = TagKeys.Repo,
+        [TagKeys.Pipeline] = TagKeys.Pipeline,
     };
 
     public bool Matches(RequestContext request)

@@ -4,7 +4,7 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Tollgate.Operator.Controllers;
+namespace Tollgate.Operator.Runtime;
 
 /// <summary>What changed: <see cref="Previous"/> is null for an add, <see cref="Current"/> is null for a delete.</summary>
 internal sealed record ResourceChange<T>(T? Previous, T? Current)
@@ -106,11 +106,11 @@ internal sealed class Informer<T> : IAsyncDisposable
                 }
 
                 // The server closed the stream (its watch timeout, a restart): resume from where we were.
-                OperatorLog.WatchEnded(_logger, _source.Kind, resourceVersion);
+                RuntimeLog.WatchEnded(_logger, _source.Kind, resourceVersion);
             }
             catch (Exception e) when (IsExpired(e))
             {
-                OperatorLog.WatchExpired(_logger, _source.Kind, resourceVersion);
+                RuntimeLog.WatchExpired(_logger, _source.Kind, resourceVersion);
                 resourceVersion = null;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -121,7 +121,7 @@ internal sealed class Informer<T> : IAsyncDisposable
             {
                 failures++;
                 var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 100 * Math.Pow(2, Math.Min(failures, 10))) + Random.Shared.Next(0, 100));
-                OperatorLog.WatchFailed(_logger, e, _source.Kind, delay);
+                RuntimeLog.WatchFailed(_logger, e, _source.Kind, delay);
                 await Task.Delay(delay, _time, cancellationToken);
             }
         }
@@ -159,7 +159,7 @@ internal sealed class Informer<T> : IAsyncDisposable
             }
         }
 
-        OperatorLog.Listed(_logger, _source.Kind, list.Items.Count, list.ResourceVersion);
+        RuntimeLog.Listed(_logger, _source.Kind, list.Items.Count, list.ResourceVersion);
         return list.ResourceVersion;
     }
 

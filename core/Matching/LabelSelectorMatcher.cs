@@ -1,6 +1,6 @@
 using Tollgate.Core.Api.V1Alpha1;
 
-namespace Tollgate.Core.Policy;
+namespace Tollgate.Core.Matching;
 
 /// <summary>Kubernetes label selector semantics: all matchLabels and all matchExpressions must hold.</summary>
 public static class LabelSelectorMatcher

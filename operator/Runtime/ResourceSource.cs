@@ -4,7 +4,7 @@ using k8s;
 using k8s.Models;
 using Tollgate.Core.Api.V1Alpha1;
 
-namespace Tollgate.Operator.Controllers;
+namespace Tollgate.Operator.Runtime;
 
 /// <summary>One consistent list: the objects and the resourceVersion to watch from.</summary>
 internal sealed record ListResult<T>(IReadOnlyList<T> Items, string ResourceVersion);
