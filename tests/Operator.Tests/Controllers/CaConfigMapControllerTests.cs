@@ -100,6 +100,7 @@ public sealed class CaConfigMapControllerTests
         await cluster.LabelNamespaceAsync("ci-payments", metered: true);
         var host = await cluster.StartOperatorAsync();
         await EventuallyAsync(() => Ca(cluster, "ci-payments"), ca => ca == bundle, "the CA");
+        await EventuallyAsync(() => Ca(cluster, OperatorNamespace), ca => ca == bundle, "the CA in the operator's namespace");
         cluster.Api.ClearRequests();
 
         host.RepublishCa();
