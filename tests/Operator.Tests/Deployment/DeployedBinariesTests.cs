@@ -16,6 +16,7 @@ using Tollgate.Core.Ledger.Redis;
 using Tollgate.Operator.Controllers;
 using Tollgate.Operator.Tests.Webhooks;
 using Tollgate.Operator.Webhooks;
+using Tollgate.TestSupport;
 using static Tollgate.Operator.Tests.Deployment.PodSandbox;
 
 namespace Tollgate.Operator.Tests.Deployment;
@@ -263,51 +264,8 @@ public sealed partial class DeployedBinariesTests(DeployedSystem system) : IClas
     }
 
     /// <summary>One RESP command over TLS to the Redis pod, verified as the Service's name against the CA bundle; AUTH first when a user is given.</summary>
-    private async Task<string> TlsCommandAsync(string? user, string? password, params string[] command)
-    {
-        var trusted = new X509Certificate2Collection();
-        trusted.ImportFromPem(system.SecretText("tollgate-redis-tls", "ca.crt"));
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(system.RedisEndPoint, CancellationToken.None);
-        await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, certificate, _, errors) =>
-        {
-            if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-        });
-        await tls.AuthenticateAsClientAsync(DeployedSystem.RedisHost);
-        using var reader = new StreamReader(tls, Encoding.UTF8, leaveOpen: true);
-        if (user is not null)
-        {
-            await tls.WriteAsync(Resp("AUTH", user, password ?? string.Empty));
-            var auth = await reader.ReadLineAsync();
-            if (auth != "+OK")
-            {
-                return auth ?? string.Empty;
-            }
-        }
-
-        await tls.WriteAsync(Resp(command));
-        return await reader.ReadLineAsync() ?? string.Empty;
-    }
-
-    private static byte[] Resp(params string[] parts)
-    {
-        var text = new StringBuilder().Append('*').Append(parts.Length).Append("\r\n");
-        foreach (var part in parts)
-        {
-            text.Append('$').Append(Encoding.UTF8.GetByteCount(part)).Append("\r\n").Append(part).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(text.ToString());
-    }
+    private Task<string> TlsCommandAsync(string? user, string? password, params string[] command) =>
+        RawRedis.TlsCommandAsync(system.RedisEndPoint, DeployedSystem.RedisHost, system.SecretText("tollgate-redis-tls", "ca.crt")!, user, password, command);
 
     /// <summary>A job pod as the API server admits it: through the operator's webhook, with its policy ConfigMap written.</summary>
     private async Task<JsonObject> AdmittedJobPodAsync(string name, CancellationToken ct)

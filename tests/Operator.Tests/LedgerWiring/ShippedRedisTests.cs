@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Budgets;
@@ -246,49 +244,6 @@ public sealed class ShippedRedisTests : IAsyncLifetime
     }
 
     /// <summary>One RESP command over TLS (the Service's name verified against the operator's CA bundle), AUTH first when a user is given.</summary>
-    private async Task<string> CommandAsync(string? user, string? password, params string[] command)
-    {
-        var trusted = new X509Certificate2Collection();
-        trusted.ImportFromPem(_cluster.SecretText("tollgate-redis-tls", "ca.crt"));
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(_endPoint);
-        await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, certificate, _, errors) =>
-        {
-            if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-        });
-        await tls.AuthenticateAsClientAsync(Host);
-        using var reader = new StreamReader(tls, Encoding.UTF8, leaveOpen: true);
-        if (user is not null)
-        {
-            await tls.WriteAsync(Resp("AUTH", user, password ?? string.Empty));
-            var auth = await reader.ReadLineAsync();
-            if (auth != "+OK")
-            {
-                return auth ?? string.Empty;
-            }
-        }
-
-        await tls.WriteAsync(Resp(command));
-        return await reader.ReadLineAsync() ?? string.Empty;
-    }
-
-    private static byte[] Resp(params string[] parts)
-    {
-        var text = new StringBuilder().Append('*').Append(parts.Length).Append("\r\n");
-        foreach (var part in parts)
-        {
-            text.Append('$').Append(Encoding.UTF8.GetByteCount(part)).Append("\r\n").Append(part).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(text.ToString());
-    }
+    private Task<string> CommandAsync(string? user, string? password, params string[] command) =>
+        RawRedis.TlsCommandAsync(_endPoint, Host, _cluster.SecretText("tollgate-redis-tls", "ca.crt")!, user, password, command);
 }
