@@ -1,6 +1,4 @@
-using System.Net;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Api.V1Alpha1;
@@ -104,7 +102,7 @@ internal sealed class AdmissionPolicyController(
     {
         var desired = AdmissionPolicy.Parameters(sidecar, RouteSecrets(rules.List()), operatorNamespace);
         desired.Metadata.Labels[ManagedByLabel] = ManagedBy;
-        var existing = await ReadOrNullAsync(() => client.CoreV1.ReadNamespacedConfigMapAsync(AdmissionPolicy.ParamsName, operatorNamespace, cancellationToken: cancellationToken));
+        var existing = await NotFound.AsNullAsync(() => client.CoreV1.ReadNamespacedConfigMapAsync(AdmissionPolicy.ParamsName, operatorNamespace, cancellationToken: cancellationToken));
         if (existing is null)
         {
             await client.CoreV1.CreateNamespacedConfigMapAsync(desired, operatorNamespace, cancellationToken: cancellationToken);
@@ -126,7 +124,7 @@ internal sealed class AdmissionPolicyController(
     private async Task<V1ValidatingAdmissionPolicy> EnsurePolicyAsync(CancellationToken cancellationToken)
     {
         var desired = AdmissionPolicy.Policy();
-        var existing = await ReadOrNullAsync(() => client.AdmissionregistrationV1.ReadValidatingAdmissionPolicyAsync(AdmissionPolicy.PolicyName, cancellationToken: cancellationToken));
+        var existing = await NotFound.AsNullAsync(() => client.AdmissionregistrationV1.ReadValidatingAdmissionPolicyAsync(AdmissionPolicy.PolicyName, cancellationToken: cancellationToken));
         if (existing is null)
         {
             var created = await client.AdmissionregistrationV1.CreateValidatingAdmissionPolicyAsync(desired, cancellationToken: cancellationToken);
@@ -155,7 +153,7 @@ internal sealed class AdmissionPolicyController(
             Name = policy.Metadata.Name,
             Uid = policy.Metadata.Uid,
         };
-        var existing = await ReadOrNullAsync(() => client.AdmissionregistrationV1.ReadValidatingAdmissionPolicyBindingAsync(AdmissionPolicy.BindingName, cancellationToken: cancellationToken));
+        var existing = await NotFound.AsNullAsync(() => client.AdmissionregistrationV1.ReadValidatingAdmissionPolicyBindingAsync(AdmissionPolicy.BindingName, cancellationToken: cancellationToken));
         if (existing is null)
         {
             desired.Metadata.OwnerReferences = [owner];
@@ -184,22 +182,9 @@ internal sealed class AdmissionPolicyController(
             return true;
         }
 
-        var resources = await ReadOrNullAsync(() => client.AdmissionregistrationV1.GetAPIResourcesAsync(cancellationToken));
+        var resources = await NotFound.AsNullAsync(() => client.AdmissionregistrationV1.GetAPIResourcesAsync(cancellationToken));
         _served = resources?.Resources?.Any(r => r.Name == PolicyResource) == true && resources.Resources.Any(r => r.Name == BindingResource);
         return _served;
-    }
-
-    private static async Task<T?> ReadOrNullAsync<T>(Func<Task<T>> read)
-        where T : class
-    {
-        try
-        {
-            return await read();
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
     }
 
     private static bool SameData(IDictionary<string, string>? stored, IDictionary<string, string> desired) =>

@@ -143,27 +143,9 @@ internal sealed class CaConfigMapController(
         Data = new Dictionary<string, string> { [DataKey] = ca },
     };
 
-    private async Task<V1ConfigMap?> ReadAsync(string ns, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedConfigMapAsync(configMapName, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    private Task<V1ConfigMap?> ReadAsync(string ns, CancellationToken cancellationToken) =>
+        NotFound.AsNullAsync(() => client.CoreV1.ReadNamespacedConfigMapAsync(configMapName, ns, cancellationToken: cancellationToken));
 
-    private async Task DeleteAsync(string ns, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await client.CoreV1.DeleteNamespacedConfigMapAsync(configMapName, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            // Already gone: the goal state.
-        }
-    }
+    private Task DeleteAsync(string ns, CancellationToken cancellationToken) =>
+        NotFound.IgnoredAsync(() => client.CoreV1.DeleteNamespacedConfigMapAsync(configMapName, ns, cancellationToken: cancellationToken));
 }

@@ -1,6 +1,4 @@
-using System.Net;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Api.V1Alpha1;
@@ -99,15 +97,6 @@ internal sealed class ExporterPolicyController(
         };
     }
 
-    private async Task<V1ConfigMap?> ReadAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapName, operatorNamespace, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    private Task<V1ConfigMap?> ReadAsync(CancellationToken cancellationToken) =>
+        NotFound.AsNullAsync(() => client.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapName, operatorNamespace, cancellationToken: cancellationToken));
 }

@@ -1,6 +1,4 @@
-using System.Net;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Api.V1Alpha1;
@@ -130,27 +128,9 @@ internal sealed class NamespacePolicyController(
         };
     }
 
-    private async Task<V1ConfigMap?> ReadAsync(string ns, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapName, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    private Task<V1ConfigMap?> ReadAsync(string ns, CancellationToken cancellationToken) =>
+        NotFound.AsNullAsync(() => client.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapName, ns, cancellationToken: cancellationToken));
 
-    private async Task DeleteAsync(string ns, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await client.CoreV1.DeleteNamespacedConfigMapAsync(ConfigMapName, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            // Already gone: the goal state.
-        }
-    }
+    private Task DeleteAsync(string ns, CancellationToken cancellationToken) =>
+        NotFound.IgnoredAsync(() => client.CoreV1.DeleteNamespacedConfigMapAsync(ConfigMapName, ns, cancellationToken: cancellationToken));
 }

@@ -1,24 +1,14 @@
-using System.Net;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
+using Tollgate.Operator.Runtime;
 
 namespace Tollgate.Operator.LedgerWiring;
 
 internal static class SecretReader
 {
     /// <returns>The Secret, or null when it does not exist.</returns>
-    public static async Task<V1Secret?> ReadAsync(this IKubernetes client, string @namespace, string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedSecretAsync(name, @namespace, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    public static Task<V1Secret?> ReadAsync(this IKubernetes client, string @namespace, string name, CancellationToken cancellationToken) =>
+        NotFound.AsNullAsync(() => client.CoreV1.ReadNamespacedSecretAsync(name, @namespace, cancellationToken: cancellationToken));
 
     /// <summary>A key's value as text, or null when missing or empty.</summary>
     public static string? Text(this V1Secret secret, string key) =>
