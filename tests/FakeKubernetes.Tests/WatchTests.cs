@@ -137,7 +137,14 @@ public sealed class WatchTests
         await using var cluster = await StartAsync();
         await using var watch = WatchConfigMaps(cluster, cluster.Api.ResourceVersion);
 
-        await Task.Delay(TimeSpan.FromMilliseconds(600));
+        // Two whole intervals in which a bookmark would have been due.
+        var withheld = cluster.Api.BookmarksWithheld;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (cluster.Api.BookmarksWithheld < withheld + 2)
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+
         await cluster.Client.CoreV1.CreateNamespacedConfigMapAsync(ConfigMap("x"), "default");
 
         Assert.Equal(WatchEventType.Added, (await watch.NextAsync()).Type);

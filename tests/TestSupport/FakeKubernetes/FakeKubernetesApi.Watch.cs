@@ -141,10 +141,8 @@ public sealed partial class FakeKubernetesApi
             bool more;
             using (var tick = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
-                if (bookmarks)
-                {
-                    tick.CancelAfter(BookmarkInterval);
-                }
+                // Every watch ticks, so a test can see that a watch without bookmarks let an interval pass without one.
+                tick.CancelAfter(BookmarkInterval);
 
                 try
                 {
@@ -152,7 +150,11 @@ public sealed partial class FakeKubernetesApi
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    if (TryBookmarkVersion(subscription) is { } rv)
+                    if (!bookmarks)
+                    {
+                        Interlocked.Increment(ref _bookmarksWithheld);
+                    }
+                    else if (TryBookmarkVersion(subscription) is { } rv)
                     {
                         await WriteEventAsync(response, Event("BOOKMARK", Bookmark(resource, rv, initialEventsEnd: false)), ct);
                     }

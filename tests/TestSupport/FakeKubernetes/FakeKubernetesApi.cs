@@ -41,6 +41,7 @@ public sealed partial class FakeKubernetesApi : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private long _resourceVersion;
     private long _compactedThrough;
+    private long _bookmarksWithheld;
     private int _disposed;
     private WebApplication? _app;
     private Uri? _baseUri;
@@ -65,6 +66,9 @@ public sealed partial class FakeKubernetesApi : IAsyncDisposable
 
     /// <summary>How often an open watch that asked for bookmarks gets one (a real server: about a minute).</summary>
     public TimeSpan BookmarkInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Bookmark intervals that passed on watches that did not ask for bookmarks, so none was sent.</summary>
+    public long BookmarksWithheld => Interlocked.Read(ref _bookmarksWithheld);
 
     /// <summary>Watch events kept for watches and exact lists from an older resourceVersion; older ones are compacted away.</summary>
     public int MaxHistory { get; set; } = 10_000;
