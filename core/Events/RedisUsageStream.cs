@@ -71,13 +71,24 @@ public sealed class RedisUsageStream : IUsageSink
 
     public async ValueTask AppendAsync(UsageEvent usageEvent, CancellationToken cancellationToken)
     {
-        var oldest = (_time.GetUtcNow() - _options.Retention).ToUnixTimeMilliseconds();
         await _redis.EvaluateAsync(
             Append,
-            [_stream, KeyPrefix + "u:" + usageEvent.RequestId],
-            [usageEvent.RequestId, UsageEventJson.Serialize(usageEvent), oldest, (long)_options.DedupeWindow.TotalMilliseconds],
+            [_stream, MarkerKey(usageEvent.RequestId)],
+            [usageEvent.RequestId, UsageEventJson.Serialize(usageEvent), OldestKeptMs, DedupeWindowMs],
             cancellationToken);
     }
+
+    /// <summary>The stream's key.</summary>
+    internal RedisKey Key => _stream;
+
+    /// <summary>The oldest entry id (ms) an append keeps; older ones are trimmed.</summary>
+    internal long OldestKeptMs => (_time.GetUtcNow() - _options.Retention).ToUnixTimeMilliseconds();
+
+    /// <summary>How long a request id's marker makes a repeated append a no-op (ms).</summary>
+    internal long DedupeWindowMs => (long)_options.DedupeWindow.TotalMilliseconds;
+
+    /// <summary>The marker that says a request id's event was appended.</summary>
+    internal RedisKey MarkerKey(string requestId) => KeyPrefix + "u:" + requestId;
 
     /// <summary>
     /// The valid events of the entries appended between two times (entry ids are their append time), oldest first, read in

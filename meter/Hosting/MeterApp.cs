@@ -109,7 +109,11 @@ public sealed class MeterApp : IAsyncDisposable
         });
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
-        services.AddSingleton(sp => new UsageRecorder(ledger, sink, spool, sp.GetRequiredService<ILogger<UsageRecorder>>()));
+        // On Redis, settlements and events of concurrent requests go together in one script call (see UsageRecorder).
+        IUsageWriter writer = redisLedger is not null && sink is RedisUsageStream stream
+            ? new RedisUsageWriter(redisLedger, stream)
+            : new SeparateUsageWriter(ledger, sink);
+        services.AddSingleton(sp => new UsageRecorder(writer, spool, sp.GetRequiredService<ILogger<UsageRecorder>>()));
         services.AddSingleton(limiter);
         services.AddSingleton(new ResponseCache(new ResponseCacheOptions(), time));
         services.AddSingleton(new RetryBudget(time));

@@ -55,6 +55,9 @@ public sealed class RedisLedger : IBudgetLedger
     // Redis runs one script at a time, so a backlog of expired leases (after an outage) is worked off in slices.
     private const int ReclaimBatch = 500;
 
+    // Most reserves in one script call: a few hundred microseconds of Redis time at most.
+    private const int MaxReserveBatch = 64;
+
     private static readonly TimeSpan MinimumCounterTtl = TimeSpan.FromSeconds(1);
 
     /// <summary>How often a ledger whose user was refused asks again (an operator may fix the ACL without restarting us).</summary>
@@ -74,6 +77,7 @@ public sealed class RedisLedger : IBudgetLedger
     private readonly RedisKey _leasesKey;
     private readonly RedisKey _indexKey;
     private readonly ITimer _reclaimTimer;
+    private readonly GroupCommit<ReserveCall, RedisResult> _reserves;
     private readonly CancellationTokenSource _disposing = new();
     private Task _reclaimRun = Task.CompletedTask;
     private int _reclaiming;
@@ -93,6 +97,7 @@ public sealed class RedisLedger : IBudgetLedger
         _logger = logger;
         _leasesKey = options.KeyPrefix + "leases";
         _indexKey = options.KeyPrefix + "index";
+        _reserves = new GroupCommit<ReserveCall, RedisResult>(ReserveBatchAsync, MaxReserveBatch);
         _connection.ConnectionFailed += OnConnectionFailed;
         _connection.ConnectionRestored += OnConnectionRestored;
         // Only meters reclaim: the exporter's and operator's users may not write, and one reclaimer per meter is plenty.
@@ -133,6 +138,9 @@ public sealed class RedisLedger : IBudgetLedger
     public string? AccessDenied => Volatile.Read(ref _accessDenied);
 
     public RedisLedgerOptions Options => _options;
+
+    /// <summary>Script calls that carried reserves since start, each for one to 64 requests.</summary>
+    internal long ReserveWrites => _reserves.Writes;
 
     /// <summary>Runs scripts on this ledger's connection; the usage stream and rate limiter share it.</summary>
     internal RedisScriptRunner Scripts { get; }
@@ -218,23 +226,28 @@ public sealed class RedisLedger : IBudgetLedger
 
         LedgerAmounts.CheckEstimates(charges);
         var now = _time.GetUtcNow();
-        var keys = RequestKeys(requestId, charges.Count);
-        var values = new RedisValue[3 + (8 * charges.Count)];
-        values[0] = requestId;
-        values[1] = (now + _options.LeaseDuration).ToUnixTimeMilliseconds();
-        values[2] = Ttl(_options.LeaseDuration + _options.SettledRetention);
+        var keys = new RedisKey[2 + charges.Count];
+        keys[0] = ReservationKey(requestId);
+        keys[1] = SettledKey(requestId);
+        var values = new RedisValue[4 + (8 * charges.Count)];
+        values[0] = charges.Count;
+        values[1] = requestId;
+        values[2] = (now + _options.LeaseDuration).ToUnixTimeMilliseconds();
+        values[3] = Ttl(_options.LeaseDuration + _options.SettledRetention);
         for (var i = 0; i < charges.Count; i++)
         {
             var charge = charges[i];
-            keys[4 + i] = CounterKey(charge);
-            var a = 3 + (8 * i);
+            keys[2 + i] = CounterKey(charge);
+            var a = 4 + (8 * i);
             values[a] = Text(LimitInMicroUnits(charge.Limit));
             values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
             values[a + 2] = !charge.CanBlock ? 0 : charge.HardCap ? 2 : 1;
             SetCounterFields(values, a + 3, charge, now);
         }
 
-        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Reserve, keys, values, cancellationToken))!;
+        // Reserves of concurrent requests share one script call (see GroupCommit); each is decided as if alone.
+        cancellationToken.ThrowIfCancellationRequested();
+        var reply = (RedisResult[])(await _reserves.SubmitAsync(new ReserveCall(keys, values)).WaitAsync(cancellationToken))!;
         if ((int)reply[0] == -3)
         {
             var refused = charges[(int)reply[1]];
@@ -268,22 +281,50 @@ public sealed class RedisLedger : IBudgetLedger
             throw new ArgumentException($"expected {charges.Count} amounts, got {actual.Count}", nameof(actual));
         }
 
-        LedgerAmounts.CheckActuals(actual, charges);
-        var now = _time.GetUtcNow();
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[2 + (6 * charges.Count)];
         values[0] = requestId;
-        values[1] = Ttl(_options.SettledRetention);
-        for (var i = 0; i < charges.Count; i++)
-        {
-            keys[4 + i] = CounterKey(charges[i]);
-            var a = 2 + (6 * i);
-            values[a] = Text(ToMicroUnits(actual[i], "actual amount", charges[i].Budget));
-            SetCounterFields(values, a + 1, charges[i], now);
-        }
-
+        values[1] = SettledRetentionMs;
+        AddSettleArguments(charges, actual, _time.GetUtcNow(), keys.AsSpan(4), values.AsSpan(2));
         await EvaluateAsync(RedisLedgerScripts.SettleCharges, keys, values, cancellationToken);
     }
+
+    /// <summary>
+    /// Checks a settle's amounts and fills in what the settle script takes per charge: its counter key, and its actual
+    /// amount, budget, scope, period start, period end and counter TTL (six values). Nothing is written when an amount is refused.
+    /// </summary>
+    /// <exception cref="LedgerAmountException">An amount is not recordable.</exception>
+    internal void AddSettleArguments(IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, DateTimeOffset now, Span<RedisKey> counters, Span<RedisValue> values)
+    {
+        LedgerAmounts.CheckActuals(actual, charges);
+        var amounts = new long[charges.Count];
+        for (var i = 0; i < charges.Count; i++)
+        {
+            amounts[i] = ToMicroUnits(actual[i], "actual amount", charges[i].Budget);
+        }
+
+        for (var i = 0; i < charges.Count; i++)
+        {
+            counters[i] = CounterKey(charges[i]);
+            values[6 * i] = Text(amounts[i]);
+            SetCounterFields(values, (6 * i) + 1, charges[i], now);
+        }
+    }
+
+    /// <summary>The sorted set of reservations by lease deadline.</summary>
+    internal RedisKey LeasesKey => _leasesKey;
+
+    /// <summary>The sorted set of counters by period end.</summary>
+    internal RedisKey IndexKey => _indexKey;
+
+    /// <summary>How long a settled marker is kept (ms), as the settle script takes it.</summary>
+    internal long SettledRetentionMs => Ttl(_options.SettledRetention);
+
+    internal DateTimeOffset Now => _time.GetUtcNow();
+
+    internal RedisKey ReservationKey(string requestId) => _options.KeyPrefix + "r:" + requestId;
+
+    internal RedisKey SettledKey(string requestId) => _options.KeyPrefix + "s:" + requestId;
 
     /// <summary>
     /// Charges the estimates of every reservation whose lease ran out at or before <paramref name="now"/> as spend, and
@@ -379,7 +420,7 @@ public sealed class RedisLedger : IBudgetLedger
     private RedisKey CounterKey(LedgerCharge charge) =>
         string.Create(CultureInfo.InvariantCulture, $"{_options.KeyPrefix}c:{EscapeKeyPart(charge.Budget)}:{EscapeKeyPart(charge.Scope)}:{charge.Window.Start.ToUnixTimeSeconds()}");
 
-    /// <summary>The keys the reserve and settle-charges scripts take first (leases, reservation, marker, index), then room for one counter per charge.</summary>
+    /// <summary>The keys the settle-charges script takes first (leases, reservation, marker, index), then room for one counter per charge.</summary>
     private RedisKey[] RequestKeys(string requestId, int counters)
     {
         var keys = new RedisKey[4 + counters];
@@ -390,12 +431,8 @@ public sealed class RedisLedger : IBudgetLedger
         return keys;
     }
 
-    private RedisKey ReservationKey(string requestId) => _options.KeyPrefix + "r:" + requestId;
-
-    private RedisKey SettledKey(string requestId) => _options.KeyPrefix + "s:" + requestId;
-
     /// <summary>Budget, scope, period start and end, and TTL: what a script needs to create the counter.</summary>
-    private void SetCounterFields(RedisValue[] values, int at, LedgerCharge charge, DateTimeOffset now)
+    private void SetCounterFields(Span<RedisValue> values, int at, LedgerCharge charge, DateTimeOffset now)
     {
         values[at] = charge.Budget;
         values[at + 1] = charge.Scope;
@@ -409,6 +446,26 @@ public sealed class RedisLedger : IBudgetLedger
 
     private Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
         Scripts.EvaluateAsync(script, keys, values, cancellationToken);
+
+    private async Task<IReadOnlyList<RedisResult>> ReserveBatchAsync(IReadOnlyList<ReserveCall> calls)
+    {
+        var keys = new List<RedisKey>(2 + calls.Sum(c => c.Keys.Length)) { _leasesKey, _indexKey };
+        var values = new List<RedisValue>(calls.Sum(c => c.Values.Length));
+        foreach (var call in calls)
+        {
+            keys.AddRange(call.Keys);
+            values.AddRange(call.Values);
+        }
+
+        // Not cancellable: the batch carries other requests' reserves; a caller that gives up stops waiting instead.
+        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.ReserveMany, [.. keys], [.. values], CancellationToken.None))!;
+        if (reply.Length != calls.Count)
+        {
+            throw new InvalidOperationException($"the reserve script answered {reply.Length} of {calls.Count} requests");
+        }
+
+        return reply;
+    }
 
     private void StartReclaim()
     {

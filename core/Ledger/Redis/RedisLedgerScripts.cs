@@ -17,7 +17,7 @@ internal static class RedisLedgerScripts
     // Shared helpers. HINCRBY rejects "-0", so releasing a zero amount must be skipped rather than negated. CEILING is
     // LedgerAmounts.CounterCeiling in micro-units (2^62): HINCRBY fails at int64, and a script that fails halfway keeps
     // the writes it made, so no step may rely on HINCRBY refusing an overflow.
-    private const string Helpers = """
+    internal const string Helpers = """
         local CEILING = 4611686018427387904
         local CEILING_TEXT = '4611686018427387904'
 
@@ -79,69 +79,114 @@ internal static class RedisLedgerScripts
           end
         end
 
+        -- Settles one request with its charges, needing no reservation. Its n counters are KEYS[first .. first + n - 1];
+        -- charge i's actual amount, budget, scope, period start, period end (Unix s) and counter TTL (ms) are
+        -- ARGV[a + 6(i - 1) + 1 .. a + 6(i - 1) + 6]. Returns 1 released a held reservation, 2 replaced the charged
+        -- estimate of one already reclaimed, 3 there was none, 0 already settled.
+        local function settle(leases, record, marker, index, id, retention, first, n, a)
+          if redis.call('EXISTS', marker) == 1 then
+            return 0
+          end
+          local state = redis.call('HGET', record, 'state')
+          if state == 'held' then
+            release(record)
+          elseif state then
+            uncharge(record)
+          end
+          for i = 1, n do
+            local b = a + (i - 1) * 6
+            local key = KEYS[first + i - 1]
+            ensure_counter(key, index, ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6])
+            add_spent(key, ARGV[b + 1])
+          end
+          redis.call('DEL', record)
+          redis.call('ZREM', leases, id)
+          redis.call('SET', marker, '1', 'PX', retention)
+          if state == 'held' then
+            return 1
+          elseif state then
+            return 2
+          end
+          return 3
+        end
+
         """;
 
     /// <summary>
-    /// KEYS: leases, reservation, settled marker, index, then one counter per charge.
-    /// ARGV: request id, lease deadline (Unix ms), reservation TTL (ms), then per charge
-    /// limit, estimate, blocking mode (0 cannot block, 1 soft, 2 hard cap), budget, scope, period start, period end (Unix s), counter TTL (ms).
-    /// Returns {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before reserving), or
-    /// {-3, index} when charge index's reservations would pass the counter ceiling (nothing reserved).
+    /// Reserves for several requests, one after the other, as if each had run the reserve on its own: a later one sees
+    /// what the earlier ones reserved. KEYS: leases, index, then per request its reservation, its settled marker and one
+    /// counter per charge. ARGV, per request: n (charges), request id, lease deadline (Unix ms), reservation TTL (ms),
+    /// then per charge limit, estimate, blocking mode (0 cannot block, 1 soft, 2 hard cap), budget, scope, period start,
+    /// period end (Unix s), counter TTL (ms).
+    /// Returns per request {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before
+    /// reserving), or {-3, index} when charge index's reservations would pass the counter ceiling (nothing reserved).
     /// </summary>
-    public static readonly RedisLedgerScript Reserve = new(Helpers + """
-        local n = #KEYS - 4
-        local result = {-1}
-        local blocking = -1
-        for i = 1, n do
-          local a = 3 + (i - 1) * 8
-          local v = redis.call('HMGET', KEYS[4 + i], 'spent', 'reserved')
-          local spent = v[1] or '0'
-          local reserved = v[2] or '0'
-          result[2 * i] = spent
-          result[2 * i + 1] = reserved
-          -- BudgetDecision.Evaluate: the first charge that can block and has no headroom left, or, for a hard cap,
-          -- no room for this request's estimate.
-          local mode = ARGV[a + 3]
-          if blocking < 0 and mode ~= '0' then
-            local committed = tonumber(spent) + tonumber(reserved)
-            local limit = tonumber(ARGV[a + 1])
-            if committed >= limit or (mode == '2' and committed + tonumber(ARGV[a + 2]) > limit) then
-              blocking = i - 1
+    public static readonly RedisLedgerScript ReserveMany = new(Helpers + """
+        local function reserve(leases, record, marker, index, first, n, o)
+          local result = {-1}
+          local blocking = -1
+          for i = 1, n do
+            local a = o + 3 + (i - 1) * 8
+            local v = redis.call('HMGET', KEYS[first + i - 1], 'spent', 'reserved')
+            local spent = v[1] or '0'
+            local reserved = v[2] or '0'
+            result[2 * i] = spent
+            result[2 * i + 1] = reserved
+            -- BudgetDecision.Evaluate: the first charge that can block and has no headroom left, or, for a hard cap,
+            -- no room for this request's estimate.
+            local mode = ARGV[a + 3]
+            if blocking < 0 and mode ~= '0' then
+              local committed = tonumber(spent) + tonumber(reserved)
+              local limit = tonumber(ARGV[a + 1])
+              if committed >= limit or (mode == '2' and committed + tonumber(ARGV[a + 2]) > limit) then
+                blocking = i - 1
+              end
             end
           end
-        end
-        result[1] = blocking
-        if blocking >= 0 then
-          return result
-        end
-
-        -- A retried call for a request that holds, held or settled a reservation must not reserve twice.
-        if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
-          return result
-        end
-
-        -- Refused before any write: reservations are given back later, so they cannot stay at the ceiling like spend.
-        for i = 1, n do
-          if tonumber(result[2 * i + 1]) + tonumber(ARGV[3 + (i - 1) * 8 + 2]) > CEILING then
-            return {-3, i - 1}
+          result[1] = blocking
+          if blocking >= 0 then
+            return result
           end
+
+          -- A retried call for a request that holds, held or settled a reservation must not reserve twice.
+          if redis.call('EXISTS', record) == 1 or redis.call('EXISTS', marker) == 1 then
+            return result
+          end
+
+          -- Refused before any write: reservations are given back later, so they cannot stay at the ceiling like spend.
+          for i = 1, n do
+            if tonumber(result[2 * i + 1]) + tonumber(ARGV[o + 3 + (i - 1) * 8 + 2]) > CEILING then
+              return {-3, i - 1}
+            end
+          end
+
+          local fields = {'n', n, 'state', 'held', 'lease', ARGV[o + 2]}
+          for i = 1, n do
+            local a = o + 3 + (i - 1) * 8
+            local key = KEYS[first + i - 1]
+            ensure_counter(key, index, ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+            redis.call('HINCRBY', key, 'reserved', ARGV[a + 2])
+            fields[#fields + 1] = 'k' .. i
+            fields[#fields + 1] = key
+            fields[#fields + 1] = 'e' .. i
+            fields[#fields + 1] = ARGV[a + 2]
+          end
+          redis.call('HSET', record, unpack(fields))
+          redis.call('PEXPIRE', record, ARGV[o + 3])
+          redis.call('ZADD', leases, ARGV[o + 2], ARGV[o + 1])
+          return result
         end
 
-        local record = {'n', n, 'state', 'held', 'lease', ARGV[2]}
-        for i = 1, n do
-          local a = 3 + (i - 1) * 8
-          local key = KEYS[4 + i]
-          ensure_counter(key, KEYS[4], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
-          redis.call('HINCRBY', key, 'reserved', ARGV[a + 2])
-          record[#record + 1] = 'k' .. i
-          record[#record + 1] = key
-          record[#record + 1] = 'e' .. i
-          record[#record + 1] = ARGV[a + 2]
+        local results = {}
+        local k = 3
+        local a = 1
+        while a <= #ARGV do
+          local n = tonumber(ARGV[a])
+          results[#results + 1] = reserve(KEYS[1], KEYS[k], KEYS[k + 1], KEYS[2], k + 2, n, a)
+          k = k + 2 + n
+          a = a + 4 + 8 * n
         end
-        redis.call('HSET', KEYS[2], unpack(record))
-        redis.call('PEXPIRE', KEYS[2], ARGV[3])
-        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-        return result
+        return results
         """);
 
     /// <summary>
@@ -151,30 +196,7 @@ internal static class RedisLedgerScripts
     /// Returns {1} released a held reservation, {2} replaced the charged estimate of one already reclaimed, {3} there was none, {0} already settled.
     /// </summary>
     public static readonly RedisLedgerScript SettleCharges = new(Helpers + """
-        if redis.call('EXISTS', KEYS[3]) == 1 then
-          return {0}
-        end
-        local state = redis.call('HGET', KEYS[2], 'state')
-        if state == 'held' then
-          release(KEYS[2])
-        elseif state then
-          uncharge(KEYS[2])
-        end
-        for i = 1, #KEYS - 4 do
-          local a = 2 + (i - 1) * 6
-          local key = KEYS[4 + i]
-          ensure_counter(key, KEYS[4], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6])
-          add_spent(key, ARGV[a + 1])
-        end
-        redis.call('DEL', KEYS[2])
-        redis.call('ZREM', KEYS[1], ARGV[1])
-        redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
-        if state == 'held' then
-          return {1}
-        elseif state then
-          return {2}
-        end
-        return {3}
+        return {settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], 5, #KEYS - 4, 2)}
         """);
 
     /// <summary>
