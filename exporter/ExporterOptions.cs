@@ -27,7 +27,7 @@ public sealed record ExporterOptions
     public string? LedgerKeyPath { get; init; }
 
     /// <summary>The Redis ledger as the command line names it.</summary>
-    public Tollgate.Core.Ledger.Redis.RedisLedgerSettings LedgerSettings =>
+    public Tollgate.Core.Redis.RedisLedgerSettings LedgerSettings =>
         new(Ledger, LedgerUser, LedgerPasswordFile, LedgerCaPath, LedgerCertificatePath, LedgerKeyPath);
 
     /// <summary>AiBudget/AiRoutingRule YAML (file or folder) for budget limits; reloaded when it changes.</summary>

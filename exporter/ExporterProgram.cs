@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Tollgate.Core.Hosting;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Serialization;
 using Tollgate.Exporter.Hosting;
 using Tollgate.Exporter.OpenCost;

@@ -64,11 +64,11 @@ public sealed record MeterOptions
     public string? LedgerKeyPath { get; init; }
 
     /// <summary>The Redis ledger as the command line names it.</summary>
-    public Tollgate.Core.Ledger.Redis.RedisLedgerSettings LedgerSettings =>
+    public Tollgate.Core.Redis.RedisLedgerSettings LedgerSettings =>
         new(Ledger, LedgerUser, LedgerPasswordFile, LedgerCaPath, LedgerCertificatePath, LedgerKeyPath);
 
     /// <summary>The ledger as it may be printed: a Redis address's password masked.</summary>
-    public string PrintableLedger => Tollgate.Core.Ledger.Redis.RedisLedgerAddress.Redact(Ledger);
+    public string PrintableLedger => Tollgate.Core.Redis.RedisLedgerAddress.Redact(Ledger);
 
     /// <summary>Tags every request must carry. Default team, repo, pipeline.</summary>
     public IReadOnlyList<string> RequiredTags { get; init; } = TagKeys.RequiredByDefault;

@@ -2,7 +2,7 @@ using System.CommandLine;
 using k8s.Exceptions;
 using Microsoft.Extensions.Configuration;
 using Tollgate.Core.Hosting;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.CommandLine;
 using Tollgate.Operator.Crds;
 using Tollgate.Operator.Hosting;

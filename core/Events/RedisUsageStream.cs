@@ -1,6 +1,6 @@
 using StackExchange.Redis;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Core.Events;
 
@@ -14,7 +14,7 @@ namespace Tollgate.Core.Events;
 public sealed class RedisUsageStream : IUsageSink
 {
     // KEYS: stream, marker. ARGV: request id, event JSON, oldest id to keep (ms), marker TTL (ms).
-    private static readonly RedisLedgerScript Append = new("""
+    private static readonly RedisScript Append = new("""
         if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then
           return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[3], '*', 'id', ARGV[1], 'event', ARGV[2])
         end
@@ -23,7 +23,7 @@ public sealed class RedisUsageStream : IUsageSink
 
     // KEYS: state, request ids (sorted set scored by append time). ARGV: state, oldest score kept, most ids kept, then
     // score/id pairs. The totals and the ids they contain change together, or neither does.
-    private static readonly RedisLedgerScript SaveWithIds = new("""
+    private static readonly RedisScript SaveWithIds = new("""
         redis.call('SET', KEYS[1], ARGV[1])
         for i = 4, #ARGV, 2 do
           redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
@@ -43,9 +43,15 @@ public sealed class RedisUsageStream : IUsageSink
     private readonly RedisKey _stream;
     private readonly RedisKey _deadLetters;
 
-    internal RedisUsageStream(RedisScriptRunner redis, string keyPrefix, UsageStreamOptions options, TimeProvider time)
+    /// <summary>A usage stream on <paramref name="connection"/> under its key prefix, so it lives in the ledger's slot and server.</summary>
+    public RedisUsageStream(RedisConnection connection, UsageStreamOptions options, TimeProvider time)
     {
-        _redis = redis;
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        Connection = connection;
+        _redis = connection.Scripts;
+        var keyPrefix = connection.Options.KeyPrefix;
         _options = options;
         _limits = UsageEventLimits.ForStream(options);
         _time = time;
@@ -56,18 +62,17 @@ public sealed class RedisUsageStream : IUsageSink
 
     public string KeyPrefix { get; }
 
+    /// <summary>The connection the stream reads and writes on.</summary>
+    internal RedisConnection Connection { get; }
+
     /// <summary>The stream's key for a ledger key prefix (what the exporter reads).</summary>
     public static string StreamKey(string keyPrefix) => keyPrefix + "usage";
 
     /// <summary>The dead-letter stream for a ledger key prefix: copies of the entries readers refused, for inspection.</summary>
     public static string DeadLetterKey(string keyPrefix) => keyPrefix + "usage:dead";
 
-    /// <summary>A usage stream on the ledger's connection and key prefix, so both live in the same slot and server.</summary>
-    public static RedisUsageStream For(RedisLedger ledger, UsageStreamOptions options, TimeProvider time) =>
-        new(ledger.Scripts, ledger.Options.KeyPrefix, options, time);
-
-    /// <summary>The exporter's view: the stream of the ledger at <paramref name="ledger"/>'s prefix, read with its connection.</summary>
-    public static RedisUsageStream Reader(RedisLedger ledger, TimeProvider time) => For(ledger, new UsageStreamOptions(), time);
+    /// <summary>The exporter's view: the stream under <paramref name="connection"/>'s key prefix, with the default options.</summary>
+    public static RedisUsageStream Reader(RedisConnection connection, TimeProvider time) => new(connection, new UsageStreamOptions(), time);
 
     public async ValueTask AppendAsync(UsageEvent usageEvent, CancellationToken cancellationToken)
     {

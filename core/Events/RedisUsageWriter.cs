@@ -1,11 +1,11 @@
 using StackExchange.Redis;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Core.Events;
 
 /// <summary>
-/// Commits a batch of usage records to a Redis ledger and its usage stream in one script: every settlement and every
+/// Commits a batch of usage records to the Redis ledger and the usage stream of one <see cref="RedisConnection"/> in one script: every settlement and every
 /// event append of the batch is one command, one round trip and, over TLS, one record each way. Each record is applied
 /// exactly as <see cref="RedisLedger.SettleAsync"/> and <see cref="RedisUsageStream.AppendAsync"/> would apply it (the
 /// same Lua), so idempotency by request id holds per record and a batch replayed after a failure halfway counts once.
@@ -16,7 +16,7 @@ public sealed class RedisUsageWriter : IUsageWriter
     // ARGV: settled retention (ms), oldest stream id kept (ms), usage marker TTL (ms), then per record: request id, n
     // (charges to settle; 0 settles nothing), the event's request id and JSON ('' appends nothing), then per charge the
     // six values settle() takes. Returns how many events were appended (a replayed one is not).
-    private static readonly RedisLedgerScript Commit = new(RedisLedgerScripts.Helpers + """
+    private static readonly RedisScript Commit = new(RedisLedgerScripts.Helpers + """
         local k = 4
         local a = 4
         local appended = 0
@@ -35,29 +35,37 @@ public sealed class RedisUsageWriter : IUsageWriter
         return appended
         """);
 
-    private readonly RedisLedger _ledger;
+    private readonly RedisConnection _connection;
+    private readonly RedisLedgerLayout _ledger;
     private readonly RedisUsageStream _stream;
+    private readonly TimeProvider _time;
 
-    /// <exception cref="ArgumentException">The stream is not the ledger's (another key prefix).</exception>
-    public RedisUsageWriter(RedisLedger ledger, RedisUsageStream stream)
+    /// <param name="connection">The connection the ledger is on; the records settle in the ledger under its key prefix.</param>
+    /// <param name="stream">The usage stream the events go to.</param>
+    /// <param name="time">The ledger's clock, which counter TTLs are relative to (as <see cref="RedisLedger"/>'s settle).</param>
+    /// <exception cref="ArgumentException">The stream is on another connection.</exception>
+    public RedisUsageWriter(RedisConnection connection, RedisUsageStream stream, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(ledger);
+        ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(stream);
-        if (stream.KeyPrefix != ledger.Options.KeyPrefix)
+        ArgumentNullException.ThrowIfNull(time);
+        if (stream.Connection != connection)
         {
-            // One script touches both, so both must live in the same slot.
-            throw new ArgumentException($"the usage stream's key prefix '{stream.KeyPrefix}' is not the ledger's '{ledger.Options.KeyPrefix}'", nameof(stream));
+            // One script touches both, so both must be on one server and under one prefix (one slot).
+            throw new ArgumentException($"the usage stream under '{stream.KeyPrefix}' is on another Redis connection than the ledger under '{connection.Options.KeyPrefix}'", nameof(stream));
         }
 
-        _ledger = ledger;
+        _connection = connection;
+        _ledger = new RedisLedgerLayout(connection.Options);
         _stream = stream;
+        _time = time;
     }
 
     public async ValueTask WriteAsync(IReadOnlyList<UsageRecord> records, Action<UsageRecord, LedgerAmountException> refused, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
         ArgumentNullException.ThrowIfNull(refused);
-        var now = _ledger.Now;
+        var now = _time.GetUtcNow();
         var keys = new List<RedisKey>(3 + (4 * records.Count)) { _ledger.LeasesKey, _ledger.IndexKey, _stream.Key };
         var values = new List<RedisValue>(3 + (10 * records.Count)) { _ledger.SettledRetentionMs, _stream.OldestKeptMs, _stream.DedupeWindowMs };
         foreach (var record in records)
@@ -104,7 +112,7 @@ public sealed class RedisUsageWriter : IUsageWriter
 
         if (values.Count > 3)
         {
-            await _ledger.Scripts.EvaluateAsync(Commit, [.. keys], [.. values], cancellationToken);
+            await _connection.Scripts.EvaluateAsync(Commit, [.. keys], [.. values], cancellationToken);
         }
     }
 }

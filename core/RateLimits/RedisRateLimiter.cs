@@ -1,6 +1,6 @@
 using System.Globalization;
 using StackExchange.Redis;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Core.RateLimits;
 
@@ -15,7 +15,7 @@ public sealed class RedisRateLimiter : IRateLimiter
 
     // KEYS: per limit, previous minute then current minute. ARGV: fraction, then per limit kind (r/t) and limit.
     // Returns {0} when allowed, else {limit number (1-based), previous, current}.
-    private static readonly RedisLedgerScript Acquire = new("""
+    private static readonly RedisScript Acquire = new("""
         local f = tonumber(ARGV[1])
         local n = #KEYS / 2
         for i = 1, n do
@@ -38,7 +38,7 @@ public sealed class RedisRateLimiter : IRateLimiter
         """);
 
     // KEYS: current-minute token counters. ARGV: tokens, TTL (ms).
-    private static readonly RedisLedgerScript AddTokens = new("""
+    private static readonly RedisScript AddTokens = new("""
         for i = 1, #KEYS do
           redis.call('INCRBY', KEYS[i], ARGV[1])
           redis.call('PEXPIRE', KEYS[i], ARGV[2])
@@ -49,14 +49,13 @@ public sealed class RedisRateLimiter : IRateLimiter
     private readonly RedisScriptRunner _redis;
     private readonly string _prefix;
 
-    internal RedisRateLimiter(RedisScriptRunner redis, string keyPrefix)
+    /// <summary>A limiter on <paramref name="connection"/>, its windows under the connection's key prefix.</summary>
+    public RedisRateLimiter(RedisConnection connection)
     {
-        _redis = redis;
-        _prefix = keyPrefix + "rl:";
+        ArgumentNullException.ThrowIfNull(connection);
+        _redis = connection.Scripts;
+        _prefix = connection.Options.KeyPrefix + "rl:";
     }
-
-    /// <summary>A limiter on the ledger's connection and key prefix.</summary>
-    public static RedisRateLimiter For(RedisLedger ledger) => new(ledger.Scripts, ledger.Options.KeyPrefix);
 
     public async ValueTask<RateLimitResult> AcquireAsync(IReadOnlyList<RateLimitCharge> charges, DateTimeOffset now, CancellationToken cancellationToken)
     {

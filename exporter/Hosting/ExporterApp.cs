@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Tollgate.Core.Events;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Metrics;
 using Tollgate.Exporter.Aggregation;
 using Tollgate.Exporter.Api;
@@ -20,11 +20,13 @@ namespace Tollgate.Exporter.Hosting;
 public sealed class ExporterApp : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly RedisConnection _redis;
     private readonly RedisLedger _ledger;
 
-    private ExporterApp(WebApplication app, RedisLedger ledger)
+    private ExporterApp(WebApplication app, RedisConnection redis, RedisLedger ledger)
     {
         _app = app;
+        _redis = redis;
         _ledger = ledger;
     }
 
@@ -42,14 +44,16 @@ public sealed class ExporterApp : IAsyncDisposable
         var builder = ProcessHost.CreateBuilder(typeof(ExporterApp).Assembly, minimumLogLevel);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endpoint));
 
-        // The ledger logs (a refused user, a lost connection) for the process's lifetime, through the host's logging.
-        var ledgerLogging = ProcessHost.CreateLoggerFactory(minimumLogLevel);
-        var ledger = await RedisLedger.ConnectAsync(ledgerOptions, time, ledgerLogging.CreateLogger<RedisLedger>(), cancellationToken);
+        // The connection logs (a refused user, a lost connection) for the process's lifetime, through the host's logging.
+        // It is the process's one: the ledger's snapshots and the usage stream consumer both run on it.
+        var ledgerLogger = ProcessHost.CreateLoggerFactory(minimumLogLevel).CreateLogger<RedisLedger>();
+        var redis = await RedisConnection.ConnectAsync(ledgerOptions, time, ledgerLogger, cancellationToken);
+        var ledger = new RedisLedger(redis, time, ledgerLogger);
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(time);
         services.AddSingleton<IBudgetLedger>(ledger);
-        services.AddSingleton(RedisUsageStream.Reader(ledger, time));
+        services.AddSingleton(RedisUsageStream.Reader(redis, time));
         services.AddSingleton<AggregateHolder>();
         services.AddSingleton<SeriesIntroductions>();
         services.AddSingleton(new LabelLimits(options.MaxLabelValues));
@@ -63,7 +67,7 @@ public sealed class ExporterApp : IAsyncDisposable
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (Delegate)ReadinessAsync);
         app.MapGet("/api/v1/usage", (HttpContext context, UsageExportEndpoint export) => export.HandleAsync(context));
-        return new ExporterApp(app, ledger);
+        return new ExporterApp(app, redis, ledger);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
@@ -71,7 +75,7 @@ public sealed class ExporterApp : IAsyncDisposable
         await _app.StartAsync(cancellationToken);
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Address = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
-        Log.Listening(_app.Services.GetRequiredService<ILogger<ExporterApp>>(), Address.ToString(), _ledger.Options.Address.ToString());
+        Log.Listening(_app.Services.GetRequiredService<ILogger<ExporterApp>>(), Address.ToString(), _redis.Options.Address.ToString());
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
@@ -84,6 +88,7 @@ public sealed class ExporterApp : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         await _ledger.DisposeAsync();
+        await _redis.DisposeAsync();
     }
 
     /// <summary>

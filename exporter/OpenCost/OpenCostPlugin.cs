@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
 using Tollgate.Core.Events;
 using Tollgate.Core.Hosting;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Exporter.OpenCost;
 
@@ -55,10 +55,11 @@ internal static partial class OpenCostPlugin
         }
 
         var time = TimeProvider.System;
-        var ledger = await RedisLedger.ConnectAsync(config.LedgerSettings.ToOptions(RedisLedgerAccess.Read), time, CancellationToken.None);
-        await using (ledger)
+        // The plugin's one Redis connection; it reads only the usage stream.
+        var redis = await RedisConnection.ConnectAsync(config.LedgerSettings.ToOptions(RedisLedgerAccess.Read), time, CancellationToken.None);
+        await using (redis)
         {
-            var app = Build(config, ledger, time);
+            var app = Build(config, redis, time);
             await using (app)
             {
                 await app.StartAsync();
@@ -70,7 +71,7 @@ internal static partial class OpenCostPlugin
                 // The host reads exactly one line from stdout before it connects; nothing else may come first.
                 await stdout.WriteLineAsync(Handshake(port));
                 await stdout.FlushAsync();
-                Serving(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenCostPlugin)), port, ledger.Options.Address.ToString());
+                Serving(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenCostPlugin)), port, redis.Options.Address.ToString());
 
                 var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
                 if (StdinIsPipe())
@@ -86,7 +87,7 @@ internal static partial class OpenCostPlugin
         return 0;
     }
 
-    private static WebApplication Build(OpenCostPluginConfig config, RedisLedger ledger, TimeProvider time)
+    private static WebApplication Build(OpenCostPluginConfig config, RedisConnection redis, TimeProvider time)
     {
         var builder = ProcessHost.CreateBuilder(typeof(OpenCostPlugin).Assembly, LogLevel.Information);
         // stdout belongs to the handshake; go-plugin forwards the plugin's stderr into the host's log.
@@ -104,7 +105,7 @@ internal static partial class OpenCostPlugin
         services.AddGrpc();
         services.AddSingleton(config);
         services.AddSingleton(time);
-        services.AddSingleton(RedisUsageStream.Reader(ledger, time));
+        services.AddSingleton(RedisUsageStream.Reader(redis, time));
         services.AddSingleton<HealthServiceImpl>();
 
         var app = builder.Build();

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
@@ -42,8 +42,8 @@ public sealed class UsageSource(string location, PricingCatalog pricing, Action<
     {
         if (IsRedis(location))
         {
-            await using var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(location) with { Access = RedisLedgerAccess.Read }, _time, cancellationToken);
-            var stream = RedisUsageStream.Reader(ledger, _time);
+            await using var redis = await RedisConnection.ConnectAsync(RedisLedgerOptions.FromUrl(location) with { Access = RedisLedgerAccess.Read }, _time, cancellationToken);
+            var stream = RedisUsageStream.Reader(redis, _time);
             // Refused entries are reported like malformed lines, with the stream entry id in place of a line number.
             await foreach (var e in stream.ReadRangeAsync(from ?? DateTimeOffset.MinValue, to ?? DateTimeOffset.MaxValue, cancellationToken,
                 entry => onMalformed(new MalformedLine(EntryMs(entry.Id), $"stream entry {entry.Id}: {entry.Rejection!.Reason}: {entry.Rejection.Detail}"))))

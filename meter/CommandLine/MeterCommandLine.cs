@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Hosting;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Tagging;
 using Tollgate.Meter.Forwarding;
 using Tollgate.Meter.Hosting;

@@ -8,7 +8,7 @@ using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.RateLimits;
 using Tollgate.Meter.Admin;
@@ -27,11 +27,13 @@ public sealed class MeterApp : IAsyncDisposable
     private const string AdminConnectionKey = "tollgate.admin";
 
     private readonly WebApplication _app;
+    private readonly RedisConnection? _redis;
 
-    private MeterApp(WebApplication app, IBudgetLedger ledger)
+    private MeterApp(WebApplication app, IBudgetLedger ledger, RedisConnection? redis)
     {
         _app = app;
         Ledger = ledger;
+        _redis = redis;
     }
 
     public IBudgetLedger Ledger { get; }
@@ -54,19 +56,29 @@ public sealed class MeterApp : IAsyncDisposable
         var pricing = options.PricingPath is null ? PricingCatalog.LoadEmbedded() : PricingCatalog.LoadFile(options.PricingPath);
         var initialPolicy = PolicyReloader.LoadInitial(options);
         var broker = options.KeyBroker is null ? null : new BrokerKeySource(time);
-        var ledger = settings.Ledger ?? await OpenLedgerAsync(options, broker, time, settings.MinimumLogLevel, cancellationToken);
+        // The process's one Redis connection, when --ledger names Redis: the ledger, the usage stream, the usage writer and
+        // the rate limiter all run on it (a test's own ledger replaces all of them).
+        RedisConnection? redis = null;
+        ILogger? redisLogger = null;
+        if (settings.Ledger is null && MeterOptions.IsRedisLedger(options.Ledger))
+        {
+            // The connection and ledger log for the process's lifetime (a refused user, a lost connection), before the host's logging exists.
+            redisLogger = ProcessHost.CreateLoggerFactory(settings.MinimumLogLevel).CreateLogger<RedisLedger>();
+            redis = await ConnectRedisAsync(options, broker, time, redisLogger, cancellationToken);
+        }
+
+        var ledger = settings.Ledger ?? (redis is null ? OpenEmbeddedLedger(options, time) : new RedisLedger(redis, time, redisLogger));
         var spoolPath = options.SpoolPath ?? options.Ledger switch
         {
             "memory" => null,
-            var redis when MeterOptions.IsRedisLedger(redis) => MeterOptions.DataDirectory + "/usage.spool",
+            var address when MeterOptions.IsRedisLedger(address) => MeterOptions.DataDirectory + "/usage.spool",
             var file => file + ".spool",
         };
         var spool = spoolPath is null ? UsageSpool.InMemory() : UsageSpool.Open(spoolPath);
 
         // A Redis ledger carries the cluster's shared state: usage stream and rate-limit windows live beside the counters.
-        var redisLedger = ledger as RedisLedger;
-        var sink = settings.UsageSink ?? (redisLedger is null ? NoUsageSink.Instance : RedisUsageStream.For(redisLedger, new UsageStreamOptions(), time));
-        var limiter = settings.RateLimiter ?? (redisLedger is null ? new InProcessRateLimiter() : RedisRateLimiter.For(redisLedger));
+        var sink = settings.UsageSink ?? (redis is null ? NoUsageSink.Instance : new RedisUsageStream(redis, new UsageStreamOptions(), time));
+        var limiter = settings.RateLimiter ?? (redis is null ? new InProcessRateLimiter() : new RedisRateLimiter(redis));
 
         var builder = ProcessHost.CreateBuilder(typeof(MeterApp).Assembly, settings.MinimumLogLevel);
         if (settings.LoggerProvider is { } loggerProvider)
@@ -110,8 +122,8 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(new InputTokenEstimator(options.InputEstimate));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<IBudgetLedger>(), time));
         // On Redis, settlements and events of concurrent requests go together in one script call (see UsageRecorder).
-        IUsageWriter writer = redisLedger is not null && sink is RedisUsageStream stream
-            ? new RedisUsageWriter(redisLedger, stream)
+        IUsageWriter writer = redis is not null && sink is RedisUsageStream stream
+            ? new RedisUsageWriter(redis, stream, time)
             : new SeparateUsageWriter(ledger, sink);
         services.AddSingleton(sp => new UsageRecorder(writer, spool, sp.GetRequiredService<ILogger<UsageRecorder>>()));
         services.AddSingleton(limiter);
@@ -181,32 +193,23 @@ public sealed class MeterApp : IAsyncDisposable
         }
 
         Log.PolicyLoaded(logger, initialPolicy.Source, initialPolicy.Budgets.Count, initialPolicy.RoutingRules.Count);
-        return new MeterApp(app, ledger);
+        return new MeterApp(app, ledger, redis);
     }
 
-    private static async Task<IBudgetLedger> OpenLedgerAsync(MeterOptions options, BrokerKeySource? broker, TimeProvider time, LogLevel minimumLogLevel, CancellationToken cancellationToken)
+    private static EmbeddedLedger OpenEmbeddedLedger(MeterOptions options, TimeProvider time) =>
+        options.Ledger == "memory" ? EmbeddedLedger.InMemory(time) : EmbeddedLedger.Open(options.Ledger, time);
+
+    private static async Task<RedisConnection> ConnectRedisAsync(MeterOptions options, BrokerKeySource? broker, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
-        if (options.Ledger == "memory")
+        // Does not wait for Redis: a meter that starts during an outage serves (per failure policy) and turns ready when it connects.
+        var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite);
+        if (broker is not null && ledgerOptions is { Credentials: null, Address.Password: null })
         {
-            return EmbeddedLedger.InMemory(time);
+            // Neither the address nor --ledger-password-file gives a password: the broker's, asked at every connect.
+            ledgerOptions = ledgerOptions with { Credentials = broker.LedgerCredentials(ledgerOptions.Address.User) };
         }
 
-        if (MeterOptions.IsRedisLedger(options.Ledger))
-        {
-            // Does not wait for Redis: a meter that starts during an outage serves (per failure policy) and turns ready when it connects.
-            // The ledger outlives this call and logs for the process's lifetime (a refused user, a lost connection), before the host's logging exists.
-            var loggerFactory = ProcessHost.CreateLoggerFactory(minimumLogLevel);
-            var ledgerOptions = options.LedgerSettings.ToOptions(RedisLedgerAccess.ReadWrite);
-            if (broker is not null && ledgerOptions is { Credentials: null, Address.Password: null })
-            {
-                // Neither the address nor --ledger-password-file gives a password: the broker's, asked at every connect.
-                ledgerOptions = ledgerOptions with { Credentials = broker.LedgerCredentials(ledgerOptions.Address.User) };
-            }
-
-            return await RedisLedger.ConnectAsync(ledgerOptions, time, loggerFactory.CreateLogger<RedisLedger>(), cancellationToken);
-        }
-
-        return EmbeddedLedger.Open(options.Ledger, time);
+        return await RedisConnection.ConnectAsync(ledgerOptions, time, logger, cancellationToken);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
@@ -242,5 +245,11 @@ public sealed class MeterApp : IAsyncDisposable
         recorder.Spool.Dispose();
         recorder.Dispose();
         await Ledger.DisposeAsync();
+
+        // Last: the ledger's reclaim and the recorder's writes run on it until they stop.
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
     }
 }

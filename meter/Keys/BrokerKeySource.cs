@@ -1,4 +1,4 @@
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Routing;
 
 namespace Tollgate.Meter.Keys;

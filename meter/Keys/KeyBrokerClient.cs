@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Meter.Keys;
 

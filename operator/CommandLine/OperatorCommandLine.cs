@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Tollgate.Core.Hosting;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.Hosting;
 using Tollgate.Operator.Webhooks;
 

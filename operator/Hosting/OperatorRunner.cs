@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tollgate.Core.Hosting;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.KeyBroker;
 using Tollgate.Operator.LedgerWiring;
 using Tollgate.Operator.Webhooks;

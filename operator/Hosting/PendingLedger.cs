@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.Controllers;
 
 namespace Tollgate.Operator.Hosting;
@@ -11,6 +11,7 @@ namespace Tollgate.Operator.Hosting;
 /// its controllers must run before its ledger can. Until the kubelet brings the files into the (optional) volumes, the
 /// ledger is not ready and every call is <see cref="LedgerUnavailableException"/>, as while Redis is down; then it
 /// connects as it would have at start. A setting that is wrong (not merely missing) still fails the start.
+/// It owns the operator's one <see cref="RedisConnection"/> and the ledger on it, and disposes both.
 /// </summary>
 internal sealed class PendingLedger : IBudgetLedger
 {
@@ -18,16 +19,22 @@ internal sealed class PendingLedger : IBudgetLedger
 
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _connecting;
-    private RedisLedger? _inner;
+    private Connected? _inner;
 
     private PendingLedger(RedisLedgerSettings settings, RedisLedgerAccess access, TimeProvider time, ILogger logger)
     {
         _connecting = Task.Run(() => ConnectWhenPresentAsync(settings, access, time, logger, _stop.Token), CancellationToken.None);
     }
 
+    private PendingLedger(Connected connected)
+    {
+        _inner = connected;
+        _connecting = Task.CompletedTask;
+    }
+
     public string Name => "redis";
 
-    public bool IsReady => Volatile.Read(ref _inner)?.IsReady == true;
+    public bool IsReady => Volatile.Read(ref _inner)?.Ledger.IsReady == true;
 
     /// <summary>Connects at once when every named file exists (errors in them fail here); otherwise returns a ledger that connects once they do.</summary>
     /// <exception cref="FormatException">The address is malformed, or a present file is unreadable or wrong.</exception>
@@ -37,7 +44,7 @@ internal sealed class PendingLedger : IBudgetLedger
         ArgumentNullException.ThrowIfNull(settings);
         if (Missing(settings) is null)
         {
-            return await RedisLedger.ConnectAsync(settings.ToOptions(access), time, logger, cancellationToken);
+            return new PendingLedger(await Connected.OpenAsync(settings.ToOptions(access), time, logger, cancellationToken));
         }
 
         _ = WithoutFiles(settings).ToOptions(access);
@@ -60,12 +67,13 @@ internal sealed class PendingLedger : IBudgetLedger
         _stop.Dispose();
         if (Volatile.Read(ref _inner) is { } inner)
         {
-            await inner.DisposeAsync();
+            await inner.Ledger.DisposeAsync();
+            await inner.Connection.DisposeAsync();
         }
     }
 
     private RedisLedger Inner() =>
-        Volatile.Read(ref _inner) ?? throw new LedgerUnavailableException("The Redis ledger's credentials or CA file are not mounted yet.");
+        Volatile.Read(ref _inner)?.Ledger ?? throw new LedgerUnavailableException("The Redis ledger's credentials or CA file are not mounted yet.");
 
     /// <summary>The first file the settings name that does not exist, or null.</summary>
     internal static string? Missing(RedisLedgerSettings settings) =>
@@ -91,7 +99,7 @@ internal sealed class PendingLedger : IBudgetLedger
                     continue;
                 }
 
-                Volatile.Write(ref _inner, await RedisLedger.ConnectAsync(settings.ToOptions(access), time, logger, cancellationToken));
+                Volatile.Write(ref _inner, await Connected.OpenAsync(settings.ToOptions(access), time, logger, cancellationToken));
                 OperatorLog.LedgerFilesPresent(logger);
                 return;
             }
@@ -104,6 +112,16 @@ internal sealed class PendingLedger : IBudgetLedger
                 // Present but half-written, or wrong (a password being rotated): the next poll reads it again.
                 OperatorLog.LedgerFileInvalid(logger, ex.Message);
             }
+        }
+    }
+
+    /// <summary>The operator's one connection and the ledger on it (the operator uses Redis for nothing else).</summary>
+    private sealed record Connected(RedisConnection Connection, RedisLedger Ledger)
+    {
+        public static async Task<Connected> OpenAsync(RedisLedgerOptions options, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+        {
+            var connection = await RedisConnection.ConnectAsync(options, time, logger, cancellationToken);
+            return new Connected(connection, new RedisLedger(connection, time, logger));
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Usage;
 using Tollgate.Exporter.Hosting;
 using Tollgate.TestSupport;
@@ -91,8 +91,8 @@ internal sealed class ExporterHarness : IAsyncDisposable
             "anthropic", model, false, new TokenUsage(input, output, 0, 0, 0), false, cost, 1.5, null, outcome, 200, budgets ?? []);
 
     // Real clock, like the exporter it feeds: events written through it are dated relative to now, never on a fixed day.
-    public static async Task<RedisLedger> LedgerAsync(string address) =>
-        await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
+    public static async Task<OwnedRedisLedger> LedgerAsync(string address) =>
+        await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
 
     public static string Db(RedisServerFixture redis, int db) => redis.Address + "/" + db.ToString(CultureInfo.InvariantCulture);
 }

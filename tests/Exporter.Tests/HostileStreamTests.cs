@@ -120,7 +120,7 @@ public sealed class HostileStreamTests(RedisServerFixture redis) : IClassFixture
     {
         var address = ExporterHarness.Db(redis, 4);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.Reader(ledger, TimeProvider.System);
+        var stream = RedisUsageStream.Reader(ledger.Connection, TimeProvider.System);
         var now = DateTimeOffset.UtcNow;
         await stream.SaveStateAsync("ids-test", "{}", [(now.AddDays(-4).ToUnixTimeMilliseconds(), "stale"), (now.AddDays(-2).ToUnixTimeMilliseconds(), "recent")], now.AddDays(-3), 10, CancellationToken.None);
         Assert.Equal(["recent"], await stream.CountedAsync("ids-test", ["stale", "recent", "never"], CancellationToken.None));

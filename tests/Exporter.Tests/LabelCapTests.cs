@@ -110,7 +110,7 @@ public sealed class LabelCapTests(RedisServerFixture redis) : IClassFixture<Redi
         var address = ExporterHarness.Db(redis, 7);
         await using (var ledger = await ExporterHarness.LedgerAsync(address))
         {
-            var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+            var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
             for (var i = 0; i < 1500; i++)
             {
                 await stream.AppendAsync(ExporterHarness.Event($"r-{i}", Now, repo: Repo(i), input: 10, output: 1, cost: 0.0001m), CancellationToken.None);
@@ -144,7 +144,7 @@ public sealed class LabelCapTests(RedisServerFixture redis) : IClassFixture<Redi
     {
         var address = ExporterHarness.Db(redis, 8);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         for (var i = 0; i < 20; i++)
         {
             await stream.AppendAsync(ExporterHarness.Event($"first-{i}", Now, repo: Repo(i), input: (i + 1) * 10, output: 1, cost: 0.001m), CancellationToken.None);

@@ -1,6 +1,6 @@
 using System.Net;
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Exporter.Tests;
@@ -53,8 +53,8 @@ public sealed class SecuredLedgerTests(SecuredRedisServerFixture secured) : ICla
         var options = new RedisLedgerSettings(address, "tollgate-meter", Redis.WritePasswordFile("tollgate-meter"), Redis.Tls ? Redis.WriteCaFile() : null)
             .ToOptions(RedisLedgerAccess.ReadWrite);
         // Real clock, like the exporter that reads these events: they are dated now.
-        await using var meter = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
-        var stream = RedisUsageStream.For(meter, new UsageStreamOptions(), TimeProvider.System);
+        await using var meter = await OwnedRedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
+        var stream = new RedisUsageStream(meter.Connection, new UsageStreamOptions(), TimeProvider.System);
         foreach (var id in ids)
         {
             await stream.AppendAsync(ExporterHarness.Event(id, DateTimeOffset.UtcNow), CancellationToken.None);

@@ -18,7 +18,7 @@ public sealed class UsageExportApiTests(RedisServerFixture redis) : IClassFixtur
         var address = ExporterHarness.Db(redis, 5);
         await using (var ledger = await ExporterHarness.LedgerAsync(address))
         {
-            var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+            var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
             await stream.AppendAsync(ExporterHarness.Event("1", Day.AddHours(1), team: "payments", step: "review", input: 1000, output: 100, cost: 0.01m), CancellationToken.None);
             await stream.AppendAsync(ExporterHarness.Event("2", Day.AddHours(2), team: "payments", step: "review", input: 500, output: 50, cost: 0.005m), CancellationToken.None);
             await stream.AppendAsync(ExporterHarness.Event("3", Day.AddHours(3), team: "payments", step: "summarize", model: "claude-haiku-4-5", input: 300, output: 30, cost: 0.001m), CancellationToken.None);

@@ -17,7 +17,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
     {
         var address = ExporterHarness.Db(redis, 1);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         await stream.AppendAsync(ExporterHarness.Event("a", Now, step: "review", input: 1000, output: 200, cost: 0.006m), CancellationToken.None);
         await stream.AppendAsync(ExporterHarness.Event("b", Now, step: "summarize", model: "claude-haiku-4-5", input: 500, output: 100, cost: 0.001m), CancellationToken.None);
         await stream.AppendAsync(ExporterHarness.Event("c", Now, input: 0, output: 0, cost: 0m, outcome: "blocked"), CancellationToken.None);
@@ -44,7 +44,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
     {
         var address = ExporterHarness.Db(redis, 2);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         for (var i = 0; i < 5; i++)
         {
             await stream.AppendAsync(ExporterHarness.Event($"first-{i}", Now, input: 100, output: 10, cost: 0.001m), CancellationToken.None);
@@ -73,7 +73,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
     {
         var address = ExporterHarness.Db(redis, 3);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         for (var i = 0; i < 4; i++)
         {
             await stream.AppendAsync(ExporterHarness.Event($"e-{i}", Now, input: 100, output: 10, cost: 0.001m), CancellationToken.None);
@@ -112,7 +112,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
         await ledger.SettleAsync("spent-1", charges, [42m], CancellationToken.None);
 
         // History: $10 charged on each of the last seven days.
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         for (var back = 1; back <= 7; back++)
         {
             await stream.AppendAsync(ExporterHarness.Event($"h-{back}", DateTimeOffset.UtcNow.AddDays(-back),
@@ -150,7 +150,7 @@ public sealed class UsageStreamConsumerTests(RedisServerFixture redis) : IClassF
     {
         var address = ExporterHarness.Db(redis, 6);
         await using var ledger = await ExporterHarness.LedgerAsync(address);
-        var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
         await using var exporter = await ExporterHarness.StartAsync(address);
         await stream.AppendAsync(ExporterHarness.Event("z-1", Now, team: "newcomers", input: 700, output: 70, cost: 0.002m), CancellationToken.None);
 

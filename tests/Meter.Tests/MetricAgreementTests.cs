@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Metrics;
 using Tollgate.Exporter;
 using Tollgate.Exporter.Hosting;
@@ -87,9 +87,9 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         meterScrape = await meter.ScrapeAsync();
 
         // Exactly one event per request, rejected ones included.
-        await using (var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, clock, CancellationToken.None))
+        await using (var ledger = await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, clock, CancellationToken.None))
         {
-            var events = await RedisUsageStream.For(ledger, new UsageStreamOptions(), clock).ReadAllAsync(CancellationToken.None);
+            var events = await new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), clock).ReadAllAsync(CancellationToken.None);
             Assert.Equal(ids.Order(StringComparer.Ordinal), events.Select(e => e.RequestId).Order(StringComparer.Ordinal));
         }
 

@@ -1,3 +1,4 @@
+using Tollgate.TestSupport;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -5,7 +6,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Meter.Tests.Support;
 
 namespace Tollgate.Meter.Tests;
@@ -196,8 +197,8 @@ public sealed class ReservationOverflowTests(UpstreamFixture fixture, RedisServe
     private async Task<IBudgetLedger> OpenAsync(string kind, string directory, string prefix, TimeProvider clock) =>
         kind == "embedded" ? EmbeddedLedger.Open(Path.Combine(directory, "ledger.jsonl"), clock) : await ConnectRedisAsync(prefix, clock);
 
-    private async Task<RedisLedger> ConnectRedisAsync(string prefix, TimeProvider clock) =>
-        await RedisLedger.ConnectAsync(
+    private async Task<OwnedRedisLedger> ConnectRedisAsync(string prefix, TimeProvider clock) =>
+        await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = prefix, OperationTimeout = TimeSpan.FromSeconds(5) },
             clock,
             CancellationToken.None);

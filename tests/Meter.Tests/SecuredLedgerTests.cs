@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Meter.Tests.Support;
 using Tollgate.TestSupport;
 
@@ -43,10 +43,10 @@ public sealed class SecuredLedgerTests(UpstreamFixture fixture, SecuredRedisServ
         // Read back as the exporter and the operator would, each with its own user.
         var exporter = new RedisLedgerSettings(address, "tollgate-exporter", Redis.WritePasswordFile("tollgate-exporter"), Redis.WriteCaFile()).ToOptions(RedisLedgerAccess.Read);
         // Real clock, like the meter that wrote them: the counter and the event are dated now.
-        await using var ledger = await RedisLedger.ConnectAsync(exporter, TimeProvider.System, CancellationToken.None);
+        await using var ledger = await OwnedRedisLedger.ConnectAsync(exporter, TimeProvider.System, CancellationToken.None);
         var counter = Assert.Single(await ledger.SnapshotAsync(DateTimeOffset.UtcNow, CancellationToken.None));
         Assert.Equal(("payments-closed", 30m, 0m), (counter.Budget, counter.Spent, counter.Reserved));
-        var events = await RedisUsageStream.Reader(ledger, TimeProvider.System).ReadAllAsync(CancellationToken.None);
+        var events = await RedisUsageStream.Reader(ledger.Connection, TimeProvider.System).ReadAllAsync(CancellationToken.None);
         Assert.Equal(id, Assert.Single(events).RequestId);
     }
 

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Tollgate.Core.Estimation;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Meter.Tests.Support;
 using Tollgate.TestSupport;
 using Xunit.Abstractions;
@@ -61,7 +61,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
             Assert.True(counter.Spent - Limit <= estimate, $"overshoot {counter.Spent - Limit} exceeds one estimate {estimate}");
             Assert.True(blocked > 0);
 
-            var events = await RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System).ReadAllAsync(CancellationToken.None);
+            var events = await new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System).ReadAllAsync(CancellationToken.None);
             Assert.Equal(responses.Select(r => r.Id).Order(), events.Select(e => e.RequestId).Order());
             Assert.Equal(allowed, events.Count(e => e.Outcome == "forwarded" && e.Tokens.Total == 1010));
             Assert.Equal(blocked, events.Count(e => e.Outcome == "blocked" && e.Budgets.Single().Decision == BudgetCharges.Blocked));
@@ -197,7 +197,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
         }
 
         await using var ledger = await InspectAsync(address);
-        var events = await RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System).ReadAllAsync(CancellationToken.None);
+        var events = await new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System).ReadAllAsync(CancellationToken.None);
         Assert.Equal(ids.Order(), events.Select(e => e.RequestId).Order());
         Assert.Equal(5, events.Count(e => e.Outcome == "rejected" && e.Budgets.Single().Decision == BudgetCharges.Unavailable));
         Assert.Equal(5, events.Count(e => e.Budgets.SingleOrDefault()?.Decision == BudgetCharges.Unchecked));
@@ -342,8 +342,8 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     // Real clock, like the meters (real processes among them) whose counters and events it reads: nothing here is on a fixed day.
-    private static async Task<RedisLedger> InspectAsync(string address) =>
-        await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
+    private static async Task<OwnedRedisLedger> InspectAsync(string address) =>
+        await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address) with { OperationTimeout = TimeSpan.FromSeconds(5) }, TimeProvider.System, CancellationToken.None);
 
     private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
     {

@@ -1,5 +1,5 @@
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Budgets;
@@ -8,7 +8,7 @@ namespace Tollgate.Core.Tests.Budgets;
 public sealed class RedisLedgerBudgetSemanticsTests(RedisServerFixture redis) : BudgetSemanticsSuite, IClassFixture<RedisServerFixture>
 {
     protected override async Task<IBudgetLedger> CreateLedgerAsync(TimeProvider time) =>
-        await RedisLedger.ConnectAsync(
+        await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with
             {
                 KeyPrefix = $"tollgate:{{semantics-{Guid.NewGuid():N}}}:",

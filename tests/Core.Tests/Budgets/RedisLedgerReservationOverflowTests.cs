@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Budgets;
@@ -17,7 +17,7 @@ public sealed class RedisLedgerReservationOverflowTests(RedisServerFixture redis
 
     protected override async Task<IBudgetLedger> AfterCrashAsync(IBudgetLedger crashed, FakeTimeProvider time)
     {
-        var prefix = ((RedisLedger)crashed).Options.KeyPrefix;
+        var prefix = ((OwnedRedisLedger)crashed).Options.KeyPrefix;
         await crashed.DisposeAsync();
         time.Advance(Lease + TimeSpan.FromSeconds(1));
         var successor = await ConnectAsync(prefix, time);
@@ -25,8 +25,8 @@ public sealed class RedisLedgerReservationOverflowTests(RedisServerFixture redis
         return successor;
     }
 
-    private async Task<RedisLedger> ConnectAsync(string prefix, TimeProvider time) =>
-        await RedisLedger.ConnectAsync(
+    private async Task<OwnedRedisLedger> ConnectAsync(string prefix, TimeProvider time) =>
+        await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with
             {
                 KeyPrefix = prefix,

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Events;
@@ -18,7 +18,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
 
     // Just after the recorded events: readers refuse events older than the stream keeps, whatever the date the tests run.
     private readonly FakeTimeProvider _time = new(UsageSpoolTests.Record("clock").Event!.Time.AddMinutes(1));
-    private RedisLedger _ledger = null!;
+    private OwnedRedisLedger _ledger = null!;
     private RedisUsageStream _stream = null!;
 
     public async Task InitializeAsync()
@@ -29,14 +29,14 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
             await redis.RestartAsync();
         }
 
-        _ledger = await RedisLedger.ConnectAsync(
+        _ledger = await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with
             {
                 KeyPrefix = $"tollgate:{{writer-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5), ReclaimInterval = TimeSpan.FromDays(20),
             },
             _time,
             CancellationToken.None);
-        _stream = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
+        _stream = new RedisUsageStream(_ledger.Connection, new UsageStreamOptions(), _time);
     }
 
     public async Task DisposeAsync() => await _ledger.DisposeAsync();
@@ -45,7 +45,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
     public async Task Concurrent_records_settle_to_exact_totals_with_one_entry_each_in_fewer_writes_than_records()
     {
         var records = await ReservedAsync(Requests);
-        using var recorder = new UsageRecorder(new RedisUsageWriter(_ledger, _stream), UsageSpool.InMemory());
+        using var recorder = new UsageRecorder(new RedisUsageWriter(_ledger.Connection, _stream, _time), UsageSpool.InMemory());
 
         var committed = await Task.WhenAll(records.Select(r => recorder.RecordAsync(r, CancellationToken.None).AsTask()));
 
@@ -67,7 +67,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
         Assert.All(results.Where(r => !r.Allowed), r => Assert.Equal(0, r.BlockingIndex));
         var counter = Assert.Single(await _ledger.SnapshotAsync(_time.GetUtcNow(), CancellationToken.None));
         Assert.Equal(10m, counter.Reserved);
-        Assert.InRange(_ledger.ReserveWrites, 1, Requests - 1);
+        Assert.InRange(_ledger.Ledger.ReserveWrites, 1, Requests - 1);
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
         using var spool = UsageSpool.InMemory();
 
         // The hardest outage: Redis applied the batch, the reply never came. Every write after the first one fails so.
-        var writer = new RedisUsageWriter(_ledger, _stream);
+        var writer = new RedisUsageWriter(_ledger.Connection, _stream, _time);
         using (var failing = new UsageRecorder(new LosesRepliesAfterFirstWrite(writer), spool))
         {
             var committed = await Task.WhenAll(records.Select(r => failing.RecordAsync(r, CancellationToken.None).AsTask()));
@@ -100,7 +100,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
     {
         var records = await ReservedAsync(8);
         using var spool = UsageSpool.InMemory();
-        using var recorder = new UsageRecorder(new RedisUsageWriter(_ledger, _stream), spool);
+        using var recorder = new UsageRecorder(new RedisUsageWriter(_ledger.Connection, _stream, _time), spool);
 
         await redis.KillAsync();
         try
@@ -127,7 +127,7 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
         var records = await ReservedAsync(3);
         records[1] = records[1] with { Amounts = [-1m] };
         var refused = new List<string>();
-        await new RedisUsageWriter(_ledger, _stream).WriteAsync(records, (record, _) => refused.Add(record.RequestId), CancellationToken.None);
+        await new RedisUsageWriter(_ledger.Connection, _stream, _time).WriteAsync(records, (record, _) => refused.Add(record.RequestId), CancellationToken.None);
 
         Assert.Equal([records[1].RequestId], refused);
         var counter = Assert.Single(await _ledger.SnapshotAsync(_time.GetUtcNow(), CancellationToken.None));
@@ -140,13 +140,16 @@ public sealed class RedisGroupCommitTests(RedisServerFixture redis) : IClassFixt
     }
 
     [Fact]
-    public void A_stream_of_another_prefix_is_refused()
+    public async Task A_stream_on_another_connection_is_refused()
     {
-        var other = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
-        var elsewhere = new RedisUsageStream(_ledger.Scripts, "tollgate:{elsewhere}:", new UsageStreamOptions(), _time);
+        var other = new RedisUsageStream(_ledger.Connection, new UsageStreamOptions(), _time);
+        await using var second = await RedisConnection.ConnectAsync(
+            RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = "tollgate:{elsewhere}:" }, _time, CancellationToken.None);
+        var elsewhere = new RedisUsageStream(second, new UsageStreamOptions(), _time);
 
-        Assert.NotNull(new RedisUsageWriter(_ledger, other));
-        Assert.Throws<ArgumentException>(() => new RedisUsageWriter(_ledger, elsewhere));
+        Assert.NotNull(new RedisUsageWriter(_ledger.Connection, other, _time));
+        var error = Assert.Throws<ArgumentException>(() => new RedisUsageWriter(_ledger.Connection, elsewhere, _time));
+        Assert.Contains("tollgate:{elsewhere}:", error.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Records of distinct amounts (0.01, 0.02, …), each with its reservation held, under a limit none reaches.</summary>

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Events;
@@ -11,10 +11,10 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
 {
     // Just after the recorded events: readers refuse events older than the stream keeps, whatever the date the tests run.
     private readonly FakeTimeProvider _time = new(UsageSpoolTests.Record("clock").Event!.Time.AddMinutes(1));
-    private RedisLedger _ledger = null!;
+    private OwnedRedisLedger _ledger = null!;
 
     public async Task InitializeAsync() =>
-        _ledger = await RedisLedger.ConnectAsync(
+        _ledger = await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = $"tollgate:{{stream-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5) },
             _time,
             CancellationToken.None);
@@ -24,7 +24,7 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
     [Fact]
     public async Task Events_are_appended_once_per_request_id_with_every_field()
     {
-        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
+        var stream = new RedisUsageStream(_ledger.Connection, new UsageStreamOptions(), _time);
         var a = UsageSpoolTests.Record("req-a").Event!;
         var b = UsageSpoolTests.Record("req-b").Event!;
 
@@ -49,7 +49,7 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
         var db = connection.GetDatabase();
         var clock = new FakeTimeProvider(await RedisNowAsync(db));
         var retention = TimeSpan.FromMilliseconds(300);
-        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions { Retention = retention }, clock);
+        var stream = new RedisUsageStream(_ledger.Connection, new UsageStreamOptions { Retention = retention }, clock);
         var key = RedisUsageStream.StreamKey(_ledger.Options.KeyPrefix);
 
         // MINID ~ drops whole stream nodes only, so write well past one node's worth first.
@@ -72,7 +72,7 @@ public sealed class RedisUsageStreamTests(RedisServerFixture redis) : IClassFixt
     [Fact]
     public async Task A_stopped_redis_is_reported_as_unavailable()
     {
-        var stream = RedisUsageStream.For(_ledger, new UsageStreamOptions(), _time);
+        var stream = new RedisUsageStream(_ledger.Connection, new UsageStreamOptions(), _time);
         await redis.KillAsync();
         try
         {

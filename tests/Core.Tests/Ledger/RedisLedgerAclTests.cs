@@ -3,7 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Usage;
 using Tollgate.TestSupport;
@@ -107,8 +107,8 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         var counter = Assert.Single(await ledger.SnapshotAsync(Noon, CancellationToken.None), c => c.Budget == budget);
         Assert.Equal((1.5m, 0m), (counter.Spent, counter.Reserved));
 
-        await RedisUsageStream.For(ledger, new UsageStreamOptions(), time).AppendAsync(Event(id), CancellationToken.None);
-        var limited = await RedisRateLimiter.For(ledger).AcquireAsync([new RateLimitCharge("acl-" + id, 10, 1000)], Noon, CancellationToken.None);
+        await new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), time).AppendAsync(Event(id), CancellationToken.None);
+        var limited = await new RedisRateLimiter(ledger.Connection).AcquireAsync([new RateLimitCharge("acl-" + id, 10, 1000)], Noon, CancellationToken.None);
         Assert.Equal(-1, limited.BlockingIndex);
 
         // Reclaim (the meters' job) is allowed too: nothing of this test's has expired at noon.
@@ -122,12 +122,12 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         var id = Guid.NewGuid().ToString("N");
         await using (var meter = await ConnectAsync(Meter, RedisLedgerAccess.ReadWrite, time))
         {
-            await RedisUsageStream.For(meter, new UsageStreamOptions(), time).AppendAsync(Event(id), CancellationToken.None);
+            await new RedisUsageStream(meter.Connection, new UsageStreamOptions(), time).AppendAsync(Event(id), CancellationToken.None);
         }
 
         await using var ledger = await ConnectAsync(Exporter, RedisLedgerAccess.Read, time);
         Assert.True(ledger.IsReady, ledger.AccessDenied);
-        var stream = RedisUsageStream.Reader(ledger, time);
+        var stream = RedisUsageStream.Reader(ledger.Connection, time);
         var group = "acl-" + id;
         await stream.EnsureGroupAsync(group, CancellationToken.None);
         var entries = await stream.ReadGroupAsync(group, "exporter-0", pending: false, 1000, CancellationToken.None);
@@ -184,7 +184,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
     public async Task Exporter_with_the_meters_user_cannot_read_the_stream()
     {
         await using var ledger = await ConnectAsync(Meter, RedisLedgerAccess.Read, new FakeTimeProvider(Noon));
-        var stream = RedisUsageStream.Reader(ledger, new FakeTimeProvider(Noon));
+        var stream = RedisUsageStream.Reader(ledger.Connection, new FakeTimeProvider(Noon));
         await Assert.ThrowsAsync<LedgerAccessDeniedException>(() => stream.EnsureGroupAsync("acl-meter", CancellationToken.None));
         await Assert.ThrowsAsync<LedgerAccessDeniedException>(() => stream.LoadStateAsync("default", CancellationToken.None));
     }
@@ -197,7 +197,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         try
         {
             var options = new RedisLedgerSettings(_redis.Address, Meter, password, CaFile()).ToOptions(RedisLedgerAccess.ReadWrite);
-            await using var ledger = await RedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
+            await using var ledger = await OwnedRedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
 
             Assert.False(ledger.IsReady);
             var error = await Assert.ThrowsAnyAsync<LedgerUnavailableException>(async () =>
@@ -218,7 +218,7 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         try
         {
             var options = new RedisLedgerSettings(_redis.Address, Meter, _redis.WritePasswordFile(Meter), ca).ToOptions(RedisLedgerAccess.ReadWrite);
-            await using var ledger = await RedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
+            await using var ledger = await OwnedRedisLedger.ConnectAsync(options, new FakeTimeProvider(Noon), CancellationToken.None);
             Assert.False(ledger.IsReady);
         }
         finally
@@ -240,10 +240,10 @@ public sealed class RedisLedgerAclTests(SecuredRedisServerFixture fixture) : ICl
         Assert.False(RedisLedgerTls.IsTrusted(authorities, other.ServerCertificate, null, SslPolicyErrors.None));
     }
 
-    private Task<RedisLedger> ConnectAsync(string user, RedisLedgerAccess access, TimeProvider time)
+    private Task<OwnedRedisLedger> ConnectAsync(string user, RedisLedgerAccess access, TimeProvider time)
     {
         var options = new RedisLedgerSettings(_redis.Address, user, _redis.WritePasswordFile(user), CaFile()).ToOptions(access);
-        return RedisLedger.ConnectAsync(options, time, CancellationToken.None);
+        return OwnedRedisLedger.ConnectAsync(options, time, CancellationToken.None);
     }
 
     private string? CaFile() => _redis.Tls ? _redis.WriteCaFile() : null;

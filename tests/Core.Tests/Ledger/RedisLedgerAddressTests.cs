@@ -1,4 +1,4 @@
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 
 namespace Tollgate.Core.Tests.Ledger;
 

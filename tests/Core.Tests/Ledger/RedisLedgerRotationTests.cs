@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 
 namespace Tollgate.Core.Tests.Ledger;
@@ -24,7 +24,7 @@ public sealed class RedisLedgerRotationTests(SecuredRedisServerFixture fixture) 
         Assert.Equal("+OK", await _redis.SendAsync("ACL", "SETUSER", user, "on", ">old-" + user, "~*", "&*", "+@all"));
 
         var options = new RedisLedgerSettings(_redis.Address, user, passwordFile, CaFile()).ToOptions(RedisLedgerAccess.ReadWrite);
-        await using var ledger = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
+        await using var ledger = await OwnedRedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
         Assert.True(ledger.IsReady, ledger.AccessDenied);
         await ReserveAsync(ledger, "before");
 
@@ -51,7 +51,7 @@ public sealed class RedisLedgerRotationTests(SecuredRedisServerFixture fixture) 
             Credentials = source,
             CaFile = CaFile(),
         };
-        await using var ledger = await RedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
+        await using var ledger = await OwnedRedisLedger.ConnectAsync(options, TimeProvider.System, CancellationToken.None);
         Assert.True(ledger.IsReady, ledger.AccessDenied);
         var asked = source.Asked;
 
@@ -98,12 +98,12 @@ public sealed class RedisLedgerRotationTests(SecuredRedisServerFixture fixture) 
     }
 
     // The ledgers here run on the real clock (the access re-check after a reconnect waits on it), so the charge is dated by it too.
-    private static Task<ReserveResult> ReserveAsync(RedisLedger ledger, string id) =>
+    private static Task<ReserveResult> ReserveAsync(OwnedRedisLedger ledger, string id) =>
         ledger.ReserveAsync(id + Guid.NewGuid().ToString("N"),
             [new LedgerCharge("rotation", "x", PeriodWindow.Containing(BudgetPeriod.Day, TimeProvider.System.GetUtcNow()), 1000m, 1m, CanBlock: true)],
             CancellationToken.None).AsTask();
 
-    private static async Task<bool> TryReserveAsync(RedisLedger ledger, string id)
+    private static async Task<bool> TryReserveAsync(OwnedRedisLedger ledger, string id)
     {
         try
         {

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 using Xunit.Abstractions;
 
@@ -30,7 +30,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
 
     private readonly FakeTimeProvider _time = new(Noon);
     private readonly string _prefix = $"tollgate:{{test-{Guid.NewGuid():N}}}:";
-    private readonly List<RedisLedger> _ledgers = [];
+    private readonly List<OwnedRedisLedger> _ledgers = [];
     private ConnectionMultiplexer? _inspector;
 
     public async Task InitializeAsync()
@@ -236,7 +236,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         closed.Stop();
 
         var clock = Stopwatch.StartNew();
-        await using var ledger = await RedisLedger.ConnectAsync(
+        await using var ledger = await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl($"redis://127.0.0.1:{port}") with { KeyPrefix = _prefix, ReclaimInterval = Never },
             _time,
             CancellationToken.None);
@@ -271,7 +271,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         const int PerReplica = 128;
 
         // Four ledgers, four multiplexers: as four meter replicas sharing one Redis.
-        var ledgers = new RedisLedger[Replicas];
+        var ledgers = new OwnedRedisLedger[Replicas];
         for (var i = 0; i < Replicas; i++)
         {
             ledgers[i] = await LedgerAsync();
@@ -421,7 +421,7 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
     [Fact]
     public async Task Key_prefix_without_a_hash_tag_is_refused()
     {
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => RedisLedger.ConnectAsync(
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = "tollgate:" }, _time, CancellationToken.None));
         Assert.Contains("hash tag", error.Message, StringComparison.Ordinal);
     }
@@ -443,9 +443,9 @@ public sealed class RedisLedgerTests(RedisServerFixture redis, ITestOutputHelper
         }
     }
 
-    private async Task<RedisLedger> LedgerAsync(TimeSpan? reclaimInterval = null)
+    private async Task<OwnedRedisLedger> LedgerAsync(TimeSpan? reclaimInterval = null)
     {
-        var ledger = await RedisLedger.ConnectAsync(
+        var ledger = await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with
             {
                 KeyPrefix = _prefix, LeaseDuration = Lease, ReclaimInterval = reclaimInterval ?? Never, OperationTimeout = Patient,

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.RateLimits;
 using Tollgate.TestSupport;
 
@@ -8,16 +8,16 @@ namespace Tollgate.Core.Tests.RateLimits;
 /// <summary>The sliding-minute semantics against Redis, the store meters share in a cluster.</summary>
 public sealed class RedisRateLimiterSemanticsTests(RedisServerFixture redis) : RateLimiterSemanticsSuite, IClassFixture<RedisServerFixture>, IAsyncLifetime
 {
-    private readonly List<RedisLedger> _ledgers = [];
+    private readonly List<OwnedRedisLedger> _ledgers = [];
 
     protected override async Task<IRateLimiter> CreateLimiterAsync()
     {
-        var ledger = await RedisLedger.ConnectAsync(
+        var ledger = await OwnedRedisLedger.ConnectAsync(
             RedisLedgerOptions.FromUrl(redis.Address) with { KeyPrefix = $"tollgate:{{limits-{Guid.NewGuid():N}}}:", OperationTimeout = TimeSpan.FromSeconds(5) },
             new FakeTimeProvider(T0),
             CancellationToken.None);
         _ledgers.Add(ledger);
-        return RedisRateLimiter.For(ledger);
+        return new RedisRateLimiter(ledger.Connection);
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -14,7 +14,7 @@ public sealed class OpenCostPluginConfigLedgerTests : IDisposable
         File.WriteAllText(password, "s3cret\n");
         var config = OpenCostPluginConfig.Load(Write($$"""{"ledger":"redis://cache:6379/0","ledgerUser":"tollgate-exporter","ledgerPasswordFile":"{{password}}"}"""));
 
-        var options = config.LedgerSettings.ToOptions(Core.Ledger.Redis.RedisLedgerAccess.Read);
+        var options = config.LedgerSettings.ToOptions(Core.Redis.RedisLedgerAccess.Read);
         Assert.Equal(("tollgate-exporter", "s3cret"), (options.Address.User, options.Address.Password));
     }
 

@@ -317,7 +317,7 @@ public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixtur
     private static async Task AppendAsync(string ledger, params UsageEvent[] events)
     {
         await using var connection = await ExporterHarness.LedgerAsync(ledger);
-        var stream = RedisUsageStream.For(connection, new UsageStreamOptions(), TimeProvider.System);
+        var stream = new RedisUsageStream(connection.Connection, new UsageStreamOptions(), TimeProvider.System);
         foreach (var e in events)
         {
             await stream.AppendAsync(e, CancellationToken.None);
@@ -328,7 +328,7 @@ public sealed class OpenCostPluginTests(RedisServerFixture redis) : IClassFixtur
     private static async Task WaitForEventsAsync(string ledger, int count)
     {
         await using var connection = await ExporterHarness.LedgerAsync(ledger);
-        var stream = RedisUsageStream.Reader(connection, TimeProvider.System);
+        var stream = RedisUsageStream.Reader(connection.Connection, TimeProvider.System);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while ((await stream.ReadAllAsync(CancellationToken.None)).Count < count)
         {

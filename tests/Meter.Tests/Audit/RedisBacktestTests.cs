@@ -1,5 +1,5 @@
 using Tollgate.Core.Events;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Meter.Tests.Audit;
@@ -11,9 +11,9 @@ public sealed class RedisBacktestTests(RedisServerFixture redis) : IClassFixture
     {
         var address = redis.Address + "/6";
         // Real clock: the backtest command reads the stream by it, so the events are dated now.
-        await using (var ledger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address), TimeProvider.System, CancellationToken.None))
+        await using (var ledger = await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address), TimeProvider.System, CancellationToken.None))
         {
-            var stream = RedisUsageStream.For(ledger, new UsageStreamOptions(), TimeProvider.System);
+            var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
             for (var i = 0; i < 3; i++)
             {
                 await stream.AppendAsync(new UsageEvent($"r{i}", DateTimeOffset.UtcNow, "ci", new Dictionary<string, string> { ["team"] = "payments", ["repo"] = "checkout" },

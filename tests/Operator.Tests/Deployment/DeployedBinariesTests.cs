@@ -12,7 +12,7 @@ using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.Controllers;
 using Tollgate.Operator.Tests.Webhooks;
 using Tollgate.Operator.Webhooks;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.TestSupport;
 using Tollgate.TestSupport.FakeKubernetes;
 
@@ -129,7 +129,7 @@ public sealed class DeployedSystem : IAsyncLifetime
     }
 
     /// <summary>The ledger as a component of the cluster reaches it: by the Service's TLS name, with the CA bundle and a user's Secret.</summary>
-    internal async Task<RedisLedger> ConnectLedgerAsync(string secretName, RedisLedgerAccess access)
+    internal async Task<OwnedRedisLedger> ConnectLedgerAsync(string secretName, RedisLedgerAccess access)
     {
         var folder = Directory.CreateTempSubdirectory("tollgate-ledger-client-");
         try
@@ -139,7 +139,7 @@ public sealed class DeployedSystem : IAsyncLifetime
             await File.WriteAllTextAsync(ca, SecretText("tollgate-redis-tls", "ca.crt"));
             await File.WriteAllTextAsync(password, SecretText(secretName, "password"));
             var options = new RedisLedgerSettings($"rediss://{RedisHost}:6379", SecretText(secretName, "user"), password, ca).ToOptions(access) with { ConnectTo = RedisEndPoint };
-            return await RedisLedger.ConnectAsync(options, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+            return await OwnedRedisLedger.ConnectAsync(options, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
         }
         finally
         {

@@ -7,7 +7,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Ledger.Redis;
+using Tollgate.Core.Redis;
 using Tollgate.Operator.Certificates;
 using Tollgate.Operator.LedgerWiring;
 using Tollgate.TestSupport;
@@ -235,12 +235,12 @@ public sealed class ShippedRedisTests : IAsyncLifetime
     }
 
     /// <summary>The ledger as a component's flags give it (user, password file, CA file), its socket opened on loopback.</summary>
-    private async Task<RedisLedger> ConnectAsync(string secret, RedisLedgerAccess access, string host, string caFile)
+    private async Task<OwnedRedisLedger> ConnectAsync(string secret, RedisLedgerAccess access, string host, string caFile)
     {
         var password = Path.Combine(_root, $"{secret}-{Guid.NewGuid():N}.password");
         await File.WriteAllTextAsync(password, _cluster.SecretText(secret, "password"));
         var options = new RedisLedgerSettings($"rediss://{host}:6379", _cluster.SecretText(secret, "user"), password, caFile).ToOptions(access) with { ConnectTo = _endPoint };
-        return await RedisLedger.ConnectAsync(options, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+        return await OwnedRedisLedger.ConnectAsync(options, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
     }
 
     /// <summary>One RESP command over TLS (the Service's name verified against the operator's CA bundle), AUTH first when a user is given.</summary>

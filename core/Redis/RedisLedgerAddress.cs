@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// Where the Redis ledger lives and who connects: <c>redis://[user[:password]@]host[:port][/db]</c>, or <c>rediss://…</c>

@@ -1,7 +1,7 @@
 using System.Net;
 using StackExchange.Redis.Configuration;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>Opens every socket to one endpoint, whatever the logical endpoint's name (<see cref="RedisLedgerOptions.ConnectTo"/>).</summary>
 internal sealed class ConnectToTunnel(EndPoint connectTo) : Tunnel

@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// Group commit for one kind of Redis call: calls made while a write is in flight queue up and go together in the next

@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>A script's text and the SHA-1 that EVALSHA names it by.</summary>
-internal sealed class RedisLedgerScript(string text)
+internal sealed class RedisScript(string text)
 {
     public string Text { get; } = text;
 

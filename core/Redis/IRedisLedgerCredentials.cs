@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// Where the Redis ledger gets its user and password, asked at every (re)connect: a rotated password (a rewritten

@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// A password file (<c>--ledger-password-file</c>, a mounted Secret) read again at every connect, so a rotated Secret

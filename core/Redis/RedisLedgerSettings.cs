@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// How a command line or configuration names the Redis ledger: the address, and files for what must not appear in it.

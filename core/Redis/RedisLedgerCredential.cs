@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>An ACL user and its password, as the Redis ledger authenticates with them.</summary>
 /// <param name="User">The ACL user; null for Redis's <c>default</c> user.</param>

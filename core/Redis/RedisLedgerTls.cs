@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
 using Tollgate.Core.Security;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>Turns <see cref="RedisLedgerOptions"/>' credentials and TLS files into the Redis client's configuration.</summary>
 internal static class RedisLedgerTls

@@ -2,8 +2,9 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
+using Tollgate.Core.Ledger;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// A ledger shared by every meter replica, kept in Redis. Reserve, settle and reclaim are each one Lua script, so each
@@ -41,7 +42,8 @@ namespace Tollgate.Core.Ledger.Redis;
 /// <para>
 /// A Redis that is down, slow (<see cref="RedisLedgerOptions.OperationTimeout"/>) or loading its data set makes reserve,
 /// settle and snapshot throw <see cref="LedgerUnavailableException"/> at once instead of queueing commands, so each
-/// budget's failure policy decides; the connection heals in the background and <see cref="IsReady"/> tells when.
+/// budget's failure policy decides; the <see cref="RedisConnection"/> heals in the background and <see cref="IsReady"/> tells when.
+/// The ledger runs on a connection it is given and does not close it: the usage stream and rate limiter share it.
 /// </para>
 /// </remarks>
 public sealed class RedisLedger : IBudgetLedger
@@ -58,156 +60,44 @@ public sealed class RedisLedger : IBudgetLedger
     // Most reserves in one script call: a few hundred microseconds of Redis time at most.
     private const int MaxReserveBatch = 64;
 
-    private static readonly TimeSpan MinimumCounterTtl = TimeSpan.FromSeconds(1);
-
-    /// <summary>How often a ledger whose user was refused asks again (an operator may fix the ACL without restarting us).</summary>
-    private static readonly TimeSpan AccessRecheck = TimeSpan.FromSeconds(5);
-
-    // Probes what the component will do, without changing anything: ZADD XX never adds, and no request id holds a NUL.
-    // KEYS: leases (read-write) or index (read).
-    private static readonly RedisLedgerScript WriteProbe = new("return redis.call('ZADD', KEYS[1], 'XX', '0', ARGV[1])");
-    private static readonly RedisLedgerScript ReadProbe = new("return redis.call('ZCARD', KEYS[1])");
-    private const string ProbeMember = "\0tollgate-access-probe";
-
-    private readonly IConnectionMultiplexer _connection;
-    private readonly IDatabase _database;
+    private readonly RedisConnection _connection;
     private readonly RedisLedgerOptions _options;
+    private readonly RedisLedgerLayout _layout;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly RedisKey _leasesKey;
-    private readonly RedisKey _indexKey;
     private readonly ITimer _reclaimTimer;
     private readonly GroupCommit<ReserveCall, RedisResult> _reserves;
     private readonly CancellationTokenSource _disposing = new();
     private Task _reclaimRun = Task.CompletedTask;
     private int _reclaiming;
     private int _disposed;
-    private int _checkingAccess;
-    private volatile bool _accessVerified;
-    private string? _accessDenied;
-    private long _accessCheckedAtTicks;
 
-    private RedisLedger(IConnectionMultiplexer connection, RedisLedgerOptions options, TimeProvider time, ILogger logger)
+    /// <summary>A ledger on <paramref name="connection"/>, under its key prefix; reclaims in the background when its access is read-write.</summary>
+    public RedisLedger(RedisConnection connection, TimeProvider time, ILogger? logger = null)
     {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(time);
         _connection = connection;
-        _database = connection.GetDatabase(options.Address.Database);
-        Scripts = new RedisScriptRunner(connection, _database, $"the Redis ledger at {options.Address}");
-        _options = options;
+        _options = connection.Options;
+        _layout = new RedisLedgerLayout(_options);
         _time = time;
-        _logger = logger;
-        _leasesKey = options.KeyPrefix + "leases";
-        _indexKey = options.KeyPrefix + "index";
+        _logger = logger ?? NullLogger.Instance;
         _reserves = new GroupCommit<ReserveCall, RedisResult>(ReserveBatchAsync, MaxReserveBatch);
-        _connection.ConnectionFailed += OnConnectionFailed;
-        _connection.ConnectionRestored += OnConnectionRestored;
         // Only meters reclaim: the exporter's and operator's users may not write, and one reclaimer per meter is plenty.
-        var reclaim = options.Access == RedisLedgerAccess.ReadWrite ? options.ReclaimInterval : Timeout.InfiniteTimeSpan;
+        var reclaim = _options.Access == RedisLedgerAccess.ReadWrite ? _options.ReclaimInterval : Timeout.InfiniteTimeSpan;
         _reclaimTimer = time.CreateTimer(static state => ((RedisLedger)state!).StartReclaim(), this, reclaim, reclaim);
     }
 
     public string Name => "redis";
 
     /// <summary>
-    /// True while the connection to Redis is up and the server let this ledger's user do what its
-    /// <see cref="RedisLedgerOptions.Access"/> needs (checked once per connection, and again every few seconds while refused).
+    /// True while the connection to Redis is up and the server let its user do what its <see cref="RedisLedgerOptions.Access"/>
+    /// needs (see <see cref="RedisConnection.IsReady"/>).
     /// </summary>
-    public bool IsReady
-    {
-        get
-        {
-            if (!_connection.IsConnected)
-            {
-                return false;
-            }
-
-            if (_accessVerified)
-            {
-                return true;
-            }
-
-            if (_time.GetUtcNow().UtcTicks - Volatile.Read(ref _accessCheckedAtTicks) >= AccessRecheck.Ticks)
-            {
-                _ = CheckAccessAsync();
-            }
-
-            return false;
-        }
-    }
-
-    /// <summary>Why Redis refused this ledger's user, or null (connected and allowed, or not connected at all).</summary>
-    public string? AccessDenied => Volatile.Read(ref _accessDenied);
-
-    public RedisLedgerOptions Options => _options;
+    public bool IsReady => _connection.IsReady;
 
     /// <summary>Script calls that carried reserves since start, each for one to 64 requests.</summary>
     internal long ReserveWrites => _reserves.Writes;
-
-    /// <summary>Runs scripts on this ledger's connection; the usage stream and rate limiter share it.</summary>
-    internal RedisScriptRunner Scripts { get; }
-
-    /// <inheritdoc cref="ConnectAsync(RedisLedgerOptions, TimeProvider, ILogger, CancellationToken)"/>
-    public static Task<RedisLedger> ConnectAsync(RedisLedgerOptions options, TimeProvider time, CancellationToken cancellationToken) =>
-        ConnectAsync(options, time, NullLogger.Instance, cancellationToken);
-
-    /// <summary>
-    /// Connects to <see cref="RedisLedgerOptions.Address"/>. A Redis that cannot be reached does not fail this call: the
-    /// ledger starts not ready (<see cref="IsReady"/> false) and keeps reconnecting, so a meter can start before Redis.
-    /// </summary>
-    /// <exception cref="ArgumentException">An option is invalid.</exception>
-    public static async Task<RedisLedger> ConnectAsync(RedisLedgerOptions options, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var configuration = new ConfigurationOptions
-        {
-            AbortOnConnectFail = false,
-            ConnectTimeout = Milliseconds(options.ConnectTimeout),
-            SyncTimeout = Milliseconds(options.OperationTimeout),
-            AsyncTimeout = Milliseconds(options.OperationTimeout),
-            DefaultDatabase = options.Address.Database,
-            ClientName = "tollgate-ledger",
-
-            // Least privilege: the client's tie-breaker key and its configuration channel (pub/sub) are features the
-            // ledger's ACL users are not granted, so the client must not ask for them.
-            TieBreaker = string.Empty,
-            ConfigurationChannel = string.Empty,
-
-            // CONFIG GET (the client's probe of server settings) would also read replication passwords, so no user has it.
-            CommandMap = CommandMap.Create(new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "CONFIG" }, available: false),
-
-            // Fail commands at once while disconnected: a queued reserve would hold the request for the whole timeout.
-            BacklogPolicy = BacklogPolicy.FailFast,
-
-            // Come back within about a second of Redis returning, without hammering a Redis that stays down.
-            ReconnectRetryPolicy = new ExponentialRetry(250, 5_000),
-        };
-        configuration.EndPoints.Add(options.Address.Host, options.Address.Port);
-        RedisLedgerTls.Apply(configuration, options);
-        if (options.ConnectTo is { } connectTo)
-        {
-            configuration.Tunnel = new ConnectToTunnel(connectTo);
-        }
-
-        var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
-        ConnectionMultiplexer connection;
-        try
-        {
-            connection = await connecting.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            _ = connecting.ContinueWith(static task => task.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-            throw;
-        }
-
-        var ledger = new RedisLedger(connection, options, time, logger);
-        if (connection.IsConnected)
-        {
-            await ledger.CheckAccessAsync();
-        }
-
-        return ledger;
-    }
 
     /// <summary>
     /// Decides with <see cref="BudgetDecision"/> and, when allowed, reserves every estimate and takes a lease, atomically.
@@ -227,22 +117,22 @@ public sealed class RedisLedger : IBudgetLedger
         LedgerAmounts.CheckEstimates(charges);
         var now = _time.GetUtcNow();
         var keys = new RedisKey[2 + charges.Count];
-        keys[0] = ReservationKey(requestId);
-        keys[1] = SettledKey(requestId);
+        keys[0] = _layout.ReservationKey(requestId);
+        keys[1] = _layout.SettledKey(requestId);
         var values = new RedisValue[4 + (8 * charges.Count)];
         values[0] = charges.Count;
         values[1] = requestId;
         values[2] = (now + _options.LeaseDuration).ToUnixTimeMilliseconds();
-        values[3] = Ttl(_options.LeaseDuration + _options.SettledRetention);
+        values[3] = RedisLedgerLayout.Ttl(_options.LeaseDuration + _options.SettledRetention);
         for (var i = 0; i < charges.Count; i++)
         {
             var charge = charges[i];
-            keys[2 + i] = CounterKey(charge);
+            keys[2 + i] = _layout.CounterKey(charge);
             var a = 4 + (8 * i);
-            values[a] = Text(LimitInMicroUnits(charge.Limit));
-            values[a + 1] = Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
+            values[a] = RedisLedgerLayout.Text(LimitInMicroUnits(charge.Limit));
+            values[a + 1] = RedisLedgerLayout.Text(ToMicroUnits(charge.Estimate, "estimate", charge.Budget));
             values[a + 2] = !charge.CanBlock ? 0 : charge.HardCap ? 2 : 1;
-            SetCounterFields(values, a + 3, charge, now);
+            _layout.SetCounterFields(values, a + 3, charge, now);
         }
 
         // Reserves of concurrent requests share one script call (see GroupCommit); each is decided as if alone.
@@ -284,47 +174,10 @@ public sealed class RedisLedger : IBudgetLedger
         var keys = RequestKeys(requestId, charges.Count);
         var values = new RedisValue[2 + (6 * charges.Count)];
         values[0] = requestId;
-        values[1] = SettledRetentionMs;
-        AddSettleArguments(charges, actual, _time.GetUtcNow(), keys.AsSpan(4), values.AsSpan(2));
+        values[1] = _layout.SettledRetentionMs;
+        _layout.AddSettleArguments(charges, actual, _time.GetUtcNow(), keys.AsSpan(4), values.AsSpan(2));
         await EvaluateAsync(RedisLedgerScripts.SettleCharges, keys, values, cancellationToken);
     }
-
-    /// <summary>
-    /// Checks a settle's amounts and fills in what the settle script takes per charge: its counter key, and its actual
-    /// amount, budget, scope, period start, period end and counter TTL (six values). Nothing is written when an amount is refused.
-    /// </summary>
-    /// <exception cref="LedgerAmountException">An amount is not recordable.</exception>
-    internal void AddSettleArguments(IReadOnlyList<LedgerCharge> charges, IReadOnlyList<decimal> actual, DateTimeOffset now, Span<RedisKey> counters, Span<RedisValue> values)
-    {
-        LedgerAmounts.CheckActuals(actual, charges);
-        var amounts = new long[charges.Count];
-        for (var i = 0; i < charges.Count; i++)
-        {
-            amounts[i] = ToMicroUnits(actual[i], "actual amount", charges[i].Budget);
-        }
-
-        for (var i = 0; i < charges.Count; i++)
-        {
-            counters[i] = CounterKey(charges[i]);
-            values[6 * i] = Text(amounts[i]);
-            SetCounterFields(values, (6 * i) + 1, charges[i], now);
-        }
-    }
-
-    /// <summary>The sorted set of reservations by lease deadline.</summary>
-    internal RedisKey LeasesKey => _leasesKey;
-
-    /// <summary>The sorted set of counters by period end.</summary>
-    internal RedisKey IndexKey => _indexKey;
-
-    /// <summary>How long a settled marker is kept (ms), as the settle script takes it.</summary>
-    internal long SettledRetentionMs => Ttl(_options.SettledRetention);
-
-    internal DateTimeOffset Now => _time.GetUtcNow();
-
-    internal RedisKey ReservationKey(string requestId) => _options.KeyPrefix + "r:" + requestId;
-
-    internal RedisKey SettledKey(string requestId) => _options.KeyPrefix + "s:" + requestId;
 
     /// <summary>
     /// Charges the estimates of every reservation whose lease ran out at or before <paramref name="now"/> as spend, and
@@ -333,12 +186,12 @@ public sealed class RedisLedger : IBudgetLedger
     /// <returns>How many reservations were charged.</returns>
     public async Task<int> ReclaimExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        RedisKey[] keys = [_leasesKey, _indexKey];
+        RedisKey[] keys = [_layout.LeasesKey, _layout.IndexKey];
         RedisValue[] values =
         [
             now.ToUnixTimeMilliseconds(),
             _options.KeyPrefix,
-            Ttl(_options.SettledRetention),
+            _layout.SettledRetentionMs,
             ReclaimBatch,
             (now - _options.CounterGrace).ToUnixTimeSeconds(),
         ];
@@ -356,7 +209,7 @@ public sealed class RedisLedger : IBudgetLedger
 
     public async ValueTask<IReadOnlyList<CounterSnapshot>> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Snapshot, [_indexKey], [now.ToUnixTimeSeconds()], cancellationToken))!;
+        var reply = (RedisResult[])(await EvaluateAsync(RedisLedgerScripts.Snapshot, [_layout.IndexKey], [now.ToUnixTimeSeconds()], cancellationToken))!;
         var counters = new List<CounterSnapshot>(reply.Length / 6);
         for (var i = 0; i + 5 < reply.Length; i += 6)
         {
@@ -380,10 +233,6 @@ public sealed class RedisLedger : IBudgetLedger
         await _reclaimTimer.DisposeAsync();
         await _disposing.CancelAsync();
         await _reclaimRun;
-        _connection.ConnectionFailed -= OnConnectionFailed;
-        _connection.ConnectionRestored -= OnConnectionRestored;
-        await _connection.CloseAsync(allowCommandsToComplete: true);
-        await _connection.DisposeAsync();
         _disposing.Dispose();
     }
 
@@ -409,47 +258,23 @@ public sealed class RedisLedger : IBudgetLedger
         return (long)micro;
     }
 
-    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>A client timeout; options validation keeps it within an int.</summary>
-    private static int Milliseconds(TimeSpan value) => (int)Math.Ceiling(value.TotalMilliseconds);
-
-    /// <summary>A PEXPIRE argument: whole milliseconds, as a long (a month and more overflow an int).</summary>
-    private static long Ttl(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
-
-    private RedisKey CounterKey(LedgerCharge charge) =>
-        string.Create(CultureInfo.InvariantCulture, $"{_options.KeyPrefix}c:{EscapeKeyPart(charge.Budget)}:{EscapeKeyPart(charge.Scope)}:{charge.Window.Start.ToUnixTimeSeconds()}");
-
     /// <summary>The keys the settle-charges script takes first (leases, reservation, marker, index), then room for one counter per charge.</summary>
     private RedisKey[] RequestKeys(string requestId, int counters)
     {
         var keys = new RedisKey[4 + counters];
-        keys[0] = _leasesKey;
-        keys[1] = ReservationKey(requestId);
-        keys[2] = SettledKey(requestId);
-        keys[3] = _indexKey;
+        keys[0] = _layout.LeasesKey;
+        keys[1] = _layout.ReservationKey(requestId);
+        keys[2] = _layout.SettledKey(requestId);
+        keys[3] = _layout.IndexKey;
         return keys;
     }
 
-    /// <summary>Budget, scope, period start and end, and TTL: what a script needs to create the counter.</summary>
-    private void SetCounterFields(Span<RedisValue> values, int at, LedgerCharge charge, DateTimeOffset now)
-    {
-        values[at] = charge.Budget;
-        values[at + 1] = charge.Scope;
-        values[at + 2] = charge.Window.Start.ToUnixTimeSeconds();
-        values[at + 3] = charge.Window.End.ToUnixTimeSeconds();
-
-        // Relative to the ledger's clock (see the remarks); a counter of a period long gone lives a moment, not forever.
-        var ttl = charge.Window.End + _options.CounterGrace - now;
-        values[at + 4] = Ttl(ttl < MinimumCounterTtl ? MinimumCounterTtl : ttl);
-    }
-
-    private Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
-        Scripts.EvaluateAsync(script, keys, values, cancellationToken);
+    private Task<RedisResult> EvaluateAsync(RedisScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
+        _connection.Scripts.EvaluateAsync(script, keys, values, cancellationToken);
 
     private async Task<IReadOnlyList<RedisResult>> ReserveBatchAsync(IReadOnlyList<ReserveCall> calls)
     {
-        var keys = new List<RedisKey>(2 + calls.Sum(c => c.Keys.Length)) { _leasesKey, _indexKey };
+        var keys = new List<RedisKey>(2 + calls.Sum(c => c.Keys.Length)) { _layout.LeasesKey, _layout.IndexKey };
         var values = new List<RedisValue>(calls.Sum(c => c.Values.Length));
         foreach (var call in calls)
         {
@@ -502,73 +327,5 @@ public sealed class RedisLedger : IBudgetLedger
         {
             Volatile.Write(ref _reclaiming, 0);
         }
-    }
-
-    /// <summary>
-    /// Runs the probe of <see cref="RedisLedgerOptions.Access"/>: a meter's user must be able to run scripts that write
-    /// the leases, a reader's to run scripts that read the index. A refusal is logged once and makes the ledger not ready.
-    /// </summary>
-    private async Task CheckAccessAsync()
-    {
-        if (Interlocked.Exchange(ref _checkingAccess, 1) == 1)
-        {
-            return;
-        }
-
-        try
-        {
-            Volatile.Write(ref _accessCheckedAtTicks, _time.GetUtcNow().UtcTicks);
-            var write = _options.Access == RedisLedgerAccess.ReadWrite;
-            await EvaluateAsync(write ? WriteProbe : ReadProbe, [write ? _leasesKey : _indexKey], write ? [ProbeMember] : [], _disposing.Token);
-            _accessVerified = true;
-            if (Interlocked.Exchange(ref _accessDenied, null) is not null)
-            {
-                RedisLedgerLog.AccessGranted(_logger, _options.Address);
-            }
-        }
-        catch (LedgerAccessDeniedException ex)
-        {
-            _accessVerified = false;
-            if (Interlocked.Exchange(ref _accessDenied, ex.Message) is null)
-            {
-                RedisLedgerLog.AccessDenied(_logger, _options.Address, CurrentUser, _options.Access.ToString(), ex.Message);
-            }
-        }
-        catch (LedgerUnavailableException)
-        {
-            // Lost again before the probe ran; the next restore or readiness check probes again.
-        }
-        catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            Volatile.Write(ref _checkingAccess, 0);
-        }
-    }
-
-    /// <summary>The user the ledger authenticates as now, for log lines (a credential source may change it).</summary>
-    private string CurrentUser => (_options.Credentials?.Current.User ?? _options.Address.User) ?? "default";
-
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
-    {
-        _accessVerified = false;
-        if (e.FailureType == ConnectionFailureType.AuthenticationFailure)
-        {
-            RedisLedgerLog.AuthenticationFailed(_logger, _options.Address, CurrentUser);
-        }
-        else
-        {
-            RedisLedgerLog.ConnectionLost(_logger, _options.Address, e.FailureType.ToString());
-        }
-    }
-
-    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
-    {
-        RedisLedgerLog.ConnectionRestored(_logger, _options.Address);
-        _ = CheckAccessAsync();
     }
 }

@@ -1,9 +1,10 @@
 using StackExchange.Redis;
+using Tollgate.Core.Ledger;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
-/// Runs a <see cref="RedisLedgerScript"/> by its hash (loading it again when the server lost its script cache) and turns
+/// Runs a <see cref="RedisScript"/> by its hash (loading it again when the server lost its script cache) and turns
 /// every way Redis can be unavailable into <see cref="LedgerUnavailableException"/>, so callers apply one failure policy.
 /// </summary>
 internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IDatabase database, string what)
@@ -12,7 +13,7 @@ internal sealed class RedisScriptRunner(IConnectionMultiplexer connection, IData
 
     public IDatabase Database => _database;
 
-    public Task<RedisResult> EvaluateAsync(RedisLedgerScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
+    public Task<RedisResult> EvaluateAsync(RedisScript script, RedisKey[] keys, RedisValue[] values, CancellationToken cancellationToken) =>
         ExecuteAsync(
             async database =>
             {

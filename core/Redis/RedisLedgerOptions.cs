@@ -1,6 +1,6 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
-/// <summary>How <see cref="RedisLedger"/> connects and how long it keeps what it writes.</summary>
+/// <summary>How <see cref="RedisConnection"/> connects and how long <see cref="RedisLedger"/> keeps what it writes.</summary>
 public sealed record RedisLedgerOptions
 {
     public const string DefaultKeyPrefix = "tollgate:{default}:";
@@ -59,7 +59,7 @@ public sealed record RedisLedgerOptions
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Time a command may take before it fails with <see cref="LedgerUnavailableException"/>. Short, so that a Redis
+    /// Time a command may take before it fails with <see cref="Ledger.LedgerUnavailableException"/>. Short, so that a Redis
     /// that hangs costs a request one second, not the client's whole timeout. Default 1 second.
     /// </summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(1);

@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// The Lua scripts behind <see cref="RedisLedger"/>. Each operation is one script, so it is atomic and one round trip.
@@ -121,7 +121,7 @@ internal static class RedisLedgerScripts
     /// Returns per request {blocking index or -1, spent 1, reserved 1, spent 2, …} as the decision saw them (before
     /// reserving), or {-3, index} when charge index's reservations would pass the counter ceiling (nothing reserved).
     /// </summary>
-    public static readonly RedisLedgerScript ReserveMany = new(Helpers + """
+    public static readonly RedisScript ReserveMany = new(Helpers + """
         local function reserve(leases, record, marker, index, first, n, o)
           local result = {-1}
           local blocking = -1
@@ -195,7 +195,7 @@ internal static class RedisLedgerScripts
     /// actual amount, budget, scope, period start, period end (Unix s), counter TTL (ms).
     /// Returns {1} released a held reservation, {2} replaced the charged estimate of one already reclaimed, {3} there was none, {0} already settled.
     /// </summary>
-    public static readonly RedisLedgerScript SettleCharges = new(Helpers + """
+    public static readonly RedisScript SettleCharges = new(Helpers + """
         return {settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], 5, #KEYS - 4, 2)}
         """);
 
@@ -205,7 +205,7 @@ internal static class RedisLedgerScripts
     /// unsettled reservation after a crash) and drops index entries of counters past their grace.
     /// Returns {leases looked at, reservations charged}.
     /// </summary>
-    public static readonly RedisLedgerScript Reclaim = new(Helpers + """
+    public static readonly RedisScript Reclaim = new(Helpers + """
         local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
         local released = 0
         for _, id in ipairs(ids) do
@@ -227,7 +227,7 @@ internal static class RedisLedgerScripts
     /// KEYS: index. ARGV: now (Unix s). Returns budget, scope, start, end, spent, reserved for every counter whose
     /// period contains now, flattened.
     /// </summary>
-    public static readonly RedisLedgerScript Snapshot = new("""
+    public static readonly RedisScript Snapshot = new("""
         local now = tonumber(ARGV[1])
         local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
         local out = {}

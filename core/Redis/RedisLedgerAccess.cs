@@ -1,4 +1,4 @@
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>What a component does with the Redis ledger, and so which ACL user it is meant to connect as.</summary>
 public enum RedisLedgerAccess

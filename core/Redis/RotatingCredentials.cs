@@ -1,6 +1,6 @@
 using StackExchange.Redis.Configuration;
 
-namespace Tollgate.Core.Ledger.Redis;
+namespace Tollgate.Core.Redis;
 
 /// <summary>
 /// Hands the Redis client the credential source's current user and password whenever it asks, which it does in each
