@@ -20,8 +20,9 @@ namespace Tollgate.Core.Redis;
 /// <see cref="LedgerAccessDeniedException"/>.
 /// </para>
 /// <para>
-/// StackExchange.Redis keeps two sockets per server under one multiplexer: one for commands and one for pub/sub,
-/// which this client never subscribes on. Both carry the client name <c>tollgate-ledger</c>.
+/// One socket per process: StackExchange.Redis would add a pub/sub socket per multiplexer for its configuration channel,
+/// which this connection turns off, so <c>CLIENT LIST</c> shows one client named <see cref="ClientName"/> per process
+/// (tests/Meter.Tests/RedisConnectionCountTests checks it against a real server).
 /// </para>
 /// </remarks>
 public sealed class RedisConnection : IAsyncDisposable
