@@ -35,8 +35,8 @@ public sealed record RedisLedgerOptions
 
     /// <summary>
     /// What the component needs: <see cref="RedisLedgerAccess.ReadWrite"/> (meters: reserve, settle, reclaim) or
-    /// <see cref="RedisLedgerAccess.Read"/> (exporter, operator, tools: snapshots and the stream). The ledger checks on
-    /// every connect that its user may do it, and is not ready until then.
+    /// <see cref="RedisLedgerAccess.Read"/> (exporter, operator, tools: snapshots and the stream). The connection checks on
+    /// every connect that its user may do it, and is not ready until then (<see cref="RedisConnection.IsReady"/>).
     /// </summary>
     public RedisLedgerAccess Access { get; init; } = RedisLedgerAccess.ReadWrite;
 
