@@ -149,6 +149,7 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton<BudgetGauges>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<RequestRecorder>();
+        services.AddSingleton<MeteredExchange>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyReloader>());
