@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
 #
-# Tollgate images: one build, three targets. From the repository root:
+# Tollgate images: one build, four targets. From the repository root:
 #
 #   docker build --target meter    -t tollgate/meter .
 #   docker build --target exporter -t tollgate/exporter .
 #   docker build --target operator -t tollgate/operator .
+#   docker build --target cli      -t tollgate/cli .
 #
 # Multi-arch: docker buildx build --platform linux/amd64,linux/arm64 --target meter -t tollgate/meter .
 # The build stage runs on the builder's own platform; the output is framework-dependent IL, so it runs on either.
@@ -21,24 +22,28 @@ COPY core/Core.csproj core/
 COPY meter/Meter.csproj meter/
 COPY exporter/Exporter.csproj exporter/
 COPY operator/Operator.csproj operator/
+COPY cli/Cli.csproj cli/
 RUN dotnet restore meter/Meter.csproj \
  && dotnet restore exporter/Exporter.csproj \
- && dotnet restore operator/Operator.csproj
+ && dotnet restore operator/Operator.csproj \
+ && dotnet restore cli/Cli.csproj
 
 # Sources. Core embeds the pricing catalog from config/pricing (see core/Core.csproj) and the operator the ACL file
-# config/redis/users.acl (see operator/Operator.csproj); nothing else outside the four
+# config/redis/users.acl (see operator/Operator.csproj); nothing else outside the five
 # project folders is compiled in. Add a folder here when a project starts embedding one.
 COPY core/ core/
 COPY meter/ meter/
 COPY exporter/ exporter/
 COPY operator/ operator/
+COPY cli/ cli/
 COPY config/pricing/ config/pricing/
 COPY config/redis/users.acl config/redis/
 
 # The same warnings-as-errors Release build CI runs; UseAppHost=false because the images start them with "dotnet".
 RUN dotnet publish meter/Meter.csproj -c Release --no-restore -p:UseAppHost=false -o /out/meter \
  && dotnet publish exporter/Exporter.csproj -c Release --no-restore -p:UseAppHost=false -o /out/exporter \
- && dotnet publish operator/Operator.csproj -c Release --no-restore -p:UseAppHost=false -o /out/operator
+ && dotnet publish operator/Operator.csproj -c Release --no-restore -p:UseAppHost=false -o /out/operator \
+ && dotnet publish cli/Cli.csproj -c Release --no-restore -p:UseAppHost=false -o /out/cli
 
 
 # The token meter: the sidecar the operator's webhook injects, and the standalone proxy.
@@ -70,6 +75,16 @@ EXPOSE 9465
 ENTRYPOINT ["dotnet", "/app/Tollgate.Exporter.dll"]
 
 
+# The offline tools (simulate, backtest, recommend), for a CI job or a cron that tunes budgets; never a sidecar.
+# aspnet, not runtime: core, which they share with the meter, references the ASP.NET Core shared framework.
+#   docker run --rm -v $PWD:/work -w /work tollgate/cli backtest --policy config/samples --usage usage.jsonl
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS cli
+WORKDIR /app
+COPY --from=build /out/cli /app/
+USER $APP_UID
+ENTRYPOINT ["dotnet", "/app/tollgate.dll"]
+
+
 # The operator: controllers for AiBudget, AiRoutingRule and Namespaces, and the pod-mutating webhook.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS operator
 WORKDIR /app
@@ -78,3 +93,4 @@ USER $APP_UID
 # 9443: the admission webhook (HTTPS). 8080: /metrics, /healthz, /readyz.
 EXPOSE 9443 8080
 ENTRYPOINT ["dotnet", "/app/Tollgate.Operator.dll"]
+

@@ -13,9 +13,10 @@ public static class MeterProgram
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        if (AuditCommandLine.Handles(args))
+        if (MeterCommandLine.MovedCommand(args) is { } moved)
         {
-            return await AuditCommandLine.RunAsync(args, output, error, cancellationToken);
+            await error.WriteLineAsync($"tollgate-meter: {moved}");
+            return ExitUsage;
         }
 
         if (ProgramExit.AsksForHelp(args))

@@ -41,6 +41,16 @@ internal static class MeterCommandLine
 
     public static RootCommand Command { get; } = Build();
 
+    /// <summary>
+    /// The offline tools left the meter for their own executable (cli/, <c>tollgate</c>), so the sidecar carries neither
+    /// their code nor their dependencies. A line that still names one gets where it went, not the parser's generic
+    /// "unrecognized argument"; null for any other line.
+    /// </summary>
+    public static string? MovedCommand(IReadOnlyList<string> args) =>
+        args.Count > 0 && args[0] is "simulate" or "backtest" or "recommend"
+            ? $"\"{args[0]}\" is not a meter command: the offline tools are the tollgate command now (dotnet run --project cli -- {args[0]} ...)"
+            : null;
+
     /// <summary>Parses arguments; returns options, or an error line naming the flag at fault.</summary>
     public static (MeterOptions? Options, string? Error) Parse(string[] args, Func<string, string?> environment)
     {
@@ -278,7 +288,7 @@ internal static class MeterCommandLine
 
     private static RootCommand Build()
     {
-        var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs. Offline commands: simulate, backtest, recommend (each with --help).");
+        var root = new RootCommand("Tollgate meter: a metering, budgeting reverse proxy for the Anthropic and OpenAI APIs.");
         foreach (var option in new Option[] { Listen, AdminListen, Policy, Pricing, Upstream, UpstreamCa, Ledger, LedgerUser, LedgerPasswordFile, LedgerCa, LedgerCert, LedgerKey, KeyBroker, KeyBrokerToken, KeyBrokerCa, Spool, SecretsDir, RequiredTags, Tag, Namespace, NamespaceLabel, MaxRequestBytes, DefaultMaxOutputTokens, InputEstimate, MaxLabelValues, AllowUnmetered })
         {
             root.Options.Add(option);

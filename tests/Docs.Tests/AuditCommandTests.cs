@@ -5,13 +5,31 @@ using Tollgate.Docs.Tests.Running;
 namespace Tollgate.Docs.Tests;
 
 /// <summary>
-/// The offline simulate → backtest → recommend walk-through, each command run twice: without its <c>[optional]</c> parts
-/// and with all of them, as the README writes them.
+/// The offline simulate → backtest → recommend walk-through with <c>tollgate</c> (cli/), each command run twice: without
+/// its <c>[optional]</c> parts and with all of them, as the README writes them.
 /// </summary>
+/// <remarks>
+/// The commands are real processes, so they read recorded history against the machine's clock (an event more than a
+/// day ahead of it is refused), while the shipped scenario starts on a fixed Monday. So that the walk-through holds on
+/// any day, it runs on a copy of the scenario that starts on the Monday four weeks before this week, and the README's
+/// dates move with it; that the documented dates are the shipped scenario's own is checked here, and their replay on a
+/// clock standing after them in Cli.Tests (AuditTests).
+/// </remarks>
 public sealed partial class AuditCommandTests : IDisposable
 {
     private const string Heading = "## Backtest, recommend and simulate: tune budgets before enforcing them";
+    private const string ShippedScenario = "config/scenarios/ci-review-agent.yaml";
+    private const string ShippedStart = "2026-11-02";
     private readonly Workspace _workspace = new();
+    private readonly DateTime _start = FourWeeksBeforeThisWeek(DateTime.UtcNow.Date);
+
+    public AuditCommandTests()
+    {
+        var shipped = File.ReadAllText(Path.Combine(Repo.Root, ShippedScenario));
+        var documented = $"start: {ShippedStart}T00:00:00Z";
+        Assert.True(shipped.Contains(documented, StringComparison.Ordinal), $"{ShippedScenario} no longer starts on {ShippedStart}, the day the README's --from names");
+        File.WriteAllText(_workspace.File("scenario.yaml"), shipped.Replace(documented, $"start: {Day(_start)}T00:00:00Z", StringComparison.Ordinal));
+    }
 
     [Fact]
     public async Task Simulate_backtest_and_recommend_run_as_documented()
@@ -30,13 +48,19 @@ public sealed partial class AuditCommandTests : IDisposable
 
         var (backtestCode, table) = await ShellProcess.RunAsync(backtest.WithoutOptionals(), _workspace.Path);
         Assert.True(backtestCode == 0, table.StandardError);
-        Assert.Matches(@"^Backtest of usage\.jsonl: [\d,]+ events, 2026-11-02 \d\d:\d\d to 2026-11-\d\d \d\d:\d\d UTC", table.StandardOutputLines[0]);
+        Assert.Matches($@"^Backtest of usage\.jsonl: [\d,]+ events, {Day(_start)} \d\d:\d\d to {Day(_start.AddDays(27))} \d\d:\d\d UTC$", table.StandardOutputLines[0]);
+        Assert.DoesNotContain("malformed", table.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("review-agent-tokens", table.StandardOutput, StringComparison.Ordinal);
 
         var (jsonCode, json) = await ShellProcess.RunAsync(backtest.WithOptionals(), _workspace.Path);
         Assert.True(jsonCode == 0, json.StandardError);
         var report = JsonNode.Parse(json.StandardOutput)!;
         Assert.Contains("review-agent-tokens", report.ToJsonString(), StringComparison.Ordinal);
+
+        // --from and --to: the first two weeks only.
+        Assert.Equal(_start, report["from"]!.GetValue<DateTimeOffset>().UtcDateTime.Date);
+        Assert.InRange(report["to"]!.GetValue<DateTimeOffset>().UtcDateTime, _start.AddDays(11), _start.AddDays(14));
+        Assert.Equal(0, (long)report["malformed_lines"]!);
 
         var (recommendCode, recommended) = await ShellProcess.RunAsync(recommend.WithoutOptionals(), _workspace.Path);
         Assert.True(recommendCode == 0, recommended.StandardError);
@@ -71,7 +95,7 @@ public sealed partial class AuditCommandTests : IDisposable
         Assert.NotEmpty(names);
 
         // kubectl apply -f budgets.yaml needs a cluster; the line's own alternative runs instead.
-        var apply = Repo.Block("README.md", Heading, Commands().Simulate.Text).Commands[3];
+        var apply = Block().Commands[3];
         var alternative = new ShellCommand(apply[(apply.IndexOf("# or: ", StringComparison.Ordinal) + "# or: ".Length)..].Trim());
         Assert.Equal("dotnet run --project meter -- --policy budgets.yaml", alternative.Text);
         string proxy = Llm.FreeEndpoint(), admin = Llm.FreeEndpoint();
@@ -84,12 +108,23 @@ public sealed partial class AuditCommandTests : IDisposable
 
     public void Dispose() => _workspace.Dispose();
 
-    private static (ShellCommand Simulate, ShellCommand Backtest, ShellCommand Recommend) Commands()
+    private static Markdown.FencedBlock Block() => Repo.Block("README.md", Heading,
+        "dotnet run --project cli -- simulate --scenario config/scenarios/ci-review-agent.yaml --seed 1 --out usage.jsonl [--days 28]");
+
+    /// <summary>The README's three commands, on the scenario copy dated from now (see the remarks above).</summary>
+    private (ShellCommand Simulate, ShellCommand Backtest, ShellCommand Recommend) Commands()
     {
-        var block = Repo.Block("README.md", Heading,
-            "dotnet run --project meter -- simulate --scenario config/scenarios/ci-review-agent.yaml --seed 1 --out usage.jsonl [--days 28]");
-        return (new ShellCommand(block.Commands[0]), new ShellCommand(block.Commands[1]), new ShellCommand(block.Commands[2]));
+        var block = Block();
+        return (
+            new ShellCommand(block.Commands[0]).Rewrite(ShippedScenario, "scenario.yaml"),
+            new ShellCommand(block.Commands[1]).Rewrite($"--from {ShippedStart} ", $"--from {Day(_start)} ").Rewrite("--to 2026-11-16", $"--to {Day(_start.AddDays(14))}"),
+            new ShellCommand(block.Commands[2]));
     }
+
+    /// <summary>The Monday four weeks before the current week's: the scenario's 28 days then end before today.</summary>
+    private static DateTime FourWeeksBeforeThisWeek(DateTime today) => today.AddDays(-(((int)today.DayOfWeek + 6) % 7) - 28);
+
+    private static string Day(DateTime day) => day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     [GeneratedRegex(@"^# team ""[^""]+"": \d+ complete weeks; average \$(?<average>[\d,.]+)/week, P95 \$[\d,.]+, max \$[\d,.]+\.\n# Cap: average × 0\.8 = \$(?<cap>[\d,.]+)\.$", RegexOptions.Multiline)]
     private static partial Regex Evidence();

@@ -29,6 +29,34 @@ public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<Up
         Assert.Equal(expected, meter.StandardError.Trim());
     }
 
+    [Theory]
+    [InlineData("simulate", new[] { "--scenario", "config/scenarios/ci-review-agent.yaml", "--seed", "1", "--out", "usage.jsonl" })]
+    [InlineData("backtest", new[] { "--policy", "config/samples", "--usage", "usage.jsonl", "--help" })]
+    [InlineData("recommend", new string[0])]
+    public async Task Offline_command_exits_2_with_one_line_pointing_at_the_tollgate_command(string command, string[] rest)
+    {
+        string[] args = [command, .. rest];
+        await using var meter = MeterProcess.Start(args);
+        Assert.Equal(2, await meter.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(
+            $"tollgate-meter: \"{args[0]}\" is not a meter command: the offline tools are the tollgate command now (dotnet run --project cli -- {args[0]} ...)",
+            meter.StandardError.Trim());
+        Assert.Empty(meter.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Help_describes_the_proxy_and_lists_no_offline_commands()
+    {
+        await using var meter = MeterProcess.Start("--help");
+        Assert.Equal(0, await meter.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("--policy", meter.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("Commands:", meter.StandardOutput, StringComparison.Ordinal);
+        foreach (var moved in new[] { "simulate", "backtest", "recommend" })
+        {
+            Assert.DoesNotContain(moved, meter.StandardOutput, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Meter_process_logs_one_record_per_line_with_hostile_characters_escaped()
     {

@@ -18,6 +18,9 @@ public static class Repo
 
     public static string ExporterDll => Binary("exporter", "Tollgate.Exporter.dll");
 
+    /// <summary>What <c>dotnet run --project cli</c> builds and starts: <c>tollgate</c>, the offline tools.</summary>
+    public static string CliDll => Binary("cli", "tollgate.dll");
+
     /// <summary>The documented block with this identity, as the README has it now.</summary>
     public static FencedBlock Block(string file, string heading, string firstLine) =>
         MarkdownBlocks.Read(Root, file).SingleOrDefault(b => b.MayHoldCommands && b.Heading == heading && b.FirstLine == firstLine)

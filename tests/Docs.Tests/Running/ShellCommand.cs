@@ -30,13 +30,14 @@ public sealed partial record ShellCommand(string Text)
 
     /// <summary>
     /// The text bash runs: <c>dotnet run --project meter --</c> becomes <c>dotnet meter/bin/…/Tollgate.Meter.dll</c>
-    /// (same program, same arguments, no build step), likewise for the exporter.
+    /// (same program, same arguments, no build step), likewise for the exporter and the offline tools (cli/).
     /// </summary>
     public string ForBash()
     {
         var text = Text
             .Replace("dotnet run --project meter --", $"dotnet {Quote(Repo.MeterDll)}", StringComparison.Ordinal)
-            .Replace("dotnet run --project exporter --", $"dotnet {Quote(Repo.ExporterDll)}", StringComparison.Ordinal);
+            .Replace("dotnet run --project exporter --", $"dotnet {Quote(Repo.ExporterDll)}", StringComparison.Ordinal)
+            .Replace("dotnet run --project cli --", $"dotnet {Quote(Repo.CliDll)}", StringComparison.Ordinal);
 
         // A single command is exec'ed, so the process the test signals and kills is the program itself, not a shell
         // (not when it starts with VAR=value: exec would take the assignment for the program).

@@ -1,12 +1,12 @@
 namespace Tollgate.Docs.Tests.Running;
 
 /// <summary>
-/// A fresh working directory standing in for a clone's root: <c>config/</c> and the built <c>meter/</c> and <c>exporter/</c>
+/// A fresh working directory standing in for a clone's root: <c>config/</c> and the built <c>meter/</c>, <c>exporter/</c> and <c>cli/</c>
 /// are linked in, so relative paths in the README resolve, and whatever a command writes lands here, not in the repository.
 /// </summary>
 public sealed class Workspace : IDisposable
 {
-    private static readonly string[] Linked = ["config", "meter", "exporter"];
+    private static readonly string[] Linked = ["config", "meter", "exporter", "cli"];
 
     public Workspace()
     {

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Tollgate.Core.Serialization;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>A synthetic CI organisation for <c>meter simulate</c> (format: config/scenarios/ci-review-agent.yaml).</summary>
 public sealed record Scenario

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Spectre.Console;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>The backtest report as terminal tables: one row per budget and scope, then what was blocked.</summary>
 public static class BacktestTable

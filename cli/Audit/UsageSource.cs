@@ -8,7 +8,7 @@ using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>A line of input that is not a usage event; the reader skips it (or the command stops, with --strict).</summary>
 public sealed record MalformedLine(long Line, string Reason);
@@ -23,9 +23,10 @@ public sealed record MalformedLine(long Line, string Reason);
 /// (time in ISO 8601 UTC; an empty cost_usd is priced from the catalog). The
 /// exporter's CSV is aggregated per scope and day, so it cannot be replayed request by request.
 /// </remarks>
-public sealed class UsageSource(string location, PricingCatalog pricing, Action<MalformedLine> onMalformed, TimeProvider? time = null)
+/// <param name="time">The clock history is checked against: an event dated more than a day ahead of it is refused, like the exporter refuses it.</param>
+public sealed class UsageSource(string location, PricingCatalog pricing, Action<MalformedLine> onMalformed, TimeProvider time)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeProvider _time = time;
 
     public const string CsvHeader = "time,namespace,team,repo,pipeline,agent_step,provider,model,input,output,cache_read,cache_write,reasoning,cost_usd";
 

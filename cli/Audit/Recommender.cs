@@ -4,7 +4,7 @@ using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>One scope's baseline and the cap proposed from it.</summary>
 /// <param name="Periods">Complete periods the baseline is computed over (periods the input only partly covers are left out).</param>

@@ -2,9 +2,9 @@ using Tollgate.Core.Events;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Usage;
-using Tollgate.Meter.Audit;
+using Tollgate.Cli.Audit;
 
-namespace Tollgate.Meter.Tests.Audit;
+namespace Tollgate.Cli.Tests.Audit;
 
 public sealed class BacktestFallbackTests
 {

@@ -2,7 +2,7 @@ using Tollgate.Core.Events;
 using Tollgate.Core.Redis;
 using Tollgate.Core.Usage;
 
-namespace Tollgate.Meter.Tests.Audit;
+namespace Tollgate.Cli.Tests.Audit;
 
 public sealed class RedisBacktestTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
@@ -10,7 +10,7 @@ public sealed class RedisBacktestTests(RedisServerFixture redis) : IClassFixture
     public async Task Backtest_reads_the_shared_usage_stream_from_a_redis_url()
     {
         var address = redis.Address + "/6";
-        // Real clock: the backtest command reads the stream by it, so the events are dated now.
+        // Real clock: the stream's entry ids come from Redis's own clock and the command reads them by its own, so the events are dated now.
         await using (var ledger = await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(address), TimeProvider.System, CancellationToken.None))
         {
             var stream = new RedisUsageStream(ledger.Connection, new UsageStreamOptions(), TimeProvider.System);
@@ -33,7 +33,7 @@ public sealed class RedisBacktestTests(RedisServerFixture redis) : IClassFixture
         using var output = new StringWriter();
         using var error = new StringWriter();
 
-        var code = await MeterProgram.RunAsync(["backtest", "--policy", policy, "--usage", address, "--json"], output, error);
+        var code = await CliProgram.RunAsync(["backtest", "--policy", policy, "--usage", address, "--json"], output, error, TimeProvider.System);
 
         Assert.Equal(0, code);
         Assert.Contains("\"events\": 3", output.ToString(), StringComparison.Ordinal);

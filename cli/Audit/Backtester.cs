@@ -9,7 +9,7 @@ using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>What the replay decided for one event (what the proxy would have answered).</summary>
 public enum ReplayDecision

@@ -9,15 +9,12 @@ using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Serialization;
 using Tollgate.Core.Tagging;
-using Tollgate.Meter.Audit;
+using Tollgate.Cli.Audit;
 
-namespace Tollgate.Meter.CommandLine;
+namespace Tollgate.Cli.CommandLine;
 
-/// <summary>
-/// The offline subcommands: simulate, backtest and recommend. They never start the proxy; the root command (no
-/// subcommand) still does, with its flags unchanged.
-/// </summary>
-internal static class AuditCommandLine
+/// <summary>The offline commands: simulate, backtest and recommend. None of them starts a proxy or listens on a port.</summary>
+internal static class CliCommandLine
 {
     public static readonly string[] Names = ["simulate", "backtest", "recommend"];
 
@@ -38,9 +35,8 @@ internal static class AuditCommandLine
 
     public static RootCommand Command { get; } = Build();
 
-    public static bool Handles(string[] args) => args.Length > 0 && Names.Contains(args[0], StringComparer.Ordinal);
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    /// <param name="time">The clock recorded history is read against: nothing may be dated ahead of it.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, TimeProvider time, CancellationToken cancellationToken)
     {
         var result = Command.Parse(args);
         if (ProgramExit.AsksForHelp(args))
@@ -48,37 +44,44 @@ internal static class AuditCommandLine
             return await result.InvokeAsync(cancellationToken: cancellationToken);
         }
 
-        var name = args[0];
+        // The command the line named, when it named one, so the error line says which command it concerns.
+        var named = result.CommandResult.Command != Command;
+        var name = named ? $"tollgate {result.CommandResult.Command.Name}" : "tollgate";
         if (result.Errors.Count > 0)
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: {result.Errors[0].Message}");
-            return MeterProgram.ExitUsage;
+            // Without a known command the parser's first complaint is "Required command was not provided", even when
+            // the line's first word was a misspelt command: name that word instead.
+            var problem = named ? result.Errors[0].Message
+                : args.Length == 0 ? "expected a command: simulate, backtest or recommend (each with --help)"
+                : $"\"{args[0]}\" is not a command; expected simulate, backtest or recommend (each with --help)";
+            await error.WriteLineAsync($"{name}: {problem}");
+            return ProgramExit.Usage;
         }
 
         try
         {
             var pricing = result.GetValue(Pricing) is { } pricingPath ? PricingCatalog.LoadFile(pricingPath) : PricingCatalog.LoadEmbedded();
-            return name switch
+            return result.CommandResult.Command.Name switch
             {
                 "simulate" => await SimulateAsync(result, pricing, output, cancellationToken),
-                "backtest" => await BacktestAsync(result, pricing, output, error, cancellationToken),
-                _ => await RecommendAsync(result, pricing, output, error, cancellationToken),
+                "backtest" => await BacktestAsync(result, pricing, output, error, time, cancellationToken),
+                _ => await RecommendAsync(result, pricing, output, error, time, cancellationToken),
             };
         }
         catch (UsageException ex)
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: {ex.Message}");
-            return MeterProgram.ExitUsage;
+            await error.WriteLineAsync($"{name}: {ex.Message}");
+            return ProgramExit.Usage;
         }
         catch (DocumentException ex)
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: {ex.Message}");
-            return MeterProgram.ExitConfiguration;
+            await error.WriteLineAsync($"{name}: {ex.Message}");
+            return ProgramExit.Configuration;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: {ex.Message}");
-            return MeterProgram.ExitConfiguration;
+            await error.WriteLineAsync($"{name}: {ex.Message}");
+            return ProgramExit.Configuration;
         }
     }
 
@@ -93,17 +96,17 @@ internal static class AuditCommandLine
         var path = result.GetValue(Out)!;
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
         var count = await new Simulator(scenario, pricing, result.GetValue(Seed)).WriteAsync(file, result.GetValue(Days), cancellationToken);
-        await output.WriteLineAsync($"tollgate-meter simulate: wrote {count.ToString(CultureInfo.InvariantCulture)} usage events to {path}");
+        await output.WriteLineAsync($"tollgate simulate: wrote {count.ToString(CultureInfo.InvariantCulture)} usage events to {path}");
         return 0;
     }
 
-    private static async Task<int> BacktestAsync(ParseResult result, PricingCatalog pricing, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> BacktestAsync(ParseResult result, PricingCatalog pricing, TextWriter output, TextWriter error, TimeProvider time, CancellationToken cancellationToken)
     {
         var policy = PolicyLoader.LoadSnapshot(result.GetValue(Policy)!);
         var (from, to) = (Time(result, From), Time(result, To));
         var strict = result.GetValue(Strict);
         var malformed = new List<MalformedLine>();
-        var source = Source(result, pricing, malformed);
+        var source = Source(result, pricing, malformed, time);
         var backtester = new Backtester(policy, pricing);
         var progress = new Progress(error, "backtest", source);
         await foreach (var e in source.ReadAsync(from, to, cancellationToken))
@@ -135,7 +138,7 @@ internal static class AuditCommandLine
         return 0;
     }
 
-    private static async Task<int> RecommendAsync(ParseResult result, PricingCatalog pricing, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> RecommendAsync(ParseResult result, PricingCatalog pricing, TextWriter output, TextWriter error, TimeProvider time, CancellationToken cancellationToken)
     {
         var by = result.GetValue(By)!;
         if (by is not (TagKeys.Team or TagKeys.Repo or TagKeys.Pipeline))
@@ -153,7 +156,7 @@ internal static class AuditCommandLine
         var headroom = ParseHeadroom(result.GetValue(Headroom)!);
         var strict = result.GetValue(Strict);
         var malformed = new List<MalformedLine>();
-        var source = Source(result, pricing, malformed);
+        var source = Source(result, pricing, malformed, time);
         var recommender = new Recommender(by, period, headroom);
         var progress = new Progress(error, "recommend", source);
         await foreach (var e in source.ReadAsync(Time(result, From), Time(result, To), cancellationToken))
@@ -202,7 +205,7 @@ internal static class AuditCommandLine
         return fraction <= -1 ? throw new UsageException($"--headroom: {text} leaves no budget") : fraction;
     }
 
-    private static UsageSource Source(ParseResult result, PricingCatalog pricing, List<MalformedLine> malformed)
+    private static UsageSource Source(ParseResult result, PricingCatalog pricing, List<MalformedLine> malformed, TimeProvider time)
     {
         var location = result.GetValue(Usage)!;
         if (!UsageSource.IsRedis(location) && !File.Exists(location))
@@ -211,19 +214,19 @@ internal static class AuditCommandLine
             throw new FileNotFoundException($"--usage: {location} does not exist");
         }
 
-        return new UsageSource(location, pricing, malformed.Add);
+        return new UsageSource(location, pricing, malformed.Add, time);
     }
 
     private static async Task<bool> ReportMalformedAsync(List<MalformedLine> malformed, bool strict, string name, TextWriter error)
     {
         foreach (var line in malformed.Take(strict ? 1 : 10))
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: line {line.Line.ToString(CultureInfo.InvariantCulture)}: {line.Reason}{(strict ? " (--strict: stopping)" : "; skipped")}");
+            await error.WriteLineAsync($"tollgate {name}: line {line.Line.ToString(CultureInfo.InvariantCulture)}: {line.Reason}{(strict ? " (--strict: stopping)" : "; skipped")}");
         }
 
         if (!strict && malformed.Count > 10)
         {
-            await error.WriteLineAsync($"tollgate-meter {name}: {(malformed.Count - 10).ToString(CultureInfo.InvariantCulture)} more malformed lines skipped");
+            await error.WriteLineAsync($"tollgate {name}: {(malformed.Count - 10).ToString(CultureInfo.InvariantCulture)} more malformed lines skipped");
         }
 
         return strict && malformed.Count > 0;
@@ -257,7 +260,7 @@ internal static class AuditCommandLine
 
     private static RootCommand Build()
     {
-        var root = new RootCommand("Tollgate meter offline commands.");
+        var root = new RootCommand("Tollgate offline tools: tune budgets from recorded or simulated usage before enforcing them. Each command has --help.");
         var simulate = new Command("simulate", "Generate a synthetic CI workload as usage events (JSONL).") { Scenario, Seed, Out, Days, Pricing };
         var backtest = new Command("backtest", "Replay recorded usage through a policy's budgets and report what would have happened.") { Policy, Usage, From, To, Json, Strict, Pricing };
         var recommend = new Command("recommend", "Propose AiBudget caps from recorded usage.") { Usage, By, Period, Headroom, From, To, Json, Strict, Pricing };
@@ -285,7 +288,7 @@ internal static class AuditCommandLine
 
             _next = _clock.ElapsedMilliseconds + 2000;
             var share = source.Length > 0 ? $", {source.Position * 100 / source.Length}% of the file" : string.Empty;
-            error.WriteLine($"tollgate-meter {name}: {events.ToString("N0", CultureInfo.InvariantCulture)} events{share}, {events / Math.Max(0.001, _clock.Elapsed.TotalSeconds):N0}/s");
+            error.WriteLine($"tollgate {name}: {events.ToString("N0", CultureInfo.InvariantCulture)} events{share}, {events / Math.Max(0.001, _clock.Elapsed.TotalSeconds):N0}/s");
         }
     }
 }

@@ -1,24 +1,24 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
+using Tollgate.Cli.Audit;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Events;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Usage;
-using Tollgate.Meter.Audit;
-using Tollgate.Meter.Tests.Support;
 
-namespace Tollgate.Meter.Tests.Audit;
+namespace Tollgate.Cli.Tests.Audit;
 
-public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<UpstreamFixture>
+/// <summary>The offline commands in process, on a clock standing on the test data's day.</summary>
+public sealed class AuditTests
 {
     private static readonly string ScenarioPath = Path.Combine(RepositoryPaths.Root(), "config", "scenarios", "ci-review-agent.yaml");
 
-    // Real clock: the audit commands read recorded history by it (nothing may be dated ahead of now) and take no other,
-    // so the files they read are dated a few days back from it, never on a fixed day.
-    private static readonly DateTimeOffset Recent = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-3).AddHours(9);
+    // The commands read recorded history against their clock (nothing may be dated more than a day ahead of it):
+    // the clock stands three days after the data, whatever day the tests run on.
+    private static readonly DateTimeOffset Recent = new(2026, 11, 17, 9, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset Today = Recent.AddDays(3);
 
     private const string SmallBudget = """
         apiVersion: tollgate.io/v1alpha1
@@ -31,41 +31,6 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
           appliesPer: ["metadata.repo"]
           alerts: { thresholds: [50, 100] }
         """;
-
-    [Fact]
-    public async Task Backtest_decides_every_request_as_live_enforcement_did()
-    {
-        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 18, 9, 0, 0, TimeSpan.Zero));
-        var sink = new RecordingSink();
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, SmallBudget, time: clock, usageSink: sink);
-
-        // 2,000 tokens a day per repository: each repo spends its budget after a few requests, blocks, and starts over
-        // the next day; two repos keep separate counters.
-        var live = new Dictionary<string, bool>(StringComparer.Ordinal);
-        for (var i = 0; i < 24; i++)
-        {
-            var repo = i % 3 == 0 ? "ledger-service" : "checkout";
-            var usage = string.Create(CultureInfo.InvariantCulture, $"input={300 + (i * 17)},output={100 + (i * 5)}");
-            using var response = await meter.SendAsync(MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), MeterHarness.Tags(repo: repo), ("x-fake-usage", usage)));
-            live[response.Headers.GetValues("x-tollgate-request-id").Single()] = response.StatusCode == HttpStatusCode.OK;
-            clock.Advance(i == 11 ? TimeSpan.FromHours(20) : TimeSpan.FromMinutes(7));
-        }
-
-        var backtester = new Backtester(PolicyLoader.LoadSnapshot(meter.PolicyPath), PricingCatalog.LoadEmbedded());
-        var replayed = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var e in sink.Events)
-        {
-            replayed[e.RequestId] = await backtester.ReplayAsync(e, CancellationToken.None) == ReplayDecision.Allowed;
-        }
-
-        Assert.Equal(24, replayed.Count);
-        Assert.Contains(false, live.Values);
-        Assert.Contains(true, live.Values);
-        Assert.Equal(live.OrderBy(p => p.Key).ToList(), replayed.OrderBy(p => p.Key).ToList());
-        var report = backtester.Report("live", [], 0);
-        Assert.Equal(live.Values.Count(allowed => !allowed), report.Scopes.Sum(s => s.Blocked));
-        Assert.Equal([50, 100], report.Scopes.Single(s => s.Scope == "checkout").Thresholds.Select(t => t.Percent));
-    }
 
     [Fact]
     public void Recommend_caps_a_known_series_at_the_average_less_twenty_percent()
@@ -126,6 +91,36 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     }
 
     [Fact]
+    public async Task Shipped_scenario_replays_on_its_own_dates_by_the_clock_the_command_is_given()
+    {
+        var usage = Path.Combine(Directory.CreateTempSubdirectory("tollgate-audit-").FullName, "usage.jsonl");
+        var samples = Path.Combine(RepositoryPaths.Root(), "config", "samples");
+
+        // The scenario's four weeks run from Monday 2026-11-02 to 2026-11-29; the day after, all of it is history.
+        var after = new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+        var (code, _, stderr) = await RunAtAsync(after, "simulate", "--scenario", ScenarioPath, "--seed", "1", "--out", usage);
+        Assert.True(code == 0, stderr);
+        var lines = (await File.ReadAllLinesAsync(usage)).Length;
+
+        (code, var stdout, stderr) = await RunAtAsync(after, "backtest", "--policy", samples, "--usage", usage, "--from", "2026-11-02", "--to", "2026-11-16", "--json");
+        Assert.True(code == 0, stderr);
+        var report = System.Text.Json.Nodes.JsonNode.Parse(stdout)!;
+        Assert.Equal(0, (long)report["malformed_lines"]!);
+        Assert.InRange((long)report["events"]!, lines / 3, lines - 1);
+        Assert.Equal(new DateTime(2026, 11, 2), report["from"]!.GetValue<DateTimeOffset>().UtcDateTime.Date);
+        Assert.InRange(report["to"]!.GetValue<DateTimeOffset>(), new DateTimeOffset(2026, 11, 13, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 16, 0, 0, 0, TimeSpan.Zero));
+
+        // A month earlier the same file lies ahead of the clock: every line is refused, so the clock the command is
+        // given, not the machine's, is the one history is read against.
+        (code, stdout, stderr) = await RunAtAsync(new DateTimeOffset(2026, 10, 1, 12, 0, 0, TimeSpan.Zero), "backtest", "--policy", samples, "--usage", usage, "--json");
+        Assert.True(code == 0, stderr);
+        report = System.Text.Json.Nodes.JsonNode.Parse(stdout)!;
+        Assert.Equal(0, (long)report["events"]!);
+        Assert.Equal(lines, (long)report["malformed_lines"]!);
+        Assert.StartsWith("tollgate backtest: line 1: usage event: time 2026-11-02", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Malformed_lines_are_reported_by_number_and_skipped_or_fail_with_strict()
     {
         var good = Encoding.UTF8.GetString(UsageEventJson.Serialize(Event(Recent, "payments", 1)));
@@ -141,7 +136,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
 
         (code, _, stderr) = await RunAsync("backtest", "--policy", policy, "--usage", usage, "--strict");
         Assert.Equal(3, code);
-        Assert.Equal("tollgate-meter backtest: line 2: usage event: missing field \"tags\" (--strict: stopping)", stderr.Trim());
+        Assert.Equal("tollgate backtest: line 2: usage event: missing field \"tags\" (--strict: stopping)", stderr.Trim());
     }
 
     [Fact]
@@ -190,7 +185,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
     {
         var (code, _, stderr) = await RunAsync("recommend", "--usage", WriteTemp(string.Empty, ".jsonl"), "--by", "user");
         Assert.Equal(2, code);
-        Assert.Equal("tollgate-meter recommend: --by: expected team, repo or pipeline (got \"user\")", stderr.Trim());
+        Assert.Equal("tollgate recommend: --by: expected team, repo or pipeline (got \"user\")", stderr.Trim());
 
         (code, _, stderr) = await RunAsync("backtest", "--policy", "nope.yaml", "--usage", "missing.jsonl");
         Assert.NotEqual(0, code);
@@ -199,7 +194,7 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         // A usage file that is not there is a bad input file (1, as the README says), not a bad flag (2).
         (code, _, stderr) = await RunAsync("backtest", "--policy", WriteTemp(SmallBudget, ".yaml"), "--usage", "missing.jsonl");
         Assert.Equal(1, code);
-        Assert.Equal("tollgate-meter backtest: --usage: missing.jsonl does not exist", stderr.Trim());
+        Assert.Equal("tollgate backtest: --usage: missing.jsonl does not exist", stderr.Trim());
     }
 
     [Fact]
@@ -209,32 +204,6 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         Assert.Equal(0, code);
         Assert.Contains("no events to replay", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(" to  UTC", stdout, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task Simulate_and_recommend_run_as_a_real_process()
-    {
-        var directory = Directory.CreateTempSubdirectory("tollgate-audit-").FullName;
-        var usage = Path.Combine(directory, "usage.jsonl");
-        // The shipped scenario starts on a fixed Monday; recommend (a real process) refuses history dated ahead of its clock,
-        // so the week simulated here starts on the Monday three weeks before today.
-        var today = DateTime.UtcNow.Date;
-        var monday = today.AddDays(-(((int)today.DayOfWeek + 6) % 7) - 21);
-        var scenario = Path.Combine(directory, "scenario.yaml");
-        var shipped = await File.ReadAllTextAsync(ScenarioPath);
-        await File.WriteAllTextAsync(scenario, shipped.Replace("start: 2026-11-02T00:00:00Z", $"start: {monday:yyyy-MM-dd}T00:00:00Z", StringComparison.Ordinal));
-        Assert.NotEqual(shipped, await File.ReadAllTextAsync(scenario));
-        await using (var simulate = MeterProcess.Start("simulate", "--scenario", scenario, "--seed", "3", "--days", "7", "--out", usage))
-        {
-            Assert.Equal(0, await simulate.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.StartsWith("tollgate-meter simulate: wrote ", simulate.StandardOutput, StringComparison.Ordinal);
-        }
-
-        await using var recommend = MeterProcess.Start("recommend", "--usage", usage, "--by", "repo", "--period", "day");
-        Assert.Equal(0, await recommend.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-        var proposed = Path.Combine(directory, "proposed.yaml");
-        await File.WriteAllTextAsync(proposed, recommend.StandardOutput);
-        Assert.Equal(11, PolicyLoader.LoadSnapshot(proposed).Budgets.Count);
     }
 
     private static UsageEvent Event(DateTimeOffset time, string team, decimal cost) =>
@@ -248,11 +217,13 @@ public sealed class AuditTests(UpstreamFixture fixture) : IClassFixture<Upstream
         return stream.ToArray();
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    private static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => RunAtAsync(Today, args);
+
+    private static async Task<(int Code, string Out, string Err)> RunAtAsync(DateTimeOffset now, params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await MeterProgram.RunAsync(args, output, error);
+        var code = await CliProgram.RunAsync(args, output, error, new FakeTimeProvider(now));
         return (code, output.ToString(), error.ToString());
     }
 

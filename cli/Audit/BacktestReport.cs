@@ -1,4 +1,4 @@
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>The backtest's result, as printed and as written by --json (snake_case).</summary>
 public sealed record BacktestReport(

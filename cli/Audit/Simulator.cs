@@ -5,7 +5,7 @@ using Tollgate.Core.Pricing;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
-namespace Tollgate.Meter.Audit;
+namespace Tollgate.Cli.Audit;
 
 /// <summary>
 /// Generates a scenario's usage events, one day at a time, in time order. Only one day of calls is held (to sort it):

@@ -1,0 +1,3 @@
+using Tollgate.Cli;
+
+return await CliProgram.RunAsync(args, Console.Out, Console.Error, TimeProvider.System);
