@@ -26,6 +26,7 @@ public sealed class RedisConnectionOwnerTests
     [InlineData("Tollgate.Meter.dll")]
     [InlineData("Tollgate.Exporter.dll")]
     [InlineData("Tollgate.Operator.dll")]
+    [InlineData("tollgate.dll")]
     public void No_process_opens_a_redis_connection_of_its_own(string assembly)
     {
         var path = ProcessAssembly(assembly);
@@ -44,6 +45,7 @@ public sealed class RedisConnectionOwnerTests
         Assert.Contains("Tollgate.Meter.Hosting.MeterApp", CallSites.Callers(ProcessAssembly("Tollgate.Meter.dll"), typeof(RedisConnection).FullName!, connect));
         Assert.Contains("Tollgate.Exporter.Hosting.ExporterApp", CallSites.Callers(ProcessAssembly("Tollgate.Exporter.dll"), typeof(RedisConnection).FullName!, connect));
         Assert.Contains("Tollgate.Operator.Hosting.PendingLedger", CallSites.Callers(ProcessAssembly("Tollgate.Operator.dll"), typeof(RedisConnection).FullName!, connect));
+        Assert.Contains("Tollgate.Cli.Audit.UsageSource", CallSites.Callers(ProcessAssembly("tollgate.dll"), typeof(RedisConnection).FullName!, connect));
     }
 
     [Fact]
