@@ -283,8 +283,8 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         RedisUsageStream? stream = null;
         if (stalled is not null)
         {
-            var redisLedger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(ledger) with { OperationTimeout = TimeSpan.FromSeconds(5) }, clock, CancellationToken.None);
-            stream = RedisUsageStream.For(redisLedger, new UsageStreamOptions(), clock);
+            var redisLedger = await OwnedRedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(ledger) with { OperationTimeout = TimeSpan.FromSeconds(5) }, clock, CancellationToken.None);
+            stream = new RedisUsageStream(redisLedger.Connection, new UsageStreamOptions(), clock);
             gated = new GatedLedger(redisLedger)
             {
                 Rewrite = charge => charge.Budget == FaultyAmount ? charge with { Estimate = -1m } : charge,
