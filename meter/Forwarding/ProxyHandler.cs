@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Core.Budgets;
@@ -13,6 +12,7 @@ using Tollgate.Core.RateLimits;
 using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.Routing;
+using Tollgate.Core.Serialization;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 using Tollgate.Meter.Keys;
@@ -590,7 +590,7 @@ internal sealed class ProxyHandler(
             node["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
 
-        return JsonSerializer.SerializeToUtf8Bytes(node);
+        return JsonNodeBytes.Of(node);
     }
 
     /// <summary>The provider whose error shape suits a request refused before its endpoint is known.</summary>
