@@ -211,6 +211,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Meter_started_during_a_redis_outage_serves_by_failure_policy_and_replays_its_spool_when_redis_returns()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-outage-start-").FullName;
@@ -298,6 +299,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Meter_killed_mid_stream_leaves_its_reservation_to_be_charged_never_leaked()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-shared-").FullName;
