@@ -15,7 +15,7 @@
 #   PROXY_PORT [8797], ADMIN_PORT [9474]
 #
 # Needs: bash 5 ($EPOCHREALTIME), taskset, dotnet, clang + zlib1g-dev for the native publish. The probe is bash's
-# /dev/tcp, so polling spawns no process that would compete with the starting meter. Writes
+# /dev/tcp every 2 ms, so polling spawns no process that would compete with the starting meter. Writes
 # bench/results/footprint-<timestamp>.md (git-ignored).
 set -euo pipefail
 
@@ -53,10 +53,14 @@ if [ "$SKIP_BUILD" != "1" ]; then
   dotnet publish "$REPO_DIR/meter" -c Release -r linux-x64 -p:PublishAot=true -o "$AOT_OUT" -nologo -v quiet
 fi
 
+# A 2 ms pause without spawning sleep(1): a read that times out on a pipe nobody writes to.
+exec {pause_fd}<> <(:)
+pause() { read -r -t 0.002 -u "$pause_fd" _ || true; }
+
 # GET /readyz over bash's /dev/tcp: true once the admin port answers 200.
 ready() {
   local line
-  exec 3<>"/dev/tcp/127.0.0.1/$ADMIN_PORT" 2>/dev/null || return 1
+  { exec 3<>"/dev/tcp/127.0.0.1/$ADMIN_PORT"; } 2>/dev/null || return 1
   printf 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
   IFS= read -r -t 2 line <&3 || line=""
   exec 3<&- 3>&-
@@ -81,6 +85,7 @@ start_once() {
   until ready; do
     if ! kill -0 "$METER_PID" 2>/dev/null; then echo "footprint: the $build meter exited:" >&2; cat "$WORK/meter.log" >&2; exit 1; fi
     if (( ${EPOCHREALTIME%.*} > deadline )); then echo "footprint: the $build meter was not ready in 30 s" >&2; exit 1; fi
+    pause
   done
   t1=$EPOCHREALTIME
   sleep "$IDLE"
