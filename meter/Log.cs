@@ -1,3 +1,8 @@
+using Tollgate.Core.Budgets;
+using Tollgate.Core.Pipeline;
+using Tollgate.Core.RateLimits;
+using Yarp.ReverseProxy.Forwarder;
+
 namespace Tollgate.Meter;
 
 /// <summary>Source-generated log messages of the meter. Never log prompt or completion text.</summary>
@@ -86,4 +91,40 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 52, Level = LogLevel.Information, Message = "Key broker answered again after {Failures} failed fetches")]
     public static partial void KeyBrokerRecovered(ILogger logger, int failures);
+
+    /// <summary>Why the admit stage refused a request, in the line its cause has always had.</summary>
+    public static void Refused(ILogger logger, AdmitRefused refused)
+    {
+        switch (refused)
+        {
+            case InputTooLarge input:
+                InputTooLarge(logger, input.Route.Name, input.Measured, input.Limit);
+                break;
+            case RateLimited limited:
+                RequestRateLimited(logger, refused.Request.Model, limited.Rule.Key, limited.Limit.Kind == RateLimitKind.Requests ? "requests" : "tokens");
+                break;
+            case BudgetRefused { BudgetAdmission: { Kind: AdmissionKind.Blocked } admission }:
+                RequestBlocked(logger, refused.Request.Model, admission.BlockingBudget!.Name, admission.BlockingCharge!.Scope);
+                break;
+            case BudgetRefused { BudgetAdmission: var admission }:
+                LedgerUnavailable(logger, admission.BlockingBudget!.Name, admission.Reason ?? string.Empty);
+                break;
+        }
+    }
+
+    /// <summary>A forward that failed: a client that left is routine (debug), anything else a warning with the cause.</summary>
+    public static void ForwardFailed(ILogger logger, string provider, ForwarderError error, Exception? exception)
+    {
+        if (error is ForwarderError.RequestCanceled or ForwarderError.ResponseBodyCanceled or ForwarderError.RequestBodyCanceled)
+        {
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                ClientAborted(logger, provider, error.ToString());
+            }
+        }
+        else
+        {
+            UpstreamFailed(logger, provider, error.ToString(), exception);
+        }
+    }
 }

@@ -26,7 +26,7 @@ public static class MetricContract
         ["namespace", TagKeys.Team, TagKeys.Repo, TagKeys.Pipeline, TagKeys.AgentStep, "provider", "model"], []);
 
     public static readonly MetricFamily Requests = new("tollgate_requests_total", MetricFamily.Counter,
-        "Requests seen by the meter, by outcome (forwarded, blocked, cached, fallback, rejected, upstream_error, unbilled, unmetered).",
+        "Requests seen by the meter, by outcome (forwarded, blocked, cached, fallback, rejected, upstream_error, unbilled, unmetered, error, aborted).",
         ["namespace", TagKeys.Team, TagKeys.Repo, "provider", "model", "outcome"], []);
 
     public static readonly MetricFamily PromptLatency = new("tollgate_prompt_latency_seconds", MetricFamily.Histogram,

@@ -19,5 +19,17 @@ public static class RequestOutcomes
     /// <summary>An endpoint let through by <c>--allow-unmetered</c>: forwarded with the client's own key, never priced.</summary>
     public const string Unmetered = "unmetered";
 
-    public static IReadOnlyList<string> All { get; } = [Forwarded, Blocked, Cached, Fallback, Rejected, UpstreamError, Unbilled, Unmetered];
+    /// <summary>
+    /// The meter failed: an unexpected fault (500 <c>internal_error</c>) or an amount the ledger refuses to record (500
+    /// <c>amount_out_of_range</c>). Nothing was sent upstream unless the fault came after the response started.
+    /// </summary>
+    public const string Error = "error";
+
+    /// <summary>The client went away before the meter answered it (status 499, nothing was answered); nothing was sent upstream.</summary>
+    public const string Aborted = "aborted";
+
+    /// <summary>The status an aborted request's event carries: the client received none (the convention of nginx's 499).</summary>
+    public const int ClientClosedRequestStatus = 499;
+
+    public static IReadOnlyList<string> All { get; } = [Forwarded, Blocked, Cached, Fallback, Rejected, UpstreamError, Unbilled, Unmetered, Error, Aborted];
 }

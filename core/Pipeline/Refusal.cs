@@ -11,7 +11,11 @@ namespace Tollgate.Core.Pipeline;
 /// <param name="Type">The error type (invalid_request, missing_metadata, …).</param>
 /// <param name="Message">What went wrong and what to do, for a person reading a CI log.</param>
 /// <param name="Details">Extra fields of the error object, or null.</param>
-public sealed record Refusal(int Status, string Provider, string Type, string Message, Action<Utf8JsonWriter>? Details = null);
+public sealed record Refusal(int Status, string Provider, string Type, string Message, Action<Utf8JsonWriter>? Details = null)
+{
+    /// <summary>Response headers that tell an SDK whether and when to retry (<c>Retry-After</c>, <c>x-should-retry</c>) and what refused it.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+}
 
 /// <summary>
 /// A stage's typed result: a value to go on with, or the refusal that ends the request (which may come with the value

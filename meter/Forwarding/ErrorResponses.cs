@@ -1,9 +1,8 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text.Json;
-using Tollgate.Core.Budgets;
-using Tollgate.Core.RateLimits;
+using Tollgate.Core.Pipeline;
 using Tollgate.Core.Usage;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Tollgate.Meter.Forwarding;
 
@@ -61,47 +60,44 @@ internal static class ErrorResponses
         return response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
     }
 
-    /// <summary>The budget-exceeded contract: 429, <c>Retry-After</c> to the period reset and <c>x-should-retry: false</c>.</summary>
-    public static Task WriteBudgetExceededAsync(HttpContext context, ApiDialect dialect, BudgetAdmission admission)
+    /// <summary>A stage's refusal: its headers, status and error.</summary>
+    public static Task WriteAsync(HttpContext context, Refusal refusal)
     {
-        var budget = admission.BlockingBudget!;
-        var charge = admission.BlockingCharge!;
-        var detail = BudgetMessages.Refused(admission);
-        var headers = context.Response.Headers;
-        headers.RetryAfter = charge.Window.SecondsUntilEnd(admission.At).ToString(CultureInfo.InvariantCulture);
-        headers["x-should-retry"] = "false";
-        headers["x-tollgate-budget"] = budget.Name;
-        return WriteAsync(context, StatusCodes.Status429TooManyRequests, dialect, "budget_exceeded", detail, json =>
+        foreach (var (name, value) in refusal.Headers)
         {
-            json.WriteString("rule_id", budget.Name);
-            json.WriteString("detail", detail);
-            json.WriteString("mitigation", budget.Mitigation ?? BudgetMessages.DefaultMitigation);
-            if (BudgetMessages.Dashboard(budget) is { } dashboard)
-            {
-                json.WriteString("dashboard", dashboard);
-            }
-        });
+            context.Response.Headers[name] = value;
+        }
+
+        return WriteAsync(context, refusal.Status, refusal.Provider, refusal.Type, refusal.Message, refusal.Details);
     }
 
-    /// <summary>
-    /// A routing rule's request or token limit: 429 with <c>Retry-After</c> to when the window has room and
-    /// <c>x-should-retry: true</c>, so SDKs wait and retry by themselves (unlike a spent budget, this passes).
-    /// </summary>
-    public static Task WriteRateLimitedAsync(HttpContext context, ApiDialect dialect, RateLimitCharge rule, RateLimitResult result)
+    /// <summary>An answer of the meter's own that replaces whatever the response held so far, keeping the request id.</summary>
+    public static Task WriteFailureAsync(HttpContext context, string provider, int status, string type, string message)
     {
-        var unit = result.Kind == RateLimitKind.Requests ? "requests" : "tokens";
-        var seconds = (long)result.RetryAfter.TotalSeconds;
-        var detail = $"Routing rule \"{rule.Key}\" allows {result.Limit} {unit} per minute and that is reached; retry in {seconds} s.";
-        var headers = context.Response.Headers;
-        headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        headers["x-should-retry"] = "true";
-        headers["x-tollgate-rate-limit"] = rule.Key;
-        return WriteAsync(context, StatusCodes.Status429TooManyRequests, dialect, "rate_limit_exceeded", detail, json =>
+        var requestId = context.Response.Headers[RequestIdHeader];
+        context.Response.Clear();
+        context.Response.Headers[RequestIdHeader] = requestId;
+        return WriteAsync(context, status, provider, type, message);
+    }
+
+    /// <summary>The sentence for a request whose HTTP framing or pace Kestrel refused.</summary>
+    public static string Unreadable(BadHttpRequestException ex) =>
+        $"The request could not be read ({(ex.StatusCode == StatusCodes.Status408RequestTimeout ? "the body arrived too slowly" : "malformed HTTP framing")}).";
+
+    /// <summary>The upstream gave no response the client could get: 502, or 504 when it did not answer in time.</summary>
+    public static Task WriteUpstreamUnavailableAsync(HttpContext context, ApiDialect dialect, Upstream upstream, ForwarderError error)
+    {
+        // The exception stays in the log: its text can name internal hosts and addresses.
+        var (status, reason) = error switch
         {
-            json.WriteString("rule_id", rule.Key);
-            json.WriteString("detail", detail);
-            json.WriteString("mitigation", "The SDK retries after Retry-After; if this recurs, spread the pipeline's requests or ask the platform team to raise the rule's limits.");
-        });
+            ForwarderError.RequestTimedOut => (StatusCodes.Status504GatewayTimeout, "it did not answer in time"),
+            ForwarderError.Request => (StatusCodes.Status502BadGateway, "the connection failed"),
+            ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination or ForwarderError.ResponseBodyCanceled => (StatusCodes.Status502BadGateway, "its response broke off"),
+            ForwarderError.NoAvailableDestinations => (StatusCodes.Status502BadGateway, "every routed target is unavailable"),
+            _ => (StatusCodes.Status502BadGateway, "the exchange failed"),
+        };
+        return WriteAsync(context, status, dialect == ApiDialect.Passthrough ? upstream.Provider : Providers.Of(dialect), "upstream_unavailable",
+            $"The meter could not get a response from the {upstream.Provider} upstream: {reason}. Retry; if it persists, the meter's log has the cause under request id {context.Response.Headers[RequestIdHeader]}.");
     }
 
     private static string AnthropicType(string type) => type switch

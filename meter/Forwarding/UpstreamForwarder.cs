@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Tollgate.Meter.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -21,10 +22,12 @@ internal sealed class UpstreamForwarder(IHttpForwarder forwarder, UpstreamTransf
     };
 
     /// <summary>Sends a metered request: its body is the bytes the meter read (and perhaps rewrote), replayed.</summary>
-    public ValueTask<ForwarderError> SendMeteredAsync(HttpContext context, Upstream upstream, RoutePlan? plan, byte[] body, int length)
+    public ValueTask<ForwarderError> SendMeteredAsync(HttpContext context, Upstream upstream, RoutePlan? plan, ReadOnlyMemory<byte> body)
     {
-        context.Request.Body = new MemoryStream(body, 0, length, writable: false);
-        context.Request.ContentLength = length;
+        // Always an array: the pooled buffer the body was read into, or the rewritten body.
+        var bytes = MemoryMarshal.TryGetArray(body, out var segment) ? segment : new ArraySegment<byte>(body.ToArray());
+        context.Request.Body = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        context.Request.ContentLength = bytes.Count;
         context.Request.Headers.Remove("Transfer-Encoding");
         context.Features.Set(upstream);
         context.Features.Set(plan);

@@ -121,6 +121,13 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(sp => new Core.Pipeline.Settlement(sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<UsageRecorder>(), sp.GetRequiredService<DailySpendHistory>(), time));
         services.AddSingleton(sp => new Core.Pipeline.BudgetAdmitter(sp.GetRequiredService<Core.Pipeline.Settlement>()));
         services.AddSingleton<Core.Pipeline.UsageAccountant>();
+        services.AddSingleton(sp =>
+        {
+            var policy = sp.GetRequiredService<PolicyProvider>();
+            return new Core.Pipeline.RequestAdmitter(() => policy.Current, sp.GetRequiredService<Core.Pipeline.BudgetAdmitter>(), sp.GetRequiredService<IRateLimiter>(),
+                sp.GetRequiredService<ResponseCache>(), sp.GetRequiredService<InputTokenEstimator>(), pricing,
+                new Core.Pipeline.AdmitSettings(options.NamespaceLabels, options.DefaultMaxOutputTokens), time);
+        });
         if (broker is null)
         {
             services.AddSingleton<IKeySource>(new LocalKeySource(options.ApiKeys, new SecretFiles(options.SecretsDirectory, time)));
@@ -145,6 +152,8 @@ public sealed class MeterApp : IAsyncDisposable
         services.AddSingleton(sp => new Core.Pipeline.RequestClassifier(sp.GetRequiredService<Core.Endpoints.EndpointPolicy>(), options.IdentityTags, options.RequiredTags));
         services.AddSingleton<BudgetGauges>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<RequestRecorder>();
+        services.AddSingleton<MeteredExchange>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<PolicyReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyReloader>());

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Tollgate.Core.Events;
+using Tollgate.Core.Metrics;
+using Tollgate.Core.Pipeline;
 using Tollgate.Core.Routing;
 using Tollgate.Core.Serialization;
 using Tollgate.Meter.Forwarding;
@@ -20,6 +22,22 @@ internal sealed record RoutePlan(
     CompiledRoute Route, IReadOnlyList<RouteCandidate> Candidates, string PathAndQuery, ReadOnlyMemory<byte> Body, string RequestedModel, string? Fallback)
 {
     public static readonly HttpRequestOptionsKey<RoutePlan> OptionsKey = new("tollgate.route-plan");
+
+    /// <summary>The plan of an admitted request: the rule's targets, or the budget fallback's cheaper model; null when no rule routes it.</summary>
+    /// <param name="admitted">The admit stage's answer.</param>
+    /// <param name="upstream">The provider's upstream, where the cheaper model goes.</param>
+    /// <param name="pathAndQuery">The canonical path and the query.</param>
+    public static RoutePlan? For(Admitted<RouteCandidate> admitted, Upstream upstream, string pathAndQuery)
+    {
+        var (request, route) = (admitted.Request, admitted.Route);
+        if (admitted.FallbackModel is { } cheaper)
+        {
+            var target = new CompiledTarget(-1, request.Provider, cheaper, null, null);
+            return new RoutePlan(route!, [new RouteCandidate(target, upstream, cheaper)], pathAndQuery, admitted.Body, request.Model, FallbackKinds.BudgetModel);
+        }
+
+        return admitted.Candidates.Count > 0 ? new RoutePlan(route!, admitted.Candidates, pathAndQuery, admitted.Body, request.Model, null) : null;
+    }
 
     /// <summary>The model the primary candidate sends: what the reservation is priced at.</summary>
     public string PrimaryModel => Candidates.Count > 0 ? Candidates[0].Model : RequestedModel;
@@ -65,4 +83,4 @@ internal sealed record RouteResult(string Rule, RouteCandidate? Served, int Atte
 }
 
 /// <summary>A target made concrete: where to send, with which key, and which model to ask for.</summary>
-internal sealed record RouteCandidate(CompiledTarget Target, Upstream Upstream, string Model);
+internal sealed record RouteCandidate(CompiledTarget Target, Upstream Upstream, string Model) : Core.Pipeline.IRouteCandidate;

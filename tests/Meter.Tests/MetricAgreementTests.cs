@@ -25,6 +25,12 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
     private const int MaxLabelValues = 4;
     private const string FixedText = "Budget exhausted: this step was skipped.";
 
+    // Budgets whose reservations the test's ledger spoils: an amount the ledger refuses (500 amount_out_of_range), a
+    // fault the meter does not expect (500 internal_error), and a ledger that stalls until the client gives up.
+    private const string FaultyAmount = "faulty-amount";
+    private const string Broken = "broken";
+    private const string Stalled = "stalled";
+
     private const string Policy = $$"""
         apiVersion: tollgate.io/v1alpha1
         kind: AiBudget
@@ -40,6 +46,21 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         kind: AiBudget
         metadata: { name: opus-daily }
         spec: { match: { models: ["claude-opus-*"] }, limit: { amount: 0.000001, unit: usd, period: day } }
+        ---
+        apiVersion: tollgate.io/v1alpha1
+        kind: AiBudget
+        metadata: { name: {{FaultyAmount}} }
+        spec: { match: { metadata: { agent_step: {{FaultyAmount}} } }, limit: { amount: 1000, unit: usd, period: day } }
+        ---
+        apiVersion: tollgate.io/v1alpha1
+        kind: AiBudget
+        metadata: { name: {{Broken}} }
+        spec: { match: { metadata: { agent_step: {{Broken}} } }, limit: { amount: 1000, unit: usd, period: day } }
+        ---
+        apiVersion: tollgate.io/v1alpha1
+        kind: AiBudget
+        metadata: { name: {{Stalled}} }
+        spec: { match: { metadata: { agent_step: {{Stalled}} } }, limit: { amount: 1000, unit: usd, period: day } }
         ---
         apiVersion: tollgate.io/v1alpha1
         kind: AiRoutingRule
@@ -74,10 +95,11 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
     {
         var address = redis.Address + "/1";
         var clock = new FrozenDate(Today);
-        await using var meter = await StartMeterAsync(address, clock);
+        var stalled = new StalledReservations();
+        await using var meter = await StartMeterAsync(address, clock, stalled);
         await using var exporter = await StartExporterAsync(address, clock);
 
-        var ids = await SendEveryKindOfRequestAsync(meter);
+        var ids = await SendEveryKindOfRequestAsync(meter, stalled);
 
         var meterScrape = await EventuallyAsync(meter.ScrapeAsync, s => s.Sum(MetricContract.Requests.Name) == ids.Count, "the meter has counted every request");
         await EventuallyAsync(() => ScrapeAsync(exporter), s => s.Sum("tollgate_exporter_events_total") == ids.Count, "the exporter has folded in every event");
@@ -108,7 +130,7 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
 
         // A fixed fallback response and a cache hit took no provider time: neither source times them.
         var timed = meterScrape.Sum(MetricContract.PromptLatency.Name + "_count");
-        var untimed = new[] { RequestOutcomes.Blocked, RequestOutcomes.Cached, RequestOutcomes.Rejected }
+        var untimed = new[] { RequestOutcomes.Blocked, RequestOutcomes.Cached, RequestOutcomes.Rejected, RequestOutcomes.Error, RequestOutcomes.Aborted }
             .Sum(o => meterScrape.Sum(MetricContract.Requests.Name, ("outcome", o))) + 2;
         Assert.Equal(ids.Count - untimed, timed);
 
@@ -170,7 +192,7 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
     }
 
     /// <summary>One request of every outcome, streamed and not where the endpoint streams; returns each request's id.</summary>
-    private static async Task<List<string>> SendEveryKindOfRequestAsync(MeterHarness meter)
+    private static async Task<List<string>> SendEveryKindOfRequestAsync(MeterHarness meter, StalledReservations stalled)
     {
         var ids = new List<string>();
         async Task SendAsync(HttpStatusCode expected, HttpRequestMessage request)
@@ -231,13 +253,49 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
         await SendAsync(HttpStatusCode.BadRequest, MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(model: "claude\\\" } ; DROP"), Tags("attacker", "evil")));
         await SendAsync(HttpStatusCode.BadRequest, MeterHarness.Request("/v1/messages", "{\"model\": ", Tags()));
         await SendAsync(HttpStatusCode.BadRequest, MeterHarness.Request("/v1/%01messages", MeterHarness.AnthropicBody(), Tags()));
+
+        // error: an amount the ledger refuses and a fault inside the meter, both answered 500.
+        await SendAsync(HttpStatusCode.InternalServerError, MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), Tags(step: FaultyAmount)));
+        await SendAsync(HttpStatusCode.InternalServerError, MeterHarness.Request("/v1/chat/completions", MeterHarness.ChatBody(), Tags("platform", "infra", Broken)));
+
+        // aborted: the client leaves while the ledger stalls; it never sees the request id, the ledger does.
+        using (var leave = new CancellationTokenSource())
+        using (var request = MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(stream: true), Tags("search", "search-api", Stalled)))
+        {
+            var sending = meter.Client.SendAsync(request, leave.Token);
+            ids.Add(await stalled.Entered.WaitAsync(TimeSpan.FromSeconds(30)));
+            await leave.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
+        }
+
         return ids;
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private Task<MeterHarness> StartMeterAsync(string ledger, TimeProvider clock) =>
-        MeterHarness.StartAsync(fixture.Upstream, Policy, time: clock, configure: o => o with
+    /// <summary>
+    /// The meter on the Redis ledger at <paramref name="ledger"/>. With <paramref name="stalled"/>, its reservations pass a
+    /// <see cref="GatedLedger"/> that spoils the three fault budgets' and nothing else (the usage stream is the same).
+    /// </summary>
+    private async Task<MeterHarness> StartMeterAsync(string ledger, TimeProvider clock, StalledReservations? stalled = null)
+    {
+        GatedLedger? gated = null;
+        RedisUsageStream? stream = null;
+        if (stalled is not null)
+        {
+            var redisLedger = await RedisLedger.ConnectAsync(RedisLedgerOptions.FromUrl(ledger) with { OperationTimeout = TimeSpan.FromSeconds(5) }, clock, CancellationToken.None);
+            stream = RedisUsageStream.For(redisLedger, new UsageStreamOptions(), clock);
+            gated = new GatedLedger(redisLedger)
+            {
+                Rewrite = charge => charge.Budget == FaultyAmount ? charge with { Estimate = -1m } : charge,
+                BeforeReserve = (requestId, charges, cancellationToken) =>
+                    charges.Any(c => c.Budget == Broken) ? throw new InvalidOperationException("A ledger fault the meter does not expect.")
+                    : charges.Any(c => c.Budget == Stalled) ? stalled.StallAsync(requestId, cancellationToken)
+                    : Task.CompletedTask,
+            };
+        }
+
+        return await MeterHarness.StartAsync(fixture.Upstream, Policy, time: clock, ledger: gated, usageSink: stream, configure: o => o with
         {
             Ledger = ledger,
             SpoolPath = Path.Combine(_directory, "usage.spool"),
@@ -245,6 +303,7 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
             MaxRequestBodyBytes = 16 * 1024,
             AllowUnmetered = ["/v1/files"],
         });
+    }
 
     private async Task<ExporterApp> StartExporterAsync(string ledger, TimeProvider clock)
     {
@@ -287,6 +346,20 @@ public sealed class MetricAgreementTests(UpstreamFixture fixture, RedisServerFix
 
     private static string HistogramFamily(string name) =>
         new[] { "_bucket", "_sum", "_count" }.FirstOrDefault(s => name.EndsWith(s, StringComparison.Ordinal)) is { } suffix ? name[..^suffix.Length] : name;
+
+    /// <summary>A reservation that waits until its request's token gives up, as a stalled Redis would; says which request it holds.</summary>
+    private sealed class StalledReservations
+    {
+        private readonly TaskCompletionSource<string> _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<string> Entered => _entered.Task;
+
+        public async Task StallAsync(string requestId, CancellationToken cancellationToken)
+        {
+            _entered.TrySetResult(requestId);
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+        }
+    }
 
     /// <summary>A clock whose date stands still at <paramref name="now"/> while timers and elapsed time run for real.</summary>
     private sealed class FrozenDate(DateTimeOffset now) : TimeProvider

@@ -3,10 +3,11 @@ using Tollgate.Core.Ledger;
 namespace Tollgate.Meter.Tests.Support;
 
 /// <summary>
-/// A real ledger with two test hooks on reservations: <see cref="HoldFirst"/> keeps the first admitted request in flight
+/// A real ledger with test hooks on reservations: <see cref="HoldFirst"/> keeps the first admitted request in flight
 /// (its reservation is made in the real ledger, then the call waits for <see cref="Release"/>),
-/// and <see cref="Rewrite"/> replaces estimates before the real ledger sees them (a meter fault, to see the ledger
-/// refuse). Everything else goes straight to the real ledger, which decides and records as in production.
+/// <see cref="Rewrite"/> replaces estimates before the real ledger sees them (a meter fault, to see the ledger
+/// refuse), and <see cref="BeforeReserve"/> runs first (to throw, or to wait on the request's token as a slow ledger
+/// does). Everything else goes straight to the real ledger, which decides and records as in production.
 /// </summary>
 internal sealed class GatedLedger(IBudgetLedger inner) : IBudgetLedger
 {
@@ -20,6 +21,9 @@ internal sealed class GatedLedger(IBudgetLedger inner) : IBudgetLedger
 
     public Func<LedgerCharge, LedgerCharge>? Rewrite { get; init; }
 
+    /// <summary>Runs before each reservation with its request id, charges and the request's token; what it throws, the ledger throws.</summary>
+    public Func<string, IReadOnlyList<LedgerCharge>, CancellationToken, Task>? BeforeReserve { get; init; }
+
     /// <summary>Completes with the held request's charges once its reservation is in the real ledger.</summary>
     public Task<IReadOnlyList<LedgerCharge>> Held => _held.Task;
 
@@ -31,6 +35,11 @@ internal sealed class GatedLedger(IBudgetLedger inner) : IBudgetLedger
 
     public async ValueTask<ReserveResult> ReserveAsync(string requestId, IReadOnlyList<LedgerCharge> charges, CancellationToken cancellationToken)
     {
+        if (BeforeReserve is { } before)
+        {
+            await before(requestId, charges, cancellationToken);
+        }
+
         if (Rewrite is { } rewrite)
         {
             charges = charges.Select(rewrite).ToArray();

@@ -10,6 +10,7 @@ public sealed class RecordingSink : IUsageSink
 
     private readonly ConcurrentDictionary<string, UsageEvent> _events = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource<UsageEvent>> _arrivals = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource<UsageEvent> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyCollection<UsageEvent> Events => [.. _events.Values.OrderBy(e => e.Time)];
 
@@ -21,11 +22,15 @@ public sealed class RecordingSink : IUsageSink
     /// </summary>
     public Task<UsageEvent> WaitForAsync(string requestId) => Arrival(requestId).Task.WaitAsync(WaitTimeout);
 
+    /// <summary>The first event published, for a request whose id the client never saw (it left before the answer).</summary>
+    public Task<UsageEvent> FirstAsync() => _first.Task.WaitAsync(WaitTimeout);
+
     public ValueTask AppendAsync(UsageEvent usageEvent, CancellationToken cancellationToken)
     {
         if (_events.TryAdd(usageEvent.RequestId, usageEvent))
         {
             Arrival(usageEvent.RequestId).TrySetResult(usageEvent);
+            _first.TrySetResult(usageEvent);
         }
 
         return ValueTask.CompletedTask;
