@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Tollgate.Core.Serialization;
 
 namespace Tollgate.Cli.Audit;
@@ -36,7 +38,7 @@ public sealed record Scenario
             throw new DocumentException(new DocumentError(path, null, null, null, null, "expected one YAML document describing the scenario"));
         }
 
-        var scenario = DocumentReader.Bind<Scenario>(path, 0, null, documents[0], root);
+        var scenario = DocumentReader.Bind(path, 0, null, documents[0], root, ScenarioJsonContext.Default.Scenario);
         var problem = scenario.Teams.Count == 0 ? "teams: at least one team is needed"
             : scenario.Steps.Count == 0 ? "steps: at least one agent step is needed"
             : scenario.Days <= 0 ? "days: must be positive"
@@ -96,3 +98,13 @@ public sealed record ScenarioRetry
 
     public int MaxLength { get; init; } = 6;
 }
+
+/// <summary>The scenario file's binding, with the conventions of <see cref="ModelJson.Strict"/> (as core's own documents).</summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    NumberHandling = JsonNumberHandling.Strict,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    PropertyNameCaseInsensitive = false)]
+[JsonSerializable(typeof(Scenario))]
+internal sealed partial class ScenarioJsonContext : JsonSerializerContext;

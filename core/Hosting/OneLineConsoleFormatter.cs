@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
@@ -19,7 +21,10 @@ public sealed class OneLineConsoleFormatter() : ConsoleFormatter(FormatterName)
     public static void Use(ILoggingBuilder logging)
     {
         logging.AddConsole(o => o.FormatterName = FormatterName);
-        logging.AddConsoleFormatter<OneLineConsoleFormatter, ConsoleFormatterOptions>();
+
+        // Registered directly rather than through AddConsoleFormatter<TFormatter, TOptions>, which binds options from
+        // configuration by reflection (not available in the native meter); this formatter reads no options.
+        logging.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ConsoleFormatter, OneLineConsoleFormatter>());
     }
 
     public override void Write<TState>(in LogEntry<TState> logEntry, IExternalScopeProvider? scopeProvider, TextWriter textWriter)

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tollgate.Core.Budgets;
 using Tollgate.Core.Caching;
@@ -10,6 +9,7 @@ using Tollgate.Core.Policy;
 using Tollgate.Core.Pricing;
 using Tollgate.Core.RateLimits;
 using Tollgate.Core.Routing;
+using Tollgate.Core.Serialization;
 using Tollgate.Core.Tagging;
 using Tollgate.Core.Usage;
 
@@ -159,6 +159,6 @@ public sealed class RequestAdmitter(
             node["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
 
-        return JsonSerializer.SerializeToUtf8Bytes(node);
+        return JsonNodeBytes.Of(node);
     }
 }

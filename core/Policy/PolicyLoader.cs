@@ -119,10 +119,10 @@ public static class PolicyLoader
                 switch (kind)
                 {
                     case AiBudget.KindName:
-                        budgets.Add(Annotate(DocumentReader.Bind<AiBudget>(file, index, label, document, root), file, index, document));
+                        budgets.Add(Annotate(DocumentReader.Bind(file, index, label, document, root, PolicyJsonContext.Default.AiBudget), file, index, document));
                         break;
                     case AiRoutingRule.KindName:
-                        rules.Add(Annotate(DocumentReader.Bind<AiRoutingRule>(file, index, label, document, root), file, index, document));
+                        rules.Add(Annotate(DocumentReader.Bind(file, index, label, document, root, PolicyJsonContext.Default.AiRoutingRule), file, index, document));
                         break;
                     default:
                         errors.Add(new DocumentError(file, index, label, "kind", document.LineOf("kind"),

@@ -76,7 +76,7 @@ public sealed partial class PricingCatalog
         }
 
         var document = documents[0];
-        var raw = DocumentReader.Bind<PricingFile>(file, null, null, document, document.Root!);
+        var raw = DocumentReader.Bind(file, null, null, document, document.Root!, PricingJsonContext.Default.PricingFile);
         var errors = new List<DocumentError>();
         void Fail(string field, string message) => errors.Add(new DocumentError(file, null, null, field, document.LineOf(field), message));
 

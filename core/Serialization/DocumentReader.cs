@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using YamlDotNet.Core;
 
 namespace Tollgate.Core.Serialization;
@@ -21,12 +22,15 @@ public static class DocumentReader
         }
     }
 
-    /// <summary>Binds a JSON tree to <typeparamref name="T"/>, reporting a type error at its field and YAML line.</summary>
-    public static T Bind<T>(string file, int? documentIndex, string? objectName, YamlJsonDocument document, JsonNode node, string basePath = "")
+    /// <summary>
+    /// Binds a JSON tree to <typeparamref name="T"/>, reporting a type error at its field and YAML line. The type
+    /// information comes from a source-generated context with the options of <see cref="ModelJson.Strict"/>.
+    /// </summary>
+    public static T Bind<T>(string file, int? documentIndex, string? objectName, YamlJsonDocument document, JsonNode node, JsonTypeInfo<T> type, string basePath = "")
     {
         try
         {
-            return node.Deserialize<T>(ModelJson.Strict)
+            return node.Deserialize(type)
                 ?? throw new JsonException("the document is empty");
         }
         catch (JsonException ex)

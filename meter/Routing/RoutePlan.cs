@@ -1,9 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tollgate.Core.Events;
 using Tollgate.Core.Metrics;
 using Tollgate.Core.Pipeline;
 using Tollgate.Core.Routing;
+using Tollgate.Core.Serialization;
 using Tollgate.Meter.Forwarding;
 
 namespace Tollgate.Meter.Routing;
@@ -53,7 +53,7 @@ internal sealed record RoutePlan(
         // Only for routed requests, and the meter already parsed this body once: simple beats clever here.
         var node = JsonNode.Parse(json)!.AsObject();
         node["model"] = model;
-        return JsonSerializer.SerializeToUtf8Bytes(node);
+        return JsonNodeBytes.Of(node);
     }
 }
 

@@ -95,4 +95,16 @@ public sealed class CatalogTests
         Assert.Contains(script, l => l.TrimStart().StartsWith("dotnet test Operator.sln -c Release --no-build", StringComparison.Ordinal));
         Assert.Contains(script, l => l.Trim() == "echo \"$passed passed, $failed failed\"");
     }
+
+    [Fact]
+    public void Test_script_publishes_the_native_meter_and_runs_the_process_tests_against_it()
+    {
+        // The README's native publish takes minutes on 2 cores; test.sh runs that exact command once, then the
+        // MeterProcess tests against the binary it wrote, so the documented command is what the tests prove.
+        var script = File.ReadAllLines(Path.Combine(Repo.Root, "test.sh"));
+        Assert.Contains(script, l => l.Contains("dotnet publish meter -c Release -r linux-x64 -p:PublishAot=true -o \"$native\"", StringComparison.Ordinal));
+        Assert.Contains(script, l => l.TrimStart().StartsWith("TOLLGATE_METER_BINARY=\"$PWD/$native/Tollgate.Meter\" dotnet test tests/Meter.Tests", StringComparison.Ordinal));
+        Assert.Contains(script, l => l.Contains("--filter \"MeterProcess=true\"", StringComparison.Ordinal));
+        Assert.Contains(script, l => l.Contains("need_apt+=(clang)", StringComparison.Ordinal));
+    }
 }

@@ -4,6 +4,7 @@ using Tollgate.Meter.Tests.Support;
 namespace Tollgate.Meter.Tests;
 
 /// <summary>The meter's command line and process lifecycle, exercised as a real process.</summary>
+[Trait(MeterProcess.ProcessTrait, "true")]
 public sealed class CommandLineTests(UpstreamFixture fixture) : IClassFixture<UpstreamFixture>, IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("tollgate-cli-").FullName;

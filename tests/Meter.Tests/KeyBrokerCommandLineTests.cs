@@ -61,6 +61,7 @@ public sealed class KeyBrokerCommandLineTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Bad_key_broker_flag_exits_2_with_one_line()
     {
         await using var meter = MeterProcess.Start("--key-broker", "http://127.0.0.1:1/meter/v1/credentials", "--key-broker-token", TokenPath, "--key-broker-ca", CaPath);
@@ -69,6 +70,7 @@ public sealed class KeyBrokerCommandLineTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Meter_process_with_a_key_broker_forwards_with_its_keys_and_logs_none()
     {
         await using var broker = await FakeKeyBroker.StartAsync(_authority, "projected-token");

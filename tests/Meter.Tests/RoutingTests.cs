@@ -41,9 +41,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
         """);
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Requests_are_routed_by_agent_step_to_the_rules_model()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Rule("""
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, Rule("""
               match: { metadata: { agent_step: summarize } }
               route: { targets: [{ provider: anthropic, model: claude-haiku-4-5 }] }
             """));
@@ -67,9 +68,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     [InlineData(500)]
     [InlineData(429)]
     [InlineData(529)]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Upstream_failure_falls_back_to_the_next_target(int status)
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 0 }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 0 }"));
         _secondary.FailNext(1, status);
 
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags()));
@@ -85,9 +87,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task A_429_is_retried_on_the_same_target_after_its_retry_after()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 2 }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 2 }"));
         _secondary.ClearRequests();
         _secondary.FailNext(1, 429, retryAfterSeconds: 1);
 
@@ -102,9 +105,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task A_target_that_does_not_answer_in_time_falls_back()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Rule($"""
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, Rule($"""
               route:
                 timeoutSeconds: 1
                 retry: {"{"} attempts: 0 {"}"}
@@ -121,9 +125,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task An_open_circuit_skips_the_failing_target_without_calling_it()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 0 }\n    circuitBreaker: { failureRatio: 0.5, breakSeconds: 60 }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 0 }\n    circuitBreaker: { failureRatio: 0.5, breakSeconds: 60 }"));
         _secondary.ClearRequests();
         _secondary.FailNext(4, 503);
         for (var i = 0; i < 4; i++)
@@ -141,9 +146,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task A_stream_cut_after_its_first_byte_is_never_retried()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 2 }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TwoTargets("    retry: { attempts: 2 }"));
         _secondary.ClearRequests();
         fixture.Upstream.ClearRequests();
         using var request = MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(stream: true), MeterHarness.Tags(),
@@ -164,12 +170,13 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task The_clients_key_is_replaced_by_the_targets_secret_and_never_forwarded()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-routing-").FullName;
         Directory.CreateDirectory(Path.Combine(directory, "secrets", "anthropic-ci"));
         await File.WriteAllTextAsync(Path.Combine(directory, "secrets", "anthropic-ci", "apiKey"), RoutedKey + "\n");
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Rule($"""
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, Rule($"""
               route:
                 targets:
                   - {"{"} provider: anthropic, model: claude-haiku-4-5, baseUrl: "{_secondary.BaseUri}", apiKeySecretRef: {"{"} name: anthropic-ci, key: apiKey {"}"} {"}"}
@@ -185,9 +192,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task A_context_over_the_cap_is_refused_naming_the_limit_and_the_size()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Rule("  limits: { maxInputTokens: 10 }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, Rule("  limits: { maxInputTokens: 10 }"));
         var body = MeterHarness.AnthropicBody().Replace("Review this diff.", string.Concat(Enumerable.Repeat("Review this diff carefully. ", 20)), StringComparison.Ordinal);
 
         using var response = await meter.SendAsync(MeterHarness.Request("/v1/messages", body, MeterHarness.Tags()));
@@ -197,6 +205,8 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
         Assert.Equal("request_too_large", error.RootElement.GetProperty("error").GetProperty("type").GetString());
         var measured = error.RootElement.GetProperty("measured_input_tokens").GetInt64();
         Assert.InRange(measured, 100, 400);
+        // The o200k count itself, to the token: in the native run the binary's tokenizer must agree with the JIT's.
+        Assert.Equal(new Core.Estimation.InputTokenEstimator().Measure(System.Text.Encoding.UTF8.GetBytes(body), Core.Usage.Providers.Anthropic), measured);
         Assert.Equal(10, error.RootElement.GetProperty("max_input_tokens").GetInt64());
         Assert.Equal($"The request has about {measured} input tokens; routing rule \"ci/reviews\" allows at most 10 (limits.maxInputTokens). Trim the context (summarise history, send fewer files) and retry.",
             error.RootElement.GetProperty("error").GetProperty("message").GetString());
@@ -212,9 +222,10 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
         """;
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task An_exhausted_budget_falls_back_to_a_cheaper_model_the_budget_does_not_cover()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, OpusBudget + Rule("  fallback: { onBudgetExceeded: { model: claude-haiku-4-5 } }"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, OpusBudget + Rule("  fallback: { onBudgetExceeded: { model: claude-haiku-4-5 } }"));
         using (var spend = await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(model: "claude-opus-4-1"), MeterHarness.Tags())))
         {
             Assert.Equal(HttpStatusCode.OK, spend.StatusCode);
@@ -238,10 +249,11 @@ public sealed class RoutingTests(UpstreamFixture fixture) : IClassFixture<Upstre
     [InlineData("/v1/chat/completions", true)]
     [InlineData("/v1/responses", false)]
     [InlineData("/v1/responses", true)]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task An_exhausted_budget_answers_the_fixed_fallback_response_in_the_clients_dialect(string path, bool stream)
     {
         const string Text = "Budget exhausted: this review was skipped. Ask the platform team for more.";
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, OpusBudget + Rule($"  fallback: {{ onBudgetExceeded: {{ response: \"{Text}\" }} }}"));
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, OpusBudget + Rule($"  fallback: {{ onBudgetExceeded: {{ response: \"{Text}\" }} }}"));
         var body = path switch
         {
             "/v1/messages" => MeterHarness.AnthropicBody(model: "claude-opus-4-1", stream: stream),

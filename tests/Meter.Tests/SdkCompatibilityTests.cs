@@ -8,6 +8,7 @@ namespace Tollgate.Meter.Tests;
 /// The official OpenAI and Anthropic SDKs (Node; installed by test.sh into tests/sdk) talking to the real meter:
 /// streams still parse after the meter's rewriting, and the 429 contract makes them fail fast without retrying.
 /// </summary>
+[Trait(MeterProcess.ProcessTrait, "true")]
 public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixture<UpstreamFixture>
 {
     private const string TightBudget = """
@@ -22,7 +23,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
     [Fact]
     public async Task OpenAI_sdk_reads_a_stream_whose_injected_usage_chunk_was_removed()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream);
         using var result = await RunAsync(meter, "openai-stream");
 
         Assert.False(result.RootElement.GetProperty("sawUsage").GetBoolean());
@@ -33,7 +34,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
     [Fact]
     public async Task Anthropic_sdk_stream_usage_matches_what_the_meter_counted()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream);
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream);
         using var result = await RunAsync(meter, "anthropic-stream");
 
         var usage = result.RootElement.GetProperty("usage");
@@ -47,7 +48,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
     [InlineData("anthropic-blocked", "rate_limit_error")]
     public async Task Sdk_fails_fast_on_an_exhausted_budget_and_shows_the_message(string scenario, string type)
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TightBudget);
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TightBudget);
         using (await meter.SendAsync(MeterHarness.Request("/v1/messages", MeterHarness.AnthropicBody(), MeterHarness.Tags())))
         {
         }
@@ -66,7 +67,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
     [Fact]
     public async Task Anthropic_sdk_parses_a_stream_replayed_from_the_cache()
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, """
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, """
             apiVersion: tollgate.io/v1alpha1
             kind: AiRoutingRule
             metadata: { name: cached }
@@ -85,7 +86,7 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
     [InlineData("openai-stream", "content")]
     public async Task Sdk_reads_the_fixed_fallback_response_of_an_exhausted_budget(string scenario, string field)
     {
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, TightBudget + """
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, TightBudget + """
 
             ---
             apiVersion: tollgate.io/v1alpha1
@@ -102,14 +103,14 @@ public sealed class SdkCompatibilityTests(UpstreamFixture fixture) : IClassFixtu
         Assert.Equal("Skipped: the AI budget of this repository is spent.", result.RootElement.GetProperty(field).GetString());
     }
 
-    private static async Task<JsonDocument> RunAsync(MeterHarness meter, string scenario)
+    private static async Task<JsonDocument> RunAsync(IMeterUnderTest meter, string scenario)
     {
         var sdk = Path.Combine(Tollgate.TestSupport.RepositoryPaths.Root(), "tests", "sdk");
         Assert.True(Directory.Exists(Path.Combine(sdk, "node_modules", "openai")),
             "the SDKs are not installed: run ./test.sh, or npm ci --prefix tests/sdk");
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = sdk };
         info.ArgumentList.Add("sdk-check.mjs");
-        info.ArgumentList.Add(meter.App.ProxyUri.ToString().TrimEnd('/'));
+        info.ArgumentList.Add(meter.ProxyUri.ToString().TrimEnd('/'));
         info.ArgumentList.Add(scenario);
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

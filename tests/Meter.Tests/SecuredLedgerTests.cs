@@ -11,6 +11,7 @@ namespace Tollgate.Meter.Tests;
 /// Issue 16: the meter against a Redis as the cluster runs it, with the shipped ACL users and TLS only. With its own
 /// user it meters; with another component's it is not ready and each budget's failure policy decides.
 /// </summary>
+[Trait(MeterProcess.ProcessTrait, "true")]
 public sealed class SecuredLedgerTests(UpstreamFixture fixture, SecuredRedisServerFixture secured)
     : IClassFixture<UpstreamFixture>, IClassFixture<SecuredRedisServerFixture>
 {
@@ -75,8 +76,8 @@ public sealed class SecuredLedgerTests(UpstreamFixture fixture, SecuredRedisServ
         Assert.DoesNotContain(Redis.PasswordOf(user), metrics, StringComparison.Ordinal);
     }
 
-    private Task<MeterHarness> StartAsync(string address, string user) =>
-        MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with
+    private Task<IMeterUnderTest> StartAsync(string address, string user) =>
+        MeterUnderTest.StartAsync(fixture.Upstream, Policy, configure: o => o with
         {
             SpoolPath = o.Ledger + ".spool",
             Ledger = address,

@@ -21,6 +21,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     private RedisServerFixture Redis => durable.Server;
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Four_meters_share_one_budget_and_count_every_request_once_in_the_stream()
     {
         const int Limit = 60_000;
@@ -31,12 +32,12 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
             spec: { limit: { amount: 60000, unit: tokens, period: day } }
             """;
         var address = Redis.Address + "/1";
-        var meters = new List<MeterHarness>();
+        var meters = new List<IMeterUnderTest>();
         try
         {
             for (var i = 0; i < 4; i++)
             {
-                meters.Add(await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
+                meters.Add(await MeterUnderTest.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
             }
 
             var body = MeterHarness.AnthropicBody(model: "claude-haiku-4-5", maxTokens: 1000);
@@ -76,6 +77,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Four_meters_sharing_one_hard_cap_never_settle_above_it()
     {
         const int Limit = 60_000;
@@ -86,12 +88,12 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
             spec: { hardCap: true, limit: { amount: 60000, unit: tokens, period: day } }
             """;
         var address = Redis.Address + "/4";
-        var meters = new List<MeterHarness>();
+        var meters = new List<IMeterUnderTest>();
         try
         {
             for (var i = 0; i < 4; i++)
             {
-                meters.Add(await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
+                meters.Add(await MeterUnderTest.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address }));
             }
 
             // Every request's actual cost (1010 tokens) is within its estimate (the tokenized body plus max_tokens 1000).
@@ -136,6 +138,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Redis_outage_rejects_closed_budgets_allows_open_ones_and_replays_every_request_exactly_once()
     {
         const string Policy = """
@@ -150,7 +153,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
             spec: { match: { subjects: ["team:search"] }, failurePolicy: open, limit: { amount: 1000000000, unit: tokens, period: month } }
             """;
         var address = Redis.Address + "/2";
-        await using var meter = await MeterHarness.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address });
+        await using var meter = await MeterUnderTest.StartAsync(fixture.Upstream, Policy, configure: o => o with { SpoolPath = o.Ledger + ".spool", Ledger = address });
         var ids = new List<string>();
 
         async Task<HttpStatusCode> SendAsync(string team)
@@ -211,6 +214,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Meter_started_during_a_redis_outage_serves_by_failure_policy_and_replays_its_spool_when_redis_returns()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-outage-start-").FullName;
@@ -298,6 +302,7 @@ public sealed class SharedLedgerTests(UpstreamFixture fixture, DurableRedisServe
     }
 
     [Fact]
+    [Trait(MeterProcess.ProcessTrait, "true")]
     public async Task Meter_killed_mid_stream_leaves_its_reservation_to_be_charged_never_leaked()
     {
         var directory = Directory.CreateTempSubdirectory("tollgate-shared-").FullName;

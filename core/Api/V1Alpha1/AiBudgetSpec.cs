@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Tollgate.Core.Api.V1Alpha1;
 
@@ -46,6 +47,7 @@ public sealed class AiBudgetSpec
 }
 
 /// <summary>Conditions a request must meet. All given conditions must hold.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = SchemaMetadata.DataAnnotationsOnly)]
 public sealed class RequestMatch
 {
     /// <summary>
@@ -89,6 +91,7 @@ public sealed class LabelSelector
 /// <summary>One requirement of a label selector: <c>In</c>, <c>NotIn</c>, <c>Exists</c> or <c>DoesNotExist</c>.</summary>
 [CelValidation("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
     "values must not be empty when operator is In or NotIn")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = SchemaMetadata.DataAnnotationsOnly)]
 public sealed class LabelSelectorRequirement
 {
     /// <summary>The label key the requirement is about.</summary>
@@ -125,6 +128,7 @@ public sealed class BudgetLimit
 }
 
 /// <summary>Alerting thresholds in percent.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = SchemaMetadata.DataAnnotationsOnly)]
 public sealed class BudgetAlerts
 {
     /// <summary>Percentages of the limit at which to alert, in ascending order, each from 1 to 100.</summary>

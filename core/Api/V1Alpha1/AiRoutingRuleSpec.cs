@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Tollgate.Core.Api.V1Alpha1;
 
@@ -25,6 +26,7 @@ public sealed class AiRoutingRuleSpec
 }
 
 /// <summary>Where matching requests go.</summary>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = SchemaMetadata.DataAnnotationsOnly)]
 public sealed class RouteSpec
 {
     /// <summary>Tried in order; the next one on failure, open circuit or exhausted budget. At least one.</summary>
@@ -68,6 +70,7 @@ public sealed class RouteTarget
 
 /// <summary>A key of a Secret, mounted into the meter sidecar only.</summary>
 [CelValidation("self.key != '.' && self.key != '..'", "key must not be . or ..")]
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = SchemaMetadata.DataAnnotationsOnly)]
 public sealed class SecretKeyRef
 {
     /// <summary>The Secret's name.</summary>

@@ -6,6 +6,17 @@ namespace Tollgate.Core.Api.V1Alpha1;
 // They live beside the types because the types are the source of truth for crds/; nothing at run time reads them,
 // and none of them changes how System.Text.Json reads or writes a document.
 
+/// <summary>Why the API types may carry the BCL's schema attributes in a trimmed, natively compiled meter.</summary>
+internal static class SchemaMetadata
+{
+    /// <summary>
+    /// [MinLength]/[MaxLength] are marked as needing unreferenced code because their <c>IsValid</c> looks up a
+    /// <c>Count</c> property by reflection. Nothing validates these types with DataAnnotations: only the operator's
+    /// CRD generator reads the attributes' <c>Length</c>, and that runs on the JIT.
+    /// </summary>
+    public const string DataAnnotationsOnly = "Schema metadata for the CRD generator; DataAnnotations validation never runs on these types.";
+}
+
 /// <summary>Whether objects of a kind live in a namespace or once per cluster.</summary>
 public enum EntityScope
 {

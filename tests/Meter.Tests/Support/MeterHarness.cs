@@ -12,7 +12,7 @@ namespace Tollgate.Meter.Tests.Support;
 /// A real meter (Kestrel on loopback ports chosen by the OS) in front of a fake upstream, with its own ledger
 /// directory, policy file and metrics registry. Disposing stops the server and deletes the files.
 /// </summary>
-public sealed class MeterHarness : IAsyncDisposable
+public sealed class MeterHarness : IMeterUnderTest
 {
     private MeterHarness(MeterApp app, string directory, FakeLlmUpstream upstream)
     {
@@ -33,6 +33,8 @@ public sealed class MeterHarness : IAsyncDisposable
 
     public HttpClient Admin { get; }
 
+    public Uri ProxyUri => App.ProxyUri;
+
     public string PolicyPath => Path.Combine(Directory, "policy.yaml");
 
     public string LedgerPath => Path.Combine(Directory, "ledger.jsonl");
@@ -48,11 +50,20 @@ public sealed class MeterHarness : IAsyncDisposable
             await File.WriteAllTextAsync(policyPath, policy);
         }
 
-        var options = new MeterOptions
+        var options = DefaultOptions(upstream, directory, policy is null ? null : policyPath);
+        options = configure?.Invoke(options) ?? options;
+        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = minimumLogLevel, Time = time, Ledger = ledger, UsageSink = usageSink, LoggerProvider = logs });
+        await app.StartAsync();
+        return new MeterHarness(app, directory, upstream);
+    }
+
+    /// <summary>The options of a test meter before a test's own changes: loopback ports, the fake upstream and its keys.</summary>
+    public static MeterOptions DefaultOptions(FakeLlmUpstream upstream, string directory, string? policyPath) =>
+        new()
         {
             Listen = "127.0.0.1:0",
             AdminListen = "127.0.0.1:0",
-            PolicyPath = policy is null ? null : policyPath,
+            PolicyPath = policyPath,
             Ledger = Path.Combine(directory, "ledger.jsonl"),
             Upstreams = new Dictionary<string, Uri> { ["anthropic"] = upstream.BaseUri, ["openai"] = upstream.BaseUri },
 
@@ -60,11 +71,6 @@ public sealed class MeterHarness : IAsyncDisposable
             // strict fake issued, and a job sends none.
             ApiKeys = MeterKeys,
         };
-        options = configure?.Invoke(options) ?? options;
-        var app = await MeterApp.CreateAsync(options, new MeterAppSettings { Registry = Metrics.NewCustomRegistry(), MinimumLogLevel = minimumLogLevel, Time = time, Ledger = ledger, UsageSink = usageSink, LoggerProvider = logs });
-        await app.StartAsync();
-        return new MeterHarness(app, directory, upstream);
-    }
 
     /// <summary>The keys the meter holds by default: the ones the fake provider issues.</summary>
     public static IReadOnlyDictionary<string, string> MeterKeys { get; } = new Dictionary<string, string>

@@ -5,9 +5,20 @@ using System.Text;
 
 namespace Tollgate.Meter.Tests.Support;
 
-/// <summary>The meter as a real process (<c>dotnet Tollgate.Meter.dll …</c>), for command-line and crash tests.</summary>
+/// <summary>
+/// The meter as a real process, for command-line and crash tests: <c>dotnet Tollgate.Meter.dll …</c> (the JIT build next
+/// to the tests), or the natively published binary that <c>TOLLGATE_METER_BINARY</c> names (test.sh runs the tests with
+/// <see cref="ProcessTrait"/> a second time that way).
+/// </summary>
 public sealed class MeterProcess : IAsyncDisposable
 {
+    /// <summary>The trait of the tests that start the meter as a process: they run again against the native binary.</summary>
+    public const string ProcessTrait = "MeterProcess";
+
+    /// <summary>The native meter to run instead of the JIT build, from <c>TOLLGATE_METER_BINARY</c>; null when unset.</summary>
+    public static string? NativeBinary { get; } =
+        Environment.GetEnvironmentVariable("TOLLGATE_METER_BINARY") is { Length: > 0 } path ? Path.GetFullPath(path) : null;
+
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
@@ -49,7 +60,9 @@ public sealed class MeterProcess : IAsyncDisposable
     /// <summary>Starts the meter with <paramref name="environment"/> added, e.g. <see cref="MeterHarness.MeterKeyEnvironment"/>.</summary>
     public static MeterProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // A binary that is named but missing must fail the run, not quietly test the JIT build again.
+        Assert.True(NativeBinary is null || File.Exists(NativeBinary), $"TOLLGATE_METER_BINARY names no file: {NativeBinary}");
+        var info = new ProcessStartInfo(NativeBinary ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -65,7 +78,11 @@ public sealed class MeterProcess : IAsyncDisposable
             info.Environment[name] = value;
         }
 
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Tollgate.Meter.dll"));
+        if (NativeBinary is null)
+        {
+            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Tollgate.Meter.dll"));
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -84,7 +101,10 @@ public sealed class MeterProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until the admin port answers <c>/readyz</c>.</summary>
-    public async Task WaitUntilReadyAsync(Uri admin)
+    public Task WaitUntilReadyAsync(Uri admin) => WaitUntilAnswersAsync(admin, "/readyz");
+
+    /// <summary>Waits until the admin port answers <paramref name="probe"/> with 200.</summary>
+    public async Task WaitUntilAnswersAsync(Uri admin, string probe)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -93,7 +113,7 @@ public sealed class MeterProcess : IAsyncDisposable
             Assert.False(_process.HasExited, $"meter exited early: {StandardError}");
             try
             {
-                using var response = await client.GetAsync(new Uri(admin, "/readyz"));
+                using var response = await client.GetAsync(new Uri(admin, probe));
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return;
@@ -107,7 +127,7 @@ public sealed class MeterProcess : IAsyncDisposable
             await Task.Delay(50);
         }
 
-        Assert.Fail($"meter not ready within 30 s: {StandardError}");
+        Assert.Fail($"meter did not answer {probe} within 30 s: {StandardError}");
     }
 
     /// <summary>SIGKILL: no shutdown hooks run, exactly like an OOM kill or a node failure.</summary>
