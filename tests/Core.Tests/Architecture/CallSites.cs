@@ -13,11 +13,6 @@ namespace Tollgate.Core.Tests.Architecture;
 /// </summary>
 public static class CallSites
 {
-    private static readonly ImmutableDictionary<ushort, OperandType> OperandTypes = typeof(OpCodes)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Select(field => (OpCode)field.GetValue(null)!)
-        .ToImmutableDictionary(code => unchecked((ushort)code.Value), code => code.OperandType);
-
     /// <summary>The full names of the outermost types whose methods call <paramref name="type"/>'s methods named <paramref name="methods"/>.</summary>
     public static IReadOnlySet<string> Callers(string assemblyPath, string type, IReadOnlySet<string> methods)
     {
@@ -40,49 +35,8 @@ public static class CallSites
         return callers;
     }
 
-    private static bool Calls(MetadataReader reader, MethodBodyBlock body, string type, IReadOnlySet<string> methods)
-    {
-        var il = body.GetILReader();
-        while (il.RemainingBytes > 0)
-        {
-            ushort value = il.ReadByte();
-            if (value == 0xFE)
-            {
-                value = (ushort)(0xFE00 | il.ReadByte());
-            }
-
-            switch (OperandTypes[value])
-            {
-                case OperandType.InlineMethod or OperandType.InlineTok:
-                    if (IsTarget(reader, MetadataTokens.EntityHandle(il.ReadInt32()), type, methods))
-                    {
-                        return true;
-                    }
-
-                    break;
-                case OperandType.InlineSwitch:
-                    var targets = il.ReadInt32();
-                    il.Offset += 4 * targets;
-                    break;
-                case OperandType.InlineNone:
-                    break;
-                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
-                    il.Offset += 1;
-                    break;
-                case OperandType.InlineVar:
-                    il.Offset += 2;
-                    break;
-                case OperandType.InlineI8 or OperandType.InlineR:
-                    il.Offset += 8;
-                    break;
-                default:
-                    il.Offset += 4;
-                    break;
-            }
-        }
-
-        return false;
-    }
+    private static bool Calls(MetadataReader reader, MethodBodyBlock body, string type, IReadOnlySet<string> methods) =>
+        !IlTokens.Walk(body, token => !IsTarget(reader, token, type, methods));
 
     private static bool IsTarget(MetadataReader reader, EntityHandle handle, string type, IReadOnlySet<string> methods)
     {

@@ -19,11 +19,6 @@ public sealed record NamespaceEdge(string From, string To, string FromType, stri
 /// </summary>
 public static class NamespaceGraph
 {
-    private static readonly ImmutableDictionary<ushort, OperandType> OperandTypes = typeof(OpCodes)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Select(field => (OpCode)field.GetValue(null)!)
-        .ToImmutableDictionary(code => unchecked((ushort)code.Value), code => code.OperandType);
-
     public static IReadOnlyList<NamespaceEdge> Read(string assemblyPath, string prefix)
     {
         using var stream = File.OpenRead(assemblyPath);
@@ -139,40 +134,11 @@ public static class NamespaceGraph
         {
             reader.GetStandaloneSignature(body.LocalSignature).DecodeLocalSignature(provider, null);
         }
-        var il = body.GetILReader();
-        while (il.RemainingBytes > 0)
+        IlTokens.Walk(body, token =>
         {
-            ushort value = il.ReadByte();
-            if (value == 0xFE)
-            {
-                value = (ushort)(0xFE00 | il.ReadByte());
-            }
-            switch (OperandTypes[value])
-            {
-                case OperandType.InlineField or OperandType.InlineMethod or OperandType.InlineTok or OperandType.InlineType:
-                    AddEntity(reader, provider, MetadataTokens.EntityHandle(il.ReadInt32()));
-                    break;
-                case OperandType.InlineSwitch:
-                    // Read the count first: in "Offset += 4 * ReadInt32()" the old offset is read before the count moves it.
-                    var targets = il.ReadInt32();
-                    il.Offset += 4 * targets;
-                    break;
-                case OperandType.InlineNone:
-                    break;
-                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
-                    il.Offset += 1;
-                    break;
-                case OperandType.InlineVar:
-                    il.Offset += 2;
-                    break;
-                case OperandType.InlineI8 or OperandType.InlineR:
-                    il.Offset += 8;
-                    break;
-                default:
-                    il.Offset += 4;
-                    break;
-            }
-        }
+            AddEntity(reader, provider, token);
+            return true;
+        });
     }
 
     private static void AddEntity(MetadataReader reader, Collector provider, EntityHandle handle)
